@@ -1,0 +1,33 @@
+/* bw_capture.h: packets in, from pcap/pcapng files (or stdin) or a live interface.
+ * capture.c is the only user of <pcap.h>. Errors come back as one line naming the source. */
+#ifndef BW_CAPTURE_H
+#define BW_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "bw_err.h"
+
+struct bw_capture;
+
+struct bw_capture_stats { uint64_t received, dropped, if_dropped; };
+
+/* Open a capture file ("-" = stdin) and apply the BPF expression (NULL = none).
+ * Returns 0 or BW_EIO / BW_EINVAL with err filled. */
+int bw_capture_open_file(struct bw_capture **out, const char *path, const char *bpf,
+                         char *err, size_t errlen) BW_WARN_UNUSED;
+/* Open a live interface: promiscuous, immediate mode, buffer_mib of kernel buffer, snaplen. */
+int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen, int buffer_mib,
+                         const char *bpf, char *err, size_t errlen) BW_WARN_UNUSED;
+
+/* Next packet: 1 = a packet (views valid until the next call), 0 = end of file,
+ * 2 = live timeout with no packet (call again), negative = error (err filled). */
+int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, uint64_t *ts_us,
+                    char *err, size_t errlen);
+int  bw_capture_dlt(const struct bw_capture *c);
+/* Live only: kernel counters. Returns 0 or BW_EIO. */
+int  bw_capture_stats(struct bw_capture *c, struct bw_capture_stats *st);
+/* Make a blocked bw_capture_next() return (signal-safe). */
+void bw_capture_break(struct bw_capture *c);
+void bw_capture_close(struct bw_capture *c);
+
+#endif

@@ -1,0 +1,47 @@
+/* bw_config.h: the run's configuration: argv -> struct bw_config, checked once at startup.
+ * Holds defaults, limits and memcaps; nothing else reads argv. */
+#ifndef BW_CONFIG_H
+#define BW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BW_MAX_FILES 256
+
+struct bw_config {
+    const char *rfiles[BW_MAX_FILES];
+    size_t      nrfiles;
+    const char *iface;             /* -i */
+    int         buffer_mib;        /* -B */
+    int         snaplen;           /* -s */
+    const char *jsonl_path;        /* -o / --jsonl; NULL = stdout when no other sink */
+    char        sensor_name[256];  /* --sensor-name, default host name */
+    int         verbose;           /* -v (repeatable) */
+    bool        quiet;             /* -q */
+    char       *bpf;               /* trailing expression, joined by spaces; owned */
+    uint32_t    max_flows;         /* --max-flows */
+    uint32_t    max_sessions;      /* --max-sessions */
+    uint64_t    stream_memcap;     /* --stream-memcap (bytes) */
+    uint32_t    stream_window;     /* --stream-window: per-direction reassembly buffer */
+    uint32_t    dpi_slots;         /* nDPI per-flow states at once */
+    uint32_t    flow_timeout_s;    /* --flow-timeout: established flows */
+    uint32_t    close_timeout_s;   /* --close-timeout: new, closing and closed flows */
+    bool        session_log;       /* --session-log */
+    bool        redact_usernames;  /* --redact-usernames */
+    uint32_t    brute_n, brute_t;  /* --bruteforce N/T */
+};
+
+enum bw_config_res { BW_CONFIG_RUN = 0, BW_CONFIG_EXIT_OK = 1, BW_CONFIG_USAGE = 2 };
+
+/* Parse argv. On BW_CONFIG_USAGE, err holds one line saying what is wrong.
+ * --help and --version print to stdout and return BW_CONFIG_EXIT_OK. */
+enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, char *err, size_t errlen);
+void bw_config_free(struct bw_config *c);
+
+/* "64M", "1G", "65536" -> bytes; false when not a size. */
+bool bw_parse_size(const char *s, uint64_t *out);
+/* Whole decimal number in [min, max]; false otherwise. */
+bool bw_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+#endif

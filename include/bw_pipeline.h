@@ -1,0 +1,64 @@
+/* bw_pipeline.h: the only caller of the stages, in order:
+ * decode -> flow -> classify -> stream -> dispatch/dissector -> verdict -> alert -> sinks.
+ * All mutable state of one worker lives in struct bw_pipeline; no globals. */
+#ifndef BW_PIPELINE_H
+#define BW_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "bw_alert.h"
+#include "bw_classify.h"
+#include "bw_config.h"
+#include "bw_dissector.h"
+#include "bw_flow.h"
+#include "bw_sink.h"
+#include "bw_stats.h"
+#include "bw_stream.h"
+#include "bw_verdict.h"
+
+#define BW_SINKS_MAX 4
+
+struct bw_pipeline;
+
+struct bw_cbctx { struct bw_pipeline *p; enum bw_dir dir; };
+
+struct bw_pipeline {
+    const struct bw_config *cfg;
+    const struct bw_dissector *const *dis;
+    size_t ndis;
+    struct bw_flow_table flows;
+    struct bw_stream_pool streams;
+    struct bw_classify *dpi;
+    struct bw_brute brute;
+    struct bw_sink *sinks[BW_SINKS_MAX];
+    size_t nsinks;
+    struct bw_alert_cfg acfg;
+    struct bw_decode_stats dec;
+    struct bw_pipe_counters cnt;
+    uint64_t start_us, now_us;            /* packet time */
+    /* the packet being processed, for the stream callbacks */
+    struct bw_flow *cur_flow;
+    struct bw_session *cur_sess;
+    uint64_t cur_ts;
+    bool bypass_pending;
+    bool finishing;                       /* flushing at session end: probes get a last look */
+    struct bw_cbctx cbctx[2];
+    struct bw_stream_cb cb[2];
+    char rec[BW_RECORD_MAX];
+};
+
+/* Size every pool from cfg; `tab`/`n` is the dissector table (bw_dissectors in the sensor,
+ * a test table in tests). Returns 0, BW_ENOMEM or BW_EINVAL. */
+int  bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
+                      const struct bw_dissector *const *tab, size_t n) BW_WARN_UNUSED;
+/* Records go to every added sink (the pipeline does not own them). */
+int  bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s) BW_WARN_UNUSED;
+/* One captured frame. Never fails: what cannot be handled is counted. */
+void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, size_t caplen, uint64_t ts_us);
+/* End of capture: finish every session (flush, close, verdicts, session records). */
+void bw_pipeline_finish(struct bw_pipeline *p);
+void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out);
+void bw_pipeline_free(struct bw_pipeline *p);
+
+#endif

@@ -1,0 +1,26 @@
+/* bw_sink.h: where records go. A sink takes finished JSON lines (plus a few indexed fields) and
+ * delivers them; it never sees flows or facts. The JSONL sink is here; others plug in the same way. */
+#ifndef BW_SINK_H
+#define BW_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "bw_alert.h"
+#include "bw_err.h"
+
+struct bw_sink {
+    const char *name;
+    /* Deliver one line (no newline in it). Returns 0 or a BW_E* code (counted by the caller). */
+    int  (*write)(struct bw_sink *s, const char *line, size_t len, const struct bw_record_meta *meta);
+    /* Push buffered lines out. Returns 0 or a BW_E* code. */
+    int  (*flush)(struct bw_sink *s);
+    /* Flush, release everything; returns the first error seen over the sink's life (0 if none). */
+    int  (*close)(struct bw_sink *s);
+    char errmsg[256];            /* the first error, one line, for the exit message */
+};
+
+/* JSON lines to a file ("-" = stdout). line_buffered: flush every record (live capture). */
+struct bw_sink *bw_sink_jsonl_open(const char *path, bool line_buffered, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,121 @@
+/* bw_stream.h: TCP reassembly, one struct bw_stream_dir per direction of a flow.
+ * Delivers bytes in sequence order, once, through a callback; holds out-of-order data in a
+ * fixed-size window taken from a memcap-bounded pool; reports holes it will never fill as gaps.
+ * It knows nothing of flows, dissectors or protocols. No allocation after bw_stream_pool_init. */
+#ifndef BW_STREAM_H
+#define BW_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "bw_err.h"
+
+#define BW_STREAM_RANGES_MAX 8        /* out-of-order holes tracked per direction */
+#define BW_STREAM_WINDOW_MAX (1u << 30)   /* keeps every offset far inside serial-number range */
+#define BW_STREAM_SEG_MAX    (1u << 30)   /* a longer seg_len is cut to this: no real segment is */
+
+/* What the consumer said about the bytes it was given. */
+#define BW_STREAM_STOP ((size_t)-1)   /* consumer is done with this direction: drop everything after */
+
+/* Callbacks into the consumer (the pipeline). `buf`/`len` are borrowed for the call.
+ * data(): return how many bytes were consumed. 0 = need more (the bytes are kept and offered
+ *   again, with more appended, once more arrive); a value > len = consume len and skip the
+ *   excess of bytes still to come without delivering them; BW_STREAM_STOP = stop.
+ *   The stream calls data() again while bytes remain and the last call consumed some.
+ *   If the window fills with bytes the consumer keeps answering 0 to, nothing can ever be
+ *   appended, so the direction stops as if it had returned BW_STREAM_STOP (window_overflows).
+ * gap(): `len` bytes will never be delivered (0 = unknown; this stream always knows it);
+ *   the next data() call starts after them. Bytes offered before the hole and not consumed
+ *   (the consumer asked for more, and the more is in the hole) are dropped first, so after
+ *   gap(len) the stream resumes len bytes past the end of the last buffer it offered.
+ *   Return false to stop the direction. NULL behaves as returning false.
+ * Neither callback may call back into the stream for the same direction. */
+struct bw_stream_cb {
+    size_t (*data)(void *ctx, const uint8_t *buf, size_t len);
+    bool   (*gap)(void *ctx, uint64_t len);
+    void   *ctx;
+};
+
+struct bw_stream_stats {
+    uint64_t segments;           /* segments with payload offered */
+    uint64_t bytes_delivered;    /* bytes consumed by data() (each byte once) */
+    uint64_t bytes_skipped;      /* bytes passed over because the consumer asked to skip them */
+    uint64_t bytes_dropped;      /* bytes held and discarded: refused before a hole, at flush, at stop */
+    uint64_t retransmits;        /* segments carrying no new byte (before the delivery point or held) */
+    uint64_t overlaps;           /* segments carrying new bytes and some already delivered or held */
+    uint64_t overlap_conflicts;  /* overlapping bytes that differ from the held first copy (first wins) */
+    uint64_t ooo_segments;       /* segments held out of order */
+    uint64_t gaps;               /* holes declared */
+    uint64_t gap_bytes;          /* bytes inside declared holes, when known */
+    uint64_t memcap_hits;        /* a buffer was needed and the pool was empty: direction stopped */
+    uint64_t window_overflows;   /* data beyond the per-direction window forced a gap, or the window
+                                  * filled with bytes the consumer would not take: direction stopped */
+    uint64_t truncated_segments; /* payload cut by snaplen: its tail is a hole */
+    uint64_t buffers_in_use;     /* gauge */
+    uint64_t buffers_hwm;        /* high-water mark */
+    uint64_t buffers_max;        /* memcap / window */
+};
+
+/* The global buffer pool: memcap / window buffers of `window` bytes each. */
+struct bw_stream_pool {
+    uint8_t  *mem;               /* one region, allocated once */
+    uint32_t *free_idx;          /* stack of free buffer indexes */
+    uint32_t  nfree, nbufs;
+    uint32_t  window;            /* bytes per buffer = per-direction memcap */
+    struct bw_stream_stats st;
+};
+
+struct bw_stream_range { uint32_t start, end; };   /* [start, end) as offsets from next_seq */
+
+/* Per-direction state; zeroed memory is a valid "nothing seen" state.
+ * The byte at offset x from next_seq lives at buffer[head + x]; the buffer is held exactly
+ * while held > 0 or nooo > 0. While skip > 0 nothing is held. */
+struct bw_stream_dir {
+    uint32_t next_seq;           /* sequence number of the first byte not yet consumed */
+    uint32_t buf_idx;            /* pool buffer index + 1; 0 = none */
+    uint32_t head;               /* buffer offset of the byte at next_seq */
+    uint32_t held;               /* offsets [0, held) are in order, offered, and not yet consumed */
+    uint64_t skip;               /* bytes still to discard before delivering */
+    struct bw_stream_range ooo[BW_STREAM_RANGES_MAX];  /* held data beyond a hole: sorted,
+                                                          * disjoint, not adjacent, start > held */
+    uint8_t  nooo;
+    bool     init;               /* next_seq is known */
+    bool     stopped;            /* consumer said stop, or the pool refused: only seq is tracked */
+    bool     fin;                /* FIN or RST seen in this direction (set by the caller) */
+};
+
+/* Allocate the pool: memcap / window buffers. 0 < window <= BW_STREAM_WINDOW_MAX,
+ * memcap >= window. Returns 0, BW_EINVAL (p zeroed) or BW_ENOMEM (p zeroed). */
+int  bw_stream_pool_init(struct bw_stream_pool *p, size_t memcap, size_t window) BW_WARN_UNUSED;
+/* Free the region. Every direction must have been released or flushed first. Safe on a
+ * zeroed pool and safe to call twice. */
+void bw_stream_pool_free(struct bw_stream_pool *p);
+
+/* First sight of a direction. `syn` = the segment carries SYN (data starts at seq + 1).
+ * Resets everything but a buffer still attached, which the next call finding it empty returns. */
+void bw_stream_start(struct bw_stream_dir *d, uint32_t seq, bool syn);
+
+/* Offer one segment: `seq` of its first payload byte (a SYN's seq + 1), captured `data`/`len`,
+ * and `seg_len` >= len as the IP header says (the missing tail of a snaplen-cut segment becomes
+ * a gap; a smaller seg_len is raised to len). A direction never started starts here (midstream
+ * pickup). May call cb->data and cb->gap. A stopped direction only moves next_seq forward. */
+void bw_stream_segment(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t seq,
+                       const uint8_t *data, size_t len, size_t seg_len, const struct bw_stream_cb *cb);
+
+/* The peer acknowledged up to `ack`: bytes before it were sent, so held data beyond a hole that
+ * the ack covers will not be completed by reordering: declare the hole a gap and deliver on.
+ * An ack covering only part of a hole declares that part. Nothing happens unless out-of-order
+ * data is held: an ack seen before its data (mirror ports reorder directions) is harmless. */
+void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t ack,
+                   const struct bw_stream_cb *cb);
+
+/* End of the direction (FIN/RST/timeout/eviction/end of capture): deliver held data across any
+ * holes (gap, then data), then release the buffer. In-order bytes the consumer already refused
+ * are dropped. The direction stays usable (later segments are handled as usual). */
+void bw_stream_flush(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb);
+
+/* Release the buffer without delivering (bypass / flow freed) and stop the direction.
+ * Safe to call twice. */
+void bw_stream_release(struct bw_stream_pool *p, struct bw_stream_dir *d);
+
+#endif

@@ -1,0 +1,350 @@
+# scripts/pcaps/mqtt.sh: MQTT captures for scripts/make-pcaps (sourced; defines and
+# registers cases, runs nothing by itself). Brokers: Debian's mosquitto 2.0 and
+# rabbitmq-server's MQTT plugin; clients: mosquitto_pub/sub, paho (mqtt_paho.py) and
+# mqtt_bytewise.py. Every case runs in its own network namespace (see make-pcaps).
+# Every password used here is listed in scripts/pcaps/passwords.txt (tests grep the
+# sensor's output for them), except admin and guest, which are also user names.
+# What each capture shows and the verdicts it should produce: pcaps/README.md.
+
+MQ_PW_ALICE=S3cret-alice-pw          # alice's real password (mosquitto password_file)
+MQ_PW_ALICE_WRONG=Wrong-alice-pw-1   # a wrong one
+MQ_PW_BRUTE_PREFIX=Brute-guess-      # bruteforce guesses: Brute-guess-01 .. Brute-guess-12
+MQ_PW_NONSTD=Nonstd-port-pw-11883    # sensor01 on port 11883
+MQ_PW_V6=Ipv6-secret-pw              # v6user over ::1
+MQ_PW_WS=Ws-secret-pw-9001           # wsuser over websockets
+MQ_PW_BYTEWISE=Bytewise-pw-1b1       # bytewise, CONNECT one byte per segment
+MQ_PW_GUEST_WRONG=Wrong-guest-pw-4   # guest with a wrong password on RabbitMQ
+
+MQ_PKGS="mosquitto mosquitto-clients python3 tcpdump iproute2"
+MQ_PAHO_PKGS="$MQ_PKGS python3-paho-mqtt"
+MQ_RABBIT_PKGS="rabbitmq-server mosquitto-clients python3 tcpdump iproute2"
+
+# mq_mosquitto PORT...: write ./mosquitto.conf (common settings + stdin: listeners and
+# auth), start mosquitto in the foreground of a background job, wait for every PORT.
+mq_mosquitto() {
+    {
+        echo "user root"
+        echo "persistence false"
+        echo "per_listener_settings false"
+        echo "log_dest stderr"
+        echo "log_type all"
+        echo "connection_messages true"
+        cat
+    } >mosquitto.conf
+    bw_start_bg MQ_BROKER_PID mosquitto.log mosquitto -c "$PWD/mosquitto.conf"
+    local p
+    for p in "$@"; do
+        if ! bw_wait_listen "$p" 20 "$MQ_BROKER_PID"; then
+            cat mosquitto.log >&2
+            bw_log "mosquitto is not listening on port $p"
+            return 1
+        fi
+    done
+}
+
+# mq_passwd USER PASSWORD [USER PASSWORD...]: ./passwd for mosquitto's password_file.
+mq_passwd() {
+    rm -f passwd
+    while (($# >= 2)); do
+        if [[ -f passwd ]]; then
+            mosquitto_passwd -b passwd "$1" "$2" || return 1
+        else
+            mosquitto_passwd -c -b passwd "$1" "$2" || return 1
+        fi
+        shift 2
+    done
+    chmod 600 passwd
+}
+
+# mq_run CMD...: run one client (at most 20 s), log what it said and its exit status.
+# A refused connection is what some captures are for, so its status is not an error.
+mq_run() {
+    printf '$ %s\n' "$*" >>clients.log
+    timeout 20 "$@" >>clients.log 2>&1
+    local rc=$?
+    echo "exit $rc" >>clients.log
+    ((rc != 124)) || { bw_log "client timed out: $*"; return 1; }
+    return 0
+}
+
+mq_pub() { mq_run mosquitto_pub -h 127.0.0.1 -p 1883 "$@"; }
+
+# mq_finish: stop the capture and show what the clients said.
+mq_finish() {
+    bw_capture_stop
+    sed 's/^/    /' clients.log
+}
+
+mq_case_anon_v311() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv311 -i bw-anon-v311 -t plant/line1/temp -m 21.5 || return
+    mq_finish
+}
+
+mq_case_anon_v31() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv31 -i bw-anon-v31 -t plant/line1/temp -m 21.6 || return
+    mq_finish
+}
+
+mq_case_anon_v5() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv5 -i bw-anon-v5 -t plant/line1/temp -m 21.7 || return
+    mq_finish
+}
+
+mq_case_creds() {
+    mq_passwd alice "$MQ_PW_ALICE" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv311 -i bw-creds -u alice -P "$MQ_PW_ALICE" -t plant/line1/temp -m 21.8 ||
+        return
+    mq_finish
+}
+
+mq_case_default_creds() {
+    mq_passwd admin admin pi raspberry || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv311 -i bw-default-admin -u admin -P admin -t plant/line1/temp -m 21.9 ||
+        return
+    mq_pub -V mqttv5 -i bw-default-pi -u pi -P raspberry -t plant/line1/temp -m 22.0 || return
+    mq_finish
+}
+
+mq_case_auth_failure() {
+    mq_passwd alice "$MQ_PW_ALICE" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv311 -i bw-fail-v311 -u alice -P "$MQ_PW_ALICE_WRONG" -t plant/x -m 1 || return
+    mq_pub -V mqttv5 -i bw-fail-v5 -u alice -P "$MQ_PW_ALICE_WRONG" -t plant/x -m 1 || return
+    mq_finish
+}
+
+mq_case_anon_refused() {
+    mq_passwd alice "$MQ_PW_ALICE" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv311 -i bw-anon-refused -t plant/x -m 1 || return
+    mq_finish
+}
+
+mq_case_bruteforce() {
+    mq_passwd alice "$MQ_PW_ALICE" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    local i
+    for i in 01 02 03 04 05 06 07 08 09 10 11 12; do
+        mq_pub -V mqttv311 -i bw-brute -u alice -P "$MQ_PW_BRUTE_PREFIX$i" -t plant/x -m 1 ||
+            return
+        sleep 0.1
+    done
+    mq_finish
+}
+
+mq_case_wildcard() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    # A retained message, published before the capture, that `#` then receives at once.
+    mq_pub -V mqttv311 -i bw-retain -r -t plant/line1/status -m running || return
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-wild-all -t '#' -C 1 -W 5 ||
+        return
+    mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv311 -i bw-wild-sys -t '$SYS/#' \
+        -C 1 -W 5 || return
+    mq_finish
+}
+
+mq_case_nonstd_port() {
+    mq_passwd sensor01 "$MQ_PW_NONSTD" || return
+    mq_mosquitto 11883 <<'EOF' || return
+listener 11883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 11883 || return
+    mq_run mosquitto_pub -h 127.0.0.1 -p 11883 -V mqttv311 -i bw-nonstd -u sensor01 \
+        -P "$MQ_PW_NONSTD" -t plant/line3/flow -m 4.2 || return
+    mq_finish
+}
+
+mq_case_ipv6() {
+    mq_passwd v6user "$MQ_PW_V6" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 ::1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_run mosquitto_pub -h ::1 -p 1883 -V mqttv311 -i bw-ipv6 -u v6user -P "$MQ_PW_V6" \
+        -t plant/line4/temp -m 19.5 || return
+    mq_finish
+}
+
+mq_case_websocket() {
+    mq_passwd wsuser "$MQ_PW_WS" || return
+    # Debian's mosquitto needs a plain listener beside the websockets one.
+    mq_mosquitto 1883 9001 <<'EOF' || return
+listener 1883 127.0.0.1
+listener 9001 127.0.0.1
+protocol websockets
+allow_anonymous true
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 9001 || return
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_paho.py" publish --transport websockets --port 9001 \
+        --mqtt-version 3.1.1 --client-id bw-ws-creds --username wsuser --password "$MQ_PW_WS" \
+        --topic plant/line5/temp --message 20.1 || return
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_paho.py" publish --transport websockets --port 9001 \
+        --mqtt-version 5 --client-id bw-ws-anon --topic plant/line5/temp --message 20.2 ||
+        return
+    mq_finish
+}
+
+mq_case_bytewise() {
+    mq_passwd bytewise "$MQ_PW_BYTEWISE" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_bytewise.py" --port 1883 --client-id bw-bytewise \
+        --username bytewise --password "$MQ_PW_BYTEWISE" --delay 0.02 || return
+    mq_finish
+}
+
+mq_case_midstream() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    local cli
+    bw_start_bg cli midstream.log "$BW_PY" "$BW_PCAPS_DIR/mqtt_paho.py" midstream \
+        --client-id bw-midstream --topic plant/line6/telemetry --message flow \
+        --keepalive 2 --idle 3 --count 5 --ready "$PWD/ready" --go "$PWD/go"
+    if ! bw_wait_grep ready connected 15; then
+        cat midstream.log >&2
+        bw_log "the long-lived client did not connect"
+        return 1
+    fi
+    # The capture starts now: CONNECT, CONNACK and SUBSCRIBE are already past.
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    : >go
+    local i
+    for ((i = 0; i < 300; i++)); do
+        bw_alive "$cli" || break
+        sleep 0.1
+    done
+    bw_stop_pid "$cli"
+    bw_capture_stop
+    sed 's/^/    /' midstream.log
+}
+
+# RabbitMQ with its MQTT plugin: node name, HOME (Erlang cookie) and all RABBITMQ_* dirs
+# under the private work dir; epmd started by us in the foreground, so stopped by PID.
+mq_rabbitmq() {
+    local d=$PWD/rabbitmq
+    mkdir -p "$d/home" "$d/log" "$d/mnesia" || return 1
+    export HOME=$d/home RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_MNESIA_BASE=$d/mnesia
+    export RABBITMQ_LOG_BASE=$d/log RABBITMQ_ENABLED_PLUGINS_FILE=$d/enabled_plugins
+    export RABBITMQ_CONFIG_FILE=$d/rabbitmq.conf
+    echo '[rabbitmq_mqtt].' >"$d/enabled_plugins"
+    cat >"$d/rabbitmq.conf" <<'EOF'
+listeners.tcp.default = 127.0.0.1:5672
+mqtt.listeners.tcp.default = 127.0.0.1:1883
+mqtt.allow_anonymous = false
+EOF
+    local epmd rmq
+    bw_start_bg epmd epmd.log epmd -address 127.0.0.1
+    bw_wait_listen 4369 10 "$epmd" || { bw_pcap_skip "epmd did not start"; return; }
+    bw_start_bg rmq rabbitmq.log /usr/lib/rabbitmq/bin/rabbitmq-server
+    if ! bw_wait_listen 1883 90 "$rmq"; then
+        tail -n 20 rabbitmq.log >&2
+        bw_pcap_skip "rabbitmq-server did not open its MQTT port within 90 s"
+        return
+    fi
+}
+
+mq_case_rabbitmq_creds() {
+    mq_rabbitmq || return
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv311 -i bw-rabbit-guest -u guest -P guest -t plant/line7/temp -m 18.5 ||
+        return
+    mq_finish
+}
+
+mq_case_rabbitmq_auth_failure() {
+    mq_rabbitmq || return
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_pub -V mqttv311 -i bw-rabbit-fail -u guest -P "$MQ_PW_GUEST_WRONG" -t plant/x -m 1 ||
+        return
+    mq_finish
+}
+
+bw_pcap_case mqtt_anon_v311 mq_case_anon_v311 "$MQ_PKGS" \
+    "mosquitto, anonymous allowed: mosquitto_pub MQTT 3.1.1"
+bw_pcap_case mqtt_anon_v31 mq_case_anon_v31 "$MQ_PKGS" \
+    "mosquitto, anonymous allowed: mosquitto_pub MQTT 3.1 (MQIsdp)"
+bw_pcap_case mqtt_anon_v5 mq_case_anon_v5 "$MQ_PKGS" \
+    "mosquitto, anonymous allowed: mosquitto_pub MQTT 5.0"
+bw_pcap_case mqtt_creds mq_case_creds "$MQ_PKGS" \
+    "mosquitto password_file: alice publishes with her password (3.1.1)"
+bw_pcap_case mqtt_default_creds mq_case_default_creds "$MQ_PKGS" \
+    "mosquitto password_file: admin/admin (3.1.1) and pi/raspberry (5.0) accepted"
+bw_pcap_case mqtt_auth_failure mq_case_auth_failure "$MQ_PKGS" \
+    "mosquitto: alice with a wrong password, 3.1.1 (CONNACK 5) and 5.0 (0x87)"
+bw_pcap_case mqtt_anon_refused mq_case_anon_refused "$MQ_PKGS" \
+    "mosquitto, allow_anonymous false: no credentials, CONNACK 5"
+bw_pcap_case mqtt_bruteforce mq_case_bruteforce "$MQ_PKGS" \
+    "mosquitto: 12 wrong passwords for alice from one client in about 2 s"
+bw_pcap_case mqtt_wildcard mq_case_wildcard "$MQ_PKGS" \
+    "mosquitto, anonymous: mosquitto_sub to '#' (5.0) and '\$SYS/#' (3.1.1)"
+bw_pcap_case mqtt_nonstd_port mq_case_nonstd_port "$MQ_PKGS" \
+    "mosquitto on port 11883: sensor01 publishes with a password"
+bw_pcap_case mqtt_ipv6 mq_case_ipv6 "$MQ_PKGS" \
+    "mosquitto on [::1]:1883: v6user publishes with a password over IPv6"
+bw_pcap_case mqtt_websocket mq_case_websocket "$MQ_PAHO_PKGS" \
+    "mosquitto websockets listener 9001: paho with a password (3.1.1) and anonymous (5.0)"
+bw_pcap_case mqtt_bytewise mq_case_bytewise "$MQ_PKGS" \
+    "mosquitto: CONNECT with a password sent one byte per TCP segment (mqtt_bytewise.py)"
+bw_pcap_case mqtt_midstream mq_case_midstream "$MQ_PAHO_PKGS" \
+    "mosquitto: capture starts after CONNECT/SUBSCRIBE of a paho session; PUBLISH, PING"
+bw_pcap_case mqtt_rabbitmq_creds mq_case_rabbitmq_creds "$MQ_RABBIT_PKGS" \
+    "RabbitMQ MQTT plugin: guest/guest accepted (3.1.1)"
+bw_pcap_case mqtt_rabbitmq_auth_failure mq_case_rabbitmq_auth_failure "$MQ_RABBIT_PKGS" \
+    "RabbitMQ MQTT plugin: guest with a wrong password, CONNACK 4"

@@ -1,0 +1,228 @@
+/* alert.c: builds the JSON line of an alert or a session record from the flow, the session's
+ * facts and the verdict. Formatting only: the caller writes the line to its sinks.
+ * Never prints a password (facts hold none); user names are hashed with --redact-usernames. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/sha.h>
+#include "bw_alert.h"
+#include "bw_json.h"
+
+void bw_format_ts(uint64_t ts_us, char out[32])
+{
+    time_t sec = (time_t)(ts_us / 1000000u);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%s.%06uZ", day, (unsigned)(ts_us % 1000000u));
+}
+
+void bw_format_ip(uint8_t ip_ver, const uint8_t *ip, char out[46])
+{
+    if (!inet_ntop(ip_ver == 4 ? AF_INET : AF_INET6, ip, out, 46)) memcpy(out, "?", 2);
+}
+
+static const char *proto_name(const struct bw_session *s)
+{
+    return s && s->dis ? s->dis->name : "unknown";
+}
+
+/* A user name, or its SHA-256 when the operator asked for redaction. */
+static void put_user(struct bw_json *j, const struct bw_alert_cfg *cfg, const struct bw_facts *f)
+{
+    if (!(f->seen & BW_FACT_CREDS_USER)) { bw_json_null(j, "username"); return; }
+    if (!cfg->redact_usernames) { bw_json_fstr(j, "username", &f->user); return; }
+    uint8_t md[SHA256_DIGEST_LENGTH];
+    char hex[7 + 2 * SHA256_DIGEST_LENGTH + 1] = "sha256:";
+    SHA256((const uint8_t *)f->user.s, f->user.len, md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(hex + 7 + 2 * i, 3, "%02x", md[i]);
+    bw_json_str(j, "username", hex);
+}
+
+/* Short printable form of the user name for summaries (never a password). */
+static void user_for_summary(const struct bw_alert_cfg *cfg, const struct bw_facts *f, char *out, size_t cap)
+{
+    if (!(f->seen & BW_FACT_CREDS_USER)) { snprintf(out, cap, "(none)"); return; }
+    if (cfg->redact_usernames) { snprintf(out, cap, "(redacted)"); return; }
+    size_t n = 0;
+    for (size_t i = 0; i < f->user.len && n + 1 < cap && n < 32; i++) {
+        unsigned char c = (unsigned char)f->user.s[i];
+        out[n++] = (c >= 0x20 && c < 0x7f && c != '\'') ? (char)c : '?';
+    }
+    out[n] = '\0';
+}
+
+static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, const struct bw_session *s)
+{
+    const struct bw_facts *f = &s->facts;
+    bw_json_obj_open(j, proto_name(s));
+    if (f->version[0]) bw_json_str(j, "protocol_version", f->version);
+    else bw_json_null(j, "protocol_version");
+    if (f->client_id.len || f->client_id.cut) bw_json_fstr(j, "client_id", &f->client_id);
+    put_user(j, cfg, f);
+    bw_json_bool(j, "password_present", (f->seen & BW_FACT_CREDS_PASS) != 0);
+    if (f->seen & BW_FACT_CREDS_PASS) bw_json_u64(j, "password_length", f->pass_len);
+    else bw_json_null(j, "password_length");
+    if (f->mech.len) bw_json_fstr(j, "mechanism", &f->mech);
+    if (f->seen & BW_FACT_AUTH_OK) bw_json_bool(j, "accepted", true);
+    else if (f->seen & (BW_FACT_AUTH_FAILED | BW_FACT_REFUSED)) bw_json_bool(j, "accepted", false);
+    else bw_json_null(j, "accepted");
+    if (f->seen & BW_FACT_AUTH_INFERRED) bw_json_bool(j, "accepted_inferred", true);
+    if (f->seen & BW_FACT_DEFAULT_CREDS) bw_json_bool(j, "default_credentials", true);
+    bw_json_bool(j, "midstream", (f->seen & BW_FACT_MIDSTREAM) != 0);
+    if (s->dis && strcmp(s->dis->name, "mqtt") == 0)
+        bw_json_bool(j, "websocket", (f->seen & BW_FACT_WEBSOCKET) != 0);
+    if (f->seen & BW_FACT_GAP) bw_json_bool(j, "gap", true);
+    bw_json_arr_open(j, "anomalies");
+    if (s->dis && s->dis->anomaly_names) {
+        for (unsigned b = 0; b < 32 && s->dis->anomaly_names[b]; b++)
+            if (f->anomalies & (1u << b)) bw_json_str(j, NULL, s->dis->anomaly_names[b]);
+    }
+    bw_json_arr_close(j);
+    if (s->dis && s->dis->facts_json) s->dis->facts_json(f, j);
+    bw_json_obj_close(j);
+}
+
+static const char *app_upper(const char *name)
+{
+    if (strcmp(name, "mqtt") == 0) return "MQTT";
+    if (strcmp(name, "amqp") == 0) return "AMQP";
+    return name;
+}
+
+static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const struct bw_record_in *in,
+                    const char *cli, const char *srv, uint16_t sport)
+{
+    const struct bw_session *s = in->session;
+    const struct bw_facts *f = &s->facts;
+    const char *app = app_upper(proto_name(s));
+    const char *ver = f->version[0] ? f->version : "";
+    char user[40];
+    user_for_summary(cfg, f, user, sizeof user);
+    switch (in->kind) {
+    case BW_KIND_PLAINTEXT_SESSION:
+        snprintf(out, cap, "%s%s%s session from %s to broker %s:%u without TLS%s", app, *ver ? " " : "",
+                 ver, cli, srv, sport, (f->seen & BW_FACT_MIDSTREAM) ? " (seen midstream)" : "");
+        break;
+    case BW_KIND_ANONYMOUS_SESSION:
+        snprintf(out, cap, "%s broker %s:%u accepted client %s without credentials%s", app, srv, sport, cli,
+                 (f->seen & BW_FACT_AUTH_INFERRED) ? " (acceptance inferred from traffic)" : "");
+        break;
+    case BW_KIND_CLEARTEXT_CREDENTIALS:
+        snprintf(out, cap, "%s credentials (user '%s'%s) sent in cleartext from %s to %s:%u", app, user,
+                 (f->seen & BW_FACT_CREDS_PASS) ? " and a password" : "", cli, srv, sport);
+        break;
+    case BW_KIND_DEFAULT_CREDENTIALS:
+        snprintf(out, cap, "well-known default credentials (user '%s') used from %s on %s broker %s:%u",
+                 user, cli, app, srv, sport);
+        break;
+    case BW_KIND_AUTH_FAILURE:
+        snprintf(out, cap, "%s broker %s:%u refused client %s (user '%s', code %" PRId32 ")", app, srv, sport,
+                 cli, user, f->result_code);
+        break;
+    case BW_KIND_BRUTEFORCE:
+        snprintf(out, cap, "%" PRIu32 " authentication failures from %s to %s broker %s:%u within %" PRIu32 " s",
+                 in->brute_failures, cli, app, srv, sport, in->brute_window_s);
+        break;
+    case BW_KIND_WILDCARD_SUBSCRIBE:
+        snprintf(out, cap, "client %s subscribed to a wildcard topic filter on %s broker %s:%u without TLS",
+                 cli, app, srv, sport);
+        break;
+    case BW_KIND_WEAK_TLS:
+        snprintf(out, cap, "weak TLS on %s broker %s:%u", app, srv, sport);
+        break;
+    default:
+        snprintf(out, cap, "%s session", app);
+        break;
+    }
+}
+
+int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *in,
+                    char *buf, size_t cap, size_t *len, struct bw_record_meta *meta)
+{
+    const struct bw_flow *fl = in->flow;
+    const struct bw_session *s = in->session;
+    const uint8_t *cip, *sip;
+    uint16_t cport, sport;
+    char cli[46], srv[46], ts[32], cid[32];
+    bw_flow_client(fl, &cip, &cport);
+    bw_flow_server(fl, &sip, &sport);
+    bw_format_ip(fl->key.ip_ver, cip, cli);
+    bw_format_ip(fl->key.ip_ver, sip, srv);
+    bw_format_ts(in->ts_us, ts);
+    bw_community_id(0, fl->key.ip_ver, cip, sip, 6, cport, sport, cid);
+    bool tls = s && (s->facts.seen & BW_FACT_TLS);
+    bool is_alert = in->kind >= 0;
+
+    /* Two attempts: with the protocol object, then (if it did not fit) without it. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct bw_json j;
+        bw_json_init(&j, buf, cap);
+        bw_json_obj_open(&j, NULL);
+        bw_json_str(&j, "timestamp", ts);
+        bw_json_str(&j, "event_type", is_alert ? "alert" : "session");
+        bw_json_str(&j, "sensor", cfg->sensor ? cfg->sensor : "");
+        bw_json_u64(&j, "flow_id", fl->id);
+        bw_json_str(&j, "community_id", cid);
+        bw_json_str(&j, "src_ip", cli);
+        bw_json_u64(&j, "src_port", cport);
+        bw_json_str(&j, "dest_ip", srv);
+        bw_json_u64(&j, "dest_port", sport);
+        bw_json_str(&j, "proto", "TCP");
+        bw_json_str(&j, "app_proto", proto_name(s));
+        bw_json_bool(&j, "tls", tls);
+        if (is_alert) {
+            char sum[320];
+            summary(sum, sizeof sum, cfg, in, cli, srv, sport);
+            bw_json_obj_open(&j, "alert");
+            bw_json_str(&j, "kind", bw_kind_name((enum bw_kind)in->kind));
+            bw_json_str(&j, "severity", bw_severity_name(bw_kind_severity((enum bw_kind)in->kind)));
+            bw_json_str(&j, "summary", sum);
+            if (in->kind == BW_KIND_BRUTEFORCE) {
+                bw_json_u64(&j, "failures", in->brute_failures);
+                bw_json_u64(&j, "window_s", in->brute_window_s);
+            }
+            bw_json_obj_close(&j);
+        } else {
+            char t0[32], t1[32];
+            bw_format_ts(fl->first_us, t0);
+            bw_format_ts(fl->last_us, t1);
+            bw_json_obj_open(&j, "flow");
+            bw_json_str(&j, "start", t0);
+            bw_json_str(&j, "end", t1);
+            bw_json_u64(&j, "pkts_toserver", fl->pkts[BW_DIR_TOSERVER]);
+            bw_json_u64(&j, "pkts_toclient", fl->pkts[BW_DIR_TOCLIENT]);
+            bw_json_u64(&j, "bytes_toserver", fl->bytes[BW_DIR_TOSERVER]);
+            bw_json_u64(&j, "bytes_toclient", fl->bytes[BW_DIR_TOCLIENT]);
+            bw_json_str(&j, "reason", in->end_reason ? in->end_reason : "end");
+            bw_json_obj_close(&j);
+            bw_json_arr_open(&j, "alerts");
+            for (int k = 0; s && k < BW_KIND_COUNT; k++)
+                if (s->alerted & BW_KIND_BIT(k)) bw_json_str(&j, NULL, bw_kind_name((enum bw_kind)k));
+            bw_json_arr_close(&j);
+        }
+        if (s && attempt == 0) proto_object(&j, cfg, s);
+        bw_json_obj_close(&j);
+        if (bw_json_finish(&j)) {
+            *len = j.len;
+            if (meta) {
+                meta->event_type = is_alert ? "alert" : "session";
+                meta->kind = is_alert ? bw_kind_name((enum bw_kind)in->kind) : NULL;
+                meta->severity = is_alert ? bw_severity_name(bw_kind_severity((enum bw_kind)in->kind)) : NULL;
+                meta->app_proto = proto_name(s);
+                memcpy(meta->src_ip, cli, sizeof cli);
+                memcpy(meta->dest_ip, srv, sizeof srv);
+                meta->src_port = cport;
+                meta->dest_port = sport;
+                meta->ts_us = in->ts_us;
+            }
+            return 0;
+        }
+    }
+    *len = 0;
+    return BW_ELIMIT;
+}

@@ -1,0 +1,188 @@
+/* classify.c: nDPI (Debian 12's 4.2) behind a small interface; the only <ndpi_api.h> user.
+ * Owns the detection module and a slot pool of ndpi_flow_struct, sized once at startup.
+ * nDPI's own allocations go through counting hooks so its memory shows in the stats; those hooks
+ * are process-wide because nDPI's allocator API has no context pointer (the one global here). */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ndpi/ndpi_api.h>
+#include "bw_classify.h"
+
+#define SLOT_CHUNK 1024
+
+static _Atomic uint64_t ndpi_bytes;          /* nDPI's allocator has no context argument */
+
+/* Each block carries its size in front so the free hook can subtract it. */
+static void *count_malloc(size_t n)
+{
+    uint64_t *p = malloc(n + sizeof(uint64_t) * 2);
+    if (!p) return NULL;
+    p[0] = n;
+    atomic_fetch_add(&ndpi_bytes, n);
+    return p + 2;
+}
+
+static void count_free(void *ptr)
+{
+    if (!ptr) return;
+    uint64_t *p = (uint64_t *)ptr - 2;
+    atomic_fetch_sub(&ndpi_bytes, p[0]);
+    free(p);
+}
+
+struct bw_classify {
+    struct ndpi_detection_module_struct *ndpi;
+    uint8_t **chunks;                /* slots of SIZEOF_FLOW_STRUCT bytes, chunked */
+    uint32_t nchunks, max_slots, used, free_head;
+    uint32_t *next;                  /* free list links */
+    size_t slot_size;
+    struct bw_classify_stats st;
+};
+
+struct bw_classify *bw_classify_new(uint32_t max_slots, int *err)
+{
+    struct bw_classify *c = calloc(1, sizeof *c);
+    *err = BW_ENOMEM;
+    if (!c || max_slots == 0) { if (c) *err = BW_EINVAL; goto fail; }
+    set_ndpi_malloc(count_malloc);
+    set_ndpi_free(count_free);
+    c->ndpi = ndpi_init_detection_module(ndpi_no_prefs);
+    if (!c->ndpi) goto fail;
+    NDPI_PROTOCOL_BITMASK all;
+    NDPI_BITMASK_SET_ALL(all);
+    ndpi_set_protocol_detection_bitmask2(c->ndpi, &all);
+    ndpi_finalize_initialization(c->ndpi);
+    c->slot_size = (SIZEOF_FLOW_STRUCT + 15) & ~(size_t)15;
+    c->max_slots = max_slots;
+    c->nchunks = (max_slots + SLOT_CHUNK - 1) / SLOT_CHUNK;
+    c->chunks = calloc(c->nchunks, sizeof *c->chunks);
+    c->next = calloc(max_slots, sizeof *c->next);
+    if (!c->chunks || !c->next) goto fail;
+    c->st.slots_max = max_slots;
+    *err = 0;
+    return c;
+fail:
+    bw_classify_free(c);
+    return NULL;
+}
+
+void bw_classify_free(struct bw_classify *c)
+{
+    if (!c) return;
+    if (c->ndpi) ndpi_exit_detection_module(c->ndpi);
+    if (c->chunks)
+        for (uint32_t i = 0; i < c->nchunks; i++) free(c->chunks[i]);
+    free(c->chunks);
+    free(c->next);
+    free(c);
+}
+
+static struct ndpi_flow_struct *slot(struct bw_classify *c, uint32_t idx1)
+{
+    uint32_t i = idx1 - 1;
+    return (struct ndpi_flow_struct *)(void *)(c->chunks[i / SLOT_CHUNK] + (size_t)(i % SLOT_CHUNK) * c->slot_size);
+}
+
+static uint32_t slot_get(struct bw_classify *c)
+{
+    uint32_t idx;
+    if (c->free_head) {
+        idx = c->free_head;
+        c->free_head = c->next[idx - 1];
+    } else {
+        if (c->used >= c->max_slots) { c->st.slot_memcap_hits++; return 0; }
+        uint32_t ch = c->used / SLOT_CHUNK;
+        if (!c->chunks[ch]) {
+            c->chunks[ch] = calloc(SLOT_CHUNK, c->slot_size);
+            if (!c->chunks[ch]) { c->st.slot_memcap_hits++; return 0; }
+        }
+        idx = ++c->used;
+    }
+    memset(slot(c, idx), 0, c->slot_size);
+    c->st.slots_in_use++;
+    if (c->st.slots_in_use > c->st.slots_hwm) c->st.slots_hwm = c->st.slots_in_use;
+    return idx;
+}
+
+void bw_classify_release(struct bw_classify *c, struct bw_flow *f)
+{
+    if (!f->dpi_idx) return;
+    ndpi_free_flow_data(slot(c, f->dpi_idx));      /* what nDPI allocated inside the flow */
+    c->next[f->dpi_idx - 1] = c->free_head;
+    c->free_head = f->dpi_idx;
+    f->dpi_idx = 0;
+    c->st.slots_in_use--;
+}
+
+static enum bw_dpi map(uint16_t proto)
+{
+    switch (proto) {
+    case NDPI_PROTOCOL_UNKNOWN: return BW_DPI_UNKNOWN;
+    case NDPI_PROTOCOL_MQTT:    return BW_DPI_MQTT;
+    case NDPI_PROTOCOL_AMQP:    return BW_DPI_AMQP;
+    case NDPI_PROTOCOL_TLS:     return BW_DPI_TLS;
+    case NDPI_PROTOCOL_HTTP:    return BW_DPI_HTTP;
+    default:                    return BW_DPI_OTHER;
+    }
+}
+
+static uint16_t pick(ndpi_protocol p)
+{
+    /* A broker protocol or TLS as either part wins; otherwise the master protocol. */
+    uint16_t ids[2] = { p.app_protocol, p.master_protocol };
+    for (int i = 0; i < 2; i++) {
+        enum bw_dpi d = map(ids[i]);
+        if (d == BW_DPI_MQTT || d == BW_DPI_AMQP || d == BW_DPI_TLS) return ids[i];
+    }
+    return p.master_protocol != NDPI_PROTOCOL_UNKNOWN ? p.master_protocol : p.app_protocol;
+}
+
+enum bw_dpi bw_classify_result(const struct bw_flow *f)
+{
+    if (!(f->flags & BW_FF_DPI_DONE)) return BW_DPI_PENDING;
+    return f->dpi_proto ? map(f->dpi_proto) : BW_DPI_UNKNOWN;
+}
+
+enum bw_dpi bw_classify_packet(struct bw_classify *c, struct bw_flow *f, const struct bw_packet *p)
+{
+    if (f->flags & BW_FF_DPI_DONE) return map(f->dpi_proto);
+    if (!f->dpi_idx) {
+        f->dpi_idx = slot_get(c);
+        if (!f->dpi_idx) { f->flags |= BW_FF_DPI_DONE; return BW_DPI_NO_SLOT; }
+    }
+    /* nDPI takes the length as an unsigned short: larger (jumbo/GRO) packets are cut, never wrapped. */
+    unsigned short len = p->l3_len > 65535 ? 65535 : (unsigned short)p->l3_len;
+    ndpi_protocol r = ndpi_detection_process_packet(c->ndpi, slot(c, f->dpi_idx), p->l3, len, p->ts_us / 1000);
+    f->dpi_pkts++;
+    uint16_t id = pick(r);
+    if (id == NDPI_PROTOCOL_UNKNOWN && f->dpi_pkts >= BW_DPI_MAX_PKTS) {
+        uint8_t guessed = 0;
+        r = ndpi_detection_giveup(c->ndpi, slot(c, f->dpi_idx), 0, &guessed);
+        id = pick(r);
+        c->st.gave_up++;
+        if (id == NDPI_PROTOCOL_UNKNOWN) {
+            f->flags |= BW_FF_DPI_DONE;
+            f->dpi_proto = 0;
+            bw_classify_release(c, f);
+            return BW_DPI_UNKNOWN;
+        }
+    }
+    if (id == NDPI_PROTOCOL_UNKNOWN) return BW_DPI_PENDING;
+    f->dpi_proto = id;
+    f->flags |= BW_FF_DPI_DONE;
+    c->st.flows_classified++;
+    bw_classify_release(c, f);
+    return map(id);
+}
+
+const char *bw_classify_name(struct bw_classify *c, uint16_t proto)
+{
+    const char *n = ndpi_get_proto_name(c->ndpi, proto);
+    return n ? n : "Unknown";
+}
+
+void bw_classify_get_stats(const struct bw_classify *c, struct bw_classify_stats *out)
+{
+    *out = c->st;
+    out->ndpi_bytes = atomic_load(&ndpi_bytes);
+}

@@ -1,0 +1,229 @@
+/* config.c: argv -> struct bw_config. Defaults, limits and memcaps are decided and checked here
+ * once; a bad value is one line naming the option and why. Owns the joined BPF string. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "bw_config.h"
+#include "bw_verdict.h"
+
+enum {
+    OPT_SENSOR = 256, OPT_MAX_FLOWS, OPT_MAX_SESSIONS, OPT_STREAM_MEMCAP, OPT_STREAM_WINDOW,
+    OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE,
+};
+
+static const struct option longopts[] = {
+    { "read",             required_argument, NULL, 'r' },
+    { "interface",        required_argument, NULL, 'i' },
+    { "buffer-size",      required_argument, NULL, 'B' },
+    { "snaplen",          required_argument, NULL, 's' },
+    { "jsonl",            required_argument, NULL, 'o' },
+    { "output",           required_argument, NULL, 'o' },
+    { "sensor-name",      required_argument, NULL, OPT_SENSOR },
+    { "quiet",            no_argument,       NULL, 'q' },
+    { "verbose",          no_argument,       NULL, 'v' },
+    { "help",             no_argument,       NULL, 'h' },
+    { "version",          no_argument,       NULL, 'V' },
+    { "max-flows",        required_argument, NULL, OPT_MAX_FLOWS },
+    { "max-sessions",     required_argument, NULL, OPT_MAX_SESSIONS },
+    { "stream-memcap",    required_argument, NULL, OPT_STREAM_MEMCAP },
+    { "stream-window",    required_argument, NULL, OPT_STREAM_WINDOW },
+    { "flow-timeout",     required_argument, NULL, OPT_FLOW_TIMEOUT },
+    { "close-timeout",    required_argument, NULL, OPT_CLOSE_TIMEOUT },
+    { "session-log",      no_argument,       NULL, OPT_SESSION_LOG },
+    { "redact-usernames", no_argument,       NULL, OPT_REDACT },
+    { "bruteforce",       required_argument, NULL, OPT_BRUTE },
+    { NULL, 0, NULL, 0 },
+};
+
+static const char usage_text[] =
+"Usage: brokerwatch [options] [BPF expression]\n"
+"Passive sensor for MQTT and AMQP broker exposure: plaintext sessions, anonymous access,\n"
+"cleartext and default credentials, failed logins and brute force, wildcard subscriptions.\n"
+"\n"
+"Input (one of):\n"
+"  -r, --read FILE        read a pcap/pcapng file ('-' = stdin); repeat to read several\n"
+"                         files as one capture, in order\n"
+"  -i, --interface IFACE  capture live (promiscuous, immediate mode)\n"
+"  -B, --buffer-size MIB  kernel capture buffer for -i (default 64)\n"
+"  -s, --snaplen BYTES    bytes captured per packet for -i (default 65535)\n"
+"  BPF expression         filter packets as tcpdump does (e.g. 'tcp port 1883')\n"
+"\n"
+"Output:\n"
+"  -o, --jsonl PATH       write JSON lines to PATH ('-' = stdout, the default)\n"
+"      --sensor-name NAME name in every record (default: host name)\n"
+"      --session-log      also write one \"session\" record per broker session\n"
+"      --redact-usernames write user names as sha256:<hex>\n"
+"  -q, --quiet            no messages on stderr except errors\n"
+"  -v, --verbose          print counters at exit (twice: more detail)\n"
+"\n"
+"Detection and limits:\n"
+"      --bruteforce N/T   alert on N auth failures from one client to one broker\n"
+"                         within T seconds (default 10/60)\n"
+"      --max-flows N      flows tracked at once (default 1000000); the oldest is evicted\n"
+"      --max-sessions N   candidate/broker sessions at once (default 65536)\n"
+"      --stream-memcap SZ reassembly memory for all flows (default 64M)\n"
+"      --stream-window SZ reassembly buffer per flow direction (default 32K)\n"
+"      --flow-timeout S   idle timeout of established flows, packet time (default 600)\n"
+"      --close-timeout S  timeout of new and closed flows (default 30)\n"
+"\n"
+"  -h, --help             this text\n"
+"  -V, --version          version\n"
+"\n"
+"Exit status: 0 ok, 1 runtime error (unreadable file, failed interface, output error),\n"
+"2 usage error. Records are documented in docs/alerts.md.\n";
+
+bool bw_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return false;
+    uint64_t mul = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mul = 1ULL << 10; end++; break;
+    case 'm': case 'M': mul = 1ULL << 20; end++; break;
+    case 'g': case 'G': mul = 1ULL << 30; end++; break;
+    default: return false;
+    }
+    if ((*end == 'B' || *end == 'b') && mul > 1) end++;
+    if (*end) return false;
+    if (v > UINT64_MAX / mul) return false;
+    *out = v * mul;
+    return true;
+}
+
+bool bw_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-' || *s == '+') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static void defaults(struct bw_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->buffer_mib = 64;
+    c->snaplen = 65535;
+    c->max_flows = 1000000;
+    c->max_sessions = 65536;
+    c->stream_memcap = 64ULL << 20;
+    c->stream_window = 32u << 10;
+    c->dpi_slots = 65536;
+    c->flow_timeout_s = 600;
+    c->close_timeout_s = 30;
+    c->brute_n = 10;
+    c->brute_t = 60;
+    if (gethostname(c->sensor_name, sizeof c->sensor_name - 1) != 0 || !c->sensor_name[0])
+        snprintf(c->sensor_name, sizeof c->sensor_name, "brokerwatch");
+}
+
+#define USAGE(...) do { snprintf(err, errlen, __VA_ARGS__); return BW_CONFIG_USAGE; } while (0)
+
+enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    uint32_t u;
+    uint64_t sz;
+    defaults(c);
+    opterr = 0;           /* our own one-line messages */
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":r:i:B:s:o:qvhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'r':
+            if (c->nrfiles >= BW_MAX_FILES) USAGE("too many -r files (at most %d)", BW_MAX_FILES);
+            c->rfiles[c->nrfiles++] = optarg;
+            break;
+        case 'i': c->iface = optarg; break;
+        case 'B':
+            if (!bw_parse_u32(optarg, 1, 4096, &u)) USAGE("-B wants a buffer size in MiB (1-4096), not '%s'", optarg);
+            c->buffer_mib = (int)u;
+            break;
+        case 's':
+            if (!bw_parse_u32(optarg, 64, 262144, &u)) USAGE("-s wants a snaplen in bytes (64-262144), not '%s'", optarg);
+            c->snaplen = (int)u;
+            break;
+        case 'o': c->jsonl_path = optarg; break;
+        case OPT_SENSOR:
+            if (!*optarg || strlen(optarg) >= sizeof c->sensor_name) USAGE("--sensor-name wants 1-255 characters");
+            snprintf(c->sensor_name, sizeof c->sensor_name, "%s", optarg);
+            break;
+        case 'q': c->quiet = true; break;
+        case 'v': c->verbose++; break;
+        case 'h': fputs(usage_text, stdout); return BW_CONFIG_EXIT_OK;
+        case 'V': printf("brokerwatch %s\n", BW_VERSION); return BW_CONFIG_EXIT_OK;
+        case OPT_MAX_FLOWS:
+            if (!bw_parse_u32(optarg, 64, 100000000, &c->max_flows)) USAGE("--max-flows wants a number from 64 to 100000000, not '%s'", optarg);
+            break;
+        case OPT_MAX_SESSIONS:
+            if (!bw_parse_u32(optarg, 16, 10000000, &c->max_sessions)) USAGE("--max-sessions wants a number from 16 to 10000000, not '%s'", optarg);
+            break;
+        case OPT_STREAM_MEMCAP:
+            if (!bw_parse_size(optarg, &sz) || sz < (64u << 10) || sz > (64ULL << 30)) USAGE("--stream-memcap wants a size from 64K to 64G (e.g. 64M), not '%s'", optarg);
+            c->stream_memcap = sz;
+            break;
+        case OPT_STREAM_WINDOW:
+            if (!bw_parse_size(optarg, &sz) || sz < 1024 || sz > (16u << 20)) USAGE("--stream-window wants a size from 1K to 16M, not '%s'", optarg);
+            c->stream_window = (uint32_t)sz;
+            break;
+        case OPT_FLOW_TIMEOUT:
+            if (!bw_parse_u32(optarg, 1, 86400 * 7, &c->flow_timeout_s)) USAGE("--flow-timeout wants seconds (1-604800), not '%s'", optarg);
+            break;
+        case OPT_CLOSE_TIMEOUT:
+            if (!bw_parse_u32(optarg, 1, 86400, &c->close_timeout_s)) USAGE("--close-timeout wants seconds (1-86400), not '%s'", optarg);
+            break;
+        case OPT_SESSION_LOG: c->session_log = true; break;
+        case OPT_REDACT: c->redact_usernames = true; break;
+        case OPT_BRUTE: {
+            char nb[16];
+            const char *slash = strchr(optarg, '/');
+            size_t nl = slash ? (size_t)(slash - optarg) : 0;
+            if (!slash || nl == 0 || nl >= sizeof nb) USAGE("--bruteforce wants N/T (failures/seconds, e.g. 10/60), not '%s'", optarg);
+            memcpy(nb, optarg, nl);
+            nb[nl] = '\0';
+            if (!bw_parse_u32(nb, 1, BW_BRUTE_N_MAX, &c->brute_n) || !bw_parse_u32(slash + 1, 1, 86400, &c->brute_t))
+                USAGE("--bruteforce wants N/T with N in 1-%d and T in 1-86400 seconds, not '%s'", BW_BRUTE_N_MAX, optarg);
+            break;
+        }
+        case ':': USAGE("option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt) USAGE("unknown option '-%c'", optopt);
+            USAGE("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (c->nrfiles && c->iface) USAGE("give either -r FILE or -i IFACE, not both");
+    if (!c->nrfiles && !c->iface) USAGE("no input: give -r FILE (a capture) or -i IFACE (live)");
+    if (c->stream_memcap < c->stream_window) USAGE("--stream-memcap must be at least --stream-window");
+    if (c->max_sessions > c->max_flows) c->max_sessions = c->max_flows;
+    if (c->dpi_slots > c->max_sessions) c->dpi_slots = c->max_sessions;
+    /* Everything after the options is the BPF expression, joined as tcpdump does. */
+    size_t total = 0;
+    for (int i = optind; i < argc; i++) total += strlen(argv[i]) + 1;
+    if (total) {
+        c->bpf = malloc(total);
+        if (!c->bpf) USAGE("out of memory");
+        size_t off = 0;
+        for (int i = optind; i < argc; i++) {
+            size_t l = strlen(argv[i]);
+            memcpy(c->bpf + off, argv[i], l);
+            off += l;
+            c->bpf[off++] = i + 1 < argc ? ' ' : '\0';
+        }
+    }
+    return BW_CONFIG_RUN;
+}
+
+void bw_config_free(struct bw_config *c)
+{
+    free(c->bpf);
+    c->bpf = NULL;
+}

@@ -1,0 +1,137 @@
+/* main.c: brokerwatch [options] [BPF expression].
+ * Wires configuration, capture, pipeline and sinks; owns process concerns (signals, exit status,
+ * the final messages). Exit: 0 ok, 1 runtime error, 2 usage error. Alerts found before an error
+ * are always written before exiting. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bw_capture.h"
+#include "bw_config.h"
+#include "bw_pipeline.h"
+#include "bw_sink.h"
+
+static volatile sig_atomic_t stop_requested;
+static struct bw_capture *live_capture;            /* for the signal handler only */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    bw_capture_break(live_capture);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);                      /* a closed reader becomes a write error */
+}
+
+/* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
+static int run_source(struct bw_pipeline *pl, struct bw_capture *cap)
+{
+    char err[512];
+    const uint8_t *data;
+    size_t caplen;
+    uint64_t ts;
+    int dlt = bw_capture_dlt(cap);
+    for (;;) {
+        int rc = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
+        if (rc == 1) { bw_pipeline_packet(pl, dlt, data, caplen, ts); continue; }
+        if (rc == 2) { if (stop_requested) return 0; continue; }
+        if (rc == 0) return 0;
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        return 1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct bw_config cfg;
+    char err[512];
+    int status = 0;
+
+    switch (bw_config_parse(&cfg, argc, argv, err, sizeof err)) {
+    case BW_CONFIG_EXIT_OK: return 0;
+    case BW_CONFIG_USAGE:
+        fprintf(stderr, "brokerwatch: %s (see brokerwatch --help)\n", err);
+        bw_config_free(&cfg);
+        return 2;
+    case BW_CONFIG_RUN: break;
+    }
+    install_signals();
+
+    struct bw_sink *jsonl = bw_sink_jsonl_open(cfg.jsonl_path ? cfg.jsonl_path : "-", cfg.iface != NULL,
+                                               err, sizeof err);
+    if (!jsonl) {
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        bw_config_free(&cfg);
+        return 1;
+    }
+    static struct bw_pipeline pl;                  /* large; one per process */
+    int rc = bw_pipeline_init(&pl, &cfg, bw_dissectors, bw_dissectors_count);
+    if (rc != 0) {
+        fprintf(stderr, "brokerwatch: cannot set up the sensor's memory pools (--max-flows %u, "
+                "--stream-memcap %llu): %s\n", cfg.max_flows, (unsigned long long)cfg.stream_memcap,
+                bw_strerror(rc));
+        jsonl->close(jsonl);
+        bw_config_free(&cfg);
+        return 1;
+    }
+    if (bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
+
+    struct bw_capture_stats kstats = { 0, 0, 0 };
+    if (cfg.iface) {
+        if (bw_capture_open_live(&live_capture, cfg.iface, cfg.snaplen, cfg.buffer_mib, cfg.bpf,
+                                 err, sizeof err) != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            status = 1;
+        } else {
+            status = run_source(&pl, live_capture);
+            if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
+            struct bw_capture *c = live_capture;
+            live_capture = NULL;
+            bw_capture_close(c);
+        }
+    } else {
+        for (size_t i = 0; i < cfg.nrfiles && !stop_requested && status == 0; i++) {
+            struct bw_capture *cap;
+            if (bw_capture_open_file(&cap, cfg.rfiles[i], cfg.bpf, err, sizeof err) != 0) {
+                fprintf(stderr, "brokerwatch: %s\n", err);
+                status = 1;
+                break;
+            }
+            status = run_source(&pl, cap);
+            bw_capture_close(cap);
+        }
+    }
+
+    /* Whatever happened, finish every session so no alert found so far is lost. */
+    bw_pipeline_finish(&pl);
+    struct bw_stats st;
+    bw_pipeline_stats(&pl, &st);
+    st.kernel = kstats;
+    if (jsonl->close(jsonl) != 0) {
+        fprintf(stderr, "brokerwatch: %s\n", jsonl->errmsg);
+        status = 1;
+    }
+    if (cfg.verbose) {
+        char line[4096];
+        if (bw_stats_json(&st, cfg.sensor_name, line, sizeof line)) fprintf(stderr, "%s\n", line);
+    }
+    if (!cfg.quiet && (status == 0 || st.pipe.packets > 0)) {
+        fprintf(stderr, "brokerwatch: %llu packets, %llu flows, %llu broker sessions, %llu alerts",
+                (unsigned long long)st.pipe.packets, (unsigned long long)st.flow.flows_created,
+                (unsigned long long)st.pipe.brokers_sessions, (unsigned long long)st.pipe.alerts);
+        if (st.kernel.dropped) fprintf(stderr, ", %llu dropped by the kernel", (unsigned long long)st.kernel.dropped);
+        fputc('\n', stderr);
+    }
+    bw_pipeline_free(&pl);
+    bw_config_free(&cfg);
+    return status;
+}

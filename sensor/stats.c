@@ -1,0 +1,86 @@
+/* stats.c: renders struct bw_stats as one JSON line. Formatting only; the pipeline collects. */
+#include "bw_alert.h"
+#include "bw_json.h"
+#include "bw_stats.h"
+
+size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, size_t cap)
+{
+    struct bw_json j;
+    char ts[32];
+    bw_format_ts(s->now_us, ts);
+    bw_json_init(&j, buf, cap);
+    bw_json_obj_open(&j, NULL);
+    bw_json_str(&j, "timestamp", ts);
+    bw_json_str(&j, "event_type", "stats");
+    bw_json_str(&j, "sensor", sensor);
+    bw_json_obj_open(&j, "stats");
+    bw_json_obj_open(&j, "capture");
+    bw_json_u64(&j, "packets", s->pipe.packets);
+    bw_json_u64(&j, "bytes", s->pipe.bytes);
+    bw_json_u64(&j, "tcp_packets", s->pipe.tcp_packets);
+    bw_json_u64(&j, "kernel_received", s->kernel.received);
+    bw_json_u64(&j, "kernel_drops", s->kernel.dropped);
+    bw_json_u64(&j, "interface_drops", s->kernel.if_dropped);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "decoder");
+    bw_json_u64(&j, "not_ip", s->decode.not_ip);
+    bw_json_u64(&j, "not_tcp", s->decode.not_tcp);
+    bw_json_u64(&j, "fragments", s->decode.fragments);
+    bw_json_u64(&j, "truncated", s->decode.truncated);
+    bw_json_u64(&j, "malformed", s->decode.malformed);
+    bw_json_u64(&j, "unsupported", s->decode.unsupported);
+    bw_json_u64(&j, "vlan_tagged", s->decode.vlan_tagged);
+    bw_json_u64(&j, "ipv6", s->decode.ipv6);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "flows");
+    bw_json_u64(&j, "created", s->flow.flows_created);
+    bw_json_u64(&j, "active", s->flow.flows_active);
+    bw_json_u64(&j, "high_water", s->flow.flows_hwm);
+    bw_json_u64(&j, "expired", s->flow.flows_expired);
+    bw_json_u64(&j, "evicted", s->flow.flows_evicted);
+    bw_json_u64(&j, "closed", s->flow.flows_closed);
+    bw_json_u64(&j, "bypassed", s->flow.flows_bypassed);
+    bw_json_u64(&j, "bypassed_packets", s->pipe.bypassed_packets);
+    bw_json_u64(&j, "not_broker", s->pipe.flows_not_broker);
+    bw_json_u64(&j, "tls", s->pipe.flows_tls);
+    bw_json_u64(&j, "sessions_active", s->flow.sessions_active);
+    bw_json_u64(&j, "sessions_high_water", s->flow.sessions_hwm);
+    bw_json_u64(&j, "session_memcap_hits", s->flow.session_memcap_hits);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "reassembly");
+    bw_json_u64(&j, "segments", s->stream.segments);
+    bw_json_u64(&j, "bytes_delivered", s->stream.bytes_delivered);
+    bw_json_u64(&j, "bytes_skipped", s->stream.bytes_skipped);
+    bw_json_u64(&j, "retransmits", s->stream.retransmits);
+    bw_json_u64(&j, "overlaps", s->stream.overlaps);
+    bw_json_u64(&j, "overlap_conflicts", s->stream.overlap_conflicts);
+    bw_json_u64(&j, "out_of_order", s->stream.ooo_segments);
+    bw_json_u64(&j, "gaps", s->stream.gaps);
+    bw_json_u64(&j, "gap_bytes", s->stream.gap_bytes);
+    bw_json_u64(&j, "memcap_hits", s->stream.memcap_hits);
+    bw_json_u64(&j, "window_overflows", s->stream.window_overflows);
+    bw_json_u64(&j, "truncated_segments", s->stream.truncated_segments);
+    bw_json_u64(&j, "buffers_in_use", s->stream.buffers_in_use);
+    bw_json_u64(&j, "buffers_high_water", s->stream.buffers_hwm);
+    bw_json_u64(&j, "buffers_max", s->stream.buffers_max);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "dpi");
+    bw_json_u64(&j, "classified", s->dpi.flows_classified);
+    bw_json_u64(&j, "gave_up", s->dpi.gave_up);
+    bw_json_u64(&j, "slots_high_water", s->dpi.slots_hwm);
+    bw_json_u64(&j, "slot_memcap_hits", s->dpi.slot_memcap_hits);
+    bw_json_u64(&j, "ndpi_bytes", s->dpi.ndpi_bytes);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "alerts");
+    bw_json_u64(&j, "total", s->pipe.alerts);
+    for (int k = 0; k < BW_KIND_COUNT; k++)
+        bw_json_u64(&j, bw_kind_name((enum bw_kind)k), s->pipe.alerts_by_kind[k]);
+    bw_json_u64(&j, "sessions_logged", s->pipe.sessions_logged);
+    bw_json_u64(&j, "records_too_big", s->pipe.records_too_big);
+    bw_json_u64(&j, "sink_errors", s->pipe.sink_errors);
+    bw_json_u64(&j, "bruteforce_pairs_replaced", s->pipe.brute_pairs_replaced);
+    bw_json_obj_close(&j);
+    bw_json_obj_close(&j);
+    bw_json_obj_close(&j);
+    return bw_json_finish(&j) ? j.len : 0;
+}
