@@ -31,21 +31,17 @@ bw_need_pkgs() {
     fi
     bw_log "installing Debian packages: ${missing[*]}"
     local log
-    log=$(mktemp /tmp/bw-apt.XXXXXX)
+    log=$(mktemp /tmp/bw-apt.XXXXXX.log)
     if ((BW_APT_UPDATED == 0)); then
         if ! DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1; then
-            tail -n 5 "$log" >&2
-            rm -f "$log"
-            bw_log "error: apt-get update failed; cannot install: ${missing[*]}"
+            bw_log "error: apt-get update failed, cannot install ${missing[*]} (see $log)"
             return 1
         fi
         BW_APT_UPDATED=1
     fi
     if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
             "${missing[@]}" >"$log" 2>&1; then
-        tail -n 5 "$log" >&2
-        rm -f "$log"
-        bw_log "error: apt-get install failed for: ${missing[*]}"
+        bw_log "error: apt-get install failed for ${missing[*]} (see $log)"
         return 1
     fi
     rm -f "$log"

@@ -1,0 +1,120 @@
+/* test_alert.c: Community ID v1 published vectors, JSON writer escaping and bounds, timestamps. */
+#include <string.h>
+#include "check.h"
+#include "bw_alert.h"
+#include "bw_json.h"
+
+static void test_community_vectors(void)
+{
+    /* Vectors published with the Community ID spec (baseline of the reference implementation). */
+    uint8_t a[16] = { 1, 2, 3, 4 }, b[16] = { 5, 6, 7, 8 };
+    char out[32];
+    bw_community_id(0, 4, a, b, 6, 1122, 3344, out);
+    CHECK_STR(out, "1:wCb3OG7yAFWelaUydu0D+125CLM=");
+    bw_community_id(0, 4, b, a, 6, 3344, 1122, out);            /* either direction */
+    CHECK_STR(out, "1:wCb3OG7yAFWelaUydu0D+125CLM=");
+    bw_community_id(1, 4, a, b, 6, 1122, 3344, out);
+    CHECK_STR(out, "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk=");
+    bw_community_id(0, 4, a, b, 17, 1122, 3344, out);
+    CHECK_STR(out, "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=");
+    bw_community_id(1, 4, a, b, 17, 1122, 3344, out);
+    CHECK_STR(out, "1:OShq+iKDAMVouh/4bMxB9Sz4amw=");
+    /* ICMP echo: type/code stand in for ports (8 -> 0 as the spec maps them) */
+    bw_community_id(0, 4, a, b, 1, 8, 0, out);
+    CHECK_STR(out, "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=");
+    /* IPv6: ICMPv6 echo request, type 128 paired with 129 */
+    uint8_t x[16] = { 0xfe, 0x80, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d };
+    uint8_t y[16] = { 0xfe, 0x80, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d };
+    bw_community_id(0, 6, x, y, 58, 128, 129, out);
+    CHECK_STR(out, "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=");
+    bw_community_id(1, 6, x, y, 58, 128, 129, out);
+    CHECK_STR(out, "1:IO27GQzPuCtNnwFvjWALMHu5tJE=");
+}
+
+static void test_json_escaping(void)
+{
+    char buf[256];
+    struct bw_json j;
+    bw_json_init(&j, buf, sizeof buf);
+    bw_json_obj_open(&j, NULL);
+    bw_json_strn(&j, "a", "q\"b\\c\n\x01", 7);
+    bw_json_strn(&j, "u", "\xc3\xa9\xff\xe2\x82", 5);            /* é, invalid byte, cut sequence */
+    bw_json_strn(&j, "s", "\xed\xa0\x80", 3);                       /* a surrogate is not UTF-8 */
+    bw_json_strn(&j, "o", "\xc0\xaf", 2);                           /* overlong '/' */
+    bw_json_u64(&j, "n", 18446744073709551615ULL);
+    bw_json_i64(&j, "m", -5);
+    bw_json_bool(&j, "t", true);
+    bw_json_null(&j, "z");
+    bw_json_arr_open(&j, "l");
+    bw_json_str(&j, NULL, "x");
+    bw_json_str(&j, NULL, "y");
+    bw_json_arr_close(&j);
+    bw_json_obj_close(&j);
+    CHECK(bw_json_finish(&j));
+    CHECK_STR(buf, "{\"a\":\"q\\\"b\\\\c\\n\\u0001\",\"u\":\"\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\","
+                   "\"s\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\",\"o\":\"\xef\xbf\xbd\xef\xbf\xbd\","
+                   "\"n\":18446744073709551615,\"m\":-5,\"t\":true,\"z\":null,\"l\":[\"x\",\"y\"]}");
+    CHECK_EQ(j.len, strlen(buf));
+}
+
+static void test_json_bounds(void)
+{
+    /* Every capacity from 0 up: never a write past cap, and failure is reported, not a cut line. */
+    for (size_t cap = 0; cap < 40; cap++) {
+        char buf[64];
+        memset(buf, 'X', sizeof buf);
+        struct bw_json j;
+        bw_json_init(&j, buf, cap);
+        bw_json_obj_open(&j, NULL);
+        bw_json_str(&j, "key", "value-value");
+        bw_json_obj_close(&j);
+        bool ok = bw_json_finish(&j);
+        CHECK_EQ(ok, cap >= 22);   /* 21 characters + NUL */
+        CHECK(buf[cap] == 'X');
+        if (ok) CHECK_STR(buf, "{\"key\":\"value-value\"}");
+    }
+    /* unbalanced use is an error */
+    char b2[64];
+    struct bw_json j;
+    bw_json_init(&j, b2, sizeof b2);
+    bw_json_obj_open(&j, NULL);
+    CHECK(!bw_json_finish(&j));
+    /* a cut fixed string says so */
+    struct bw_fstr f;
+    uint8_t longname[100];
+    memset(longname, 'a', sizeof longname);
+    bw_fstr_set(&f, longname, sizeof longname);
+    CHECK_EQ(f.len, BW_FACTS_STR_MAX);
+    CHECK(f.cut);
+    char b3[200];
+    bw_json_init(&j, b3, sizeof b3);
+    bw_json_obj_open(&j, NULL);
+    bw_json_fstr(&j, "u", &f);
+    bw_json_obj_close(&j);
+    CHECK(bw_json_finish(&j));
+    CHECK(strstr(b3, "aaa...\"") != NULL);
+}
+
+static void test_ts_and_ip(void)
+{
+    char ts[32], ip[46];
+    bw_format_ts(1795996800123456ULL, ts);
+    CHECK_STR(ts, "2026-11-30T00:00:00.123456Z");
+    bw_format_ts(0, ts);
+    CHECK_STR(ts, "1970-01-01T00:00:00.000000Z");
+    uint8_t v4[16] = { 192, 0, 2, 1 };
+    bw_format_ip(4, v4, ip);
+    CHECK_STR(ip, "192.0.2.1");
+    uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+    bw_format_ip(6, v6, ip);
+    CHECK_STR(ip, "2001:db8::1");
+}
+
+int main(void)
+{
+    test_community_vectors();
+    test_json_escaping();
+    test_json_bounds();
+    test_ts_and_ip();
+    return check_summary("alert");
+}

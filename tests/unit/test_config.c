@@ -1,0 +1,79 @@
+/* test_config.c: argv parsing: defaults, every option, and one clear error per bad value. */
+#include <string.h>
+#include "check.h"
+#include "bw_config.h"
+
+static int parse(struct bw_config *c, char *err, int argc, char **argv)
+{
+    int rc = bw_config_parse(c, argc, argv, err, 256);
+    return rc;
+}
+
+#define ARGV(...) ((char *[]){ "brokerwatch", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "brokerwatch", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(...) parse(&c, err, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+int main(void)
+{
+    struct bw_config c;
+    char err[256];
+
+    CHECK_EQ(PARSE("-r", "a.pcap"), BW_CONFIG_RUN);
+    CHECK_EQ(c.nrfiles, 1);
+    CHECK_EQ(c.max_flows, 1000000);
+    CHECK_EQ(c.stream_memcap, 64ULL << 20);
+    CHECK_EQ(c.brute_n, 10);
+    CHECK_EQ(c.brute_t, 60);
+    CHECK(c.jsonl_path == NULL);
+    CHECK(c.bpf == NULL);
+    CHECK(c.sensor_name[0] != '\0');                 /* host name by default */
+    bw_config_free(&c);
+
+    CHECK_EQ(PARSE("-r", "a.pcap", "-r", "b.pcapng", "-o", "-", "--sensor-name", "s1", "-q", "-v", "-v",
+                   "--max-flows", "5000", "--stream-memcap", "8M", "--bruteforce", "5/30",
+                   "--session-log", "--redact-usernames", "tcp", "port", "1883"), BW_CONFIG_RUN);
+    CHECK_EQ(c.nrfiles, 2);
+    CHECK_STR(c.rfiles[1], "b.pcapng");
+    CHECK_STR(c.jsonl_path, "-");
+    CHECK_STR(c.sensor_name, "s1");
+    CHECK(c.quiet);
+    CHECK_EQ(c.verbose, 2);
+    CHECK_EQ(c.max_flows, 5000);
+    CHECK_EQ(c.stream_memcap, 8ULL << 20);
+    CHECK_EQ(c.brute_n, 5);
+    CHECK_EQ(c.brute_t, 30);
+    CHECK(c.session_log && c.redact_usernames);
+    CHECK_STR(c.bpf, "tcp port 1883");
+    bw_config_free(&c);
+
+    CHECK_EQ(PARSE("-i", "eth0", "-B", "128", "-s", "1500"), BW_CONFIG_RUN);
+    CHECK_EQ(c.buffer_mib, 128);
+    CHECK_EQ(c.snaplen, 1500);
+    bw_config_free(&c);
+
+    /* usage errors: each names the option */
+    CHECK_EQ(PARSE("-r", "a", "--max-flows", "lots"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "--max-flows") != NULL);
+    CHECK_EQ(PARSE("-r", "a", "--bruteforce", "10"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "--bruteforce") != NULL);
+    CHECK_EQ(PARSE("-r", "a", "--bruteforce", "0/60"), BW_CONFIG_USAGE);
+    CHECK_EQ(PARSE("-r", "a", "--stream-memcap", "12Q"), BW_CONFIG_USAGE);
+    CHECK_EQ(PARSE("-r", "a", "--no-such-option"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "--no-such-option") != NULL);
+    CHECK_EQ(PARSE("-r", "a", "-Z"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "-Z") != NULL);
+    CHECK_EQ(PARSE("-r"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "needs a value") != NULL);
+    CHECK_EQ(PARSE("-q"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "no input") != NULL);
+    CHECK_EQ(PARSE("-r", "a", "-i", "eth0"), BW_CONFIG_USAGE);
+    CHECK_EQ(PARSE("-i", "eth0", "-B", "-1"), BW_CONFIG_USAGE);
+
+    uint64_t v;
+    CHECK(bw_parse_size("64K", &v) && v == 65536);
+    CHECK(bw_parse_size("1GB", &v) && v == 1ULL << 30);
+    CHECK(!bw_parse_size("-5", &v));
+    CHECK(!bw_parse_size("99999999999999999999", &v));
+    CHECK(!bw_parse_size("17179869184G", &v));      /* overflows 64 bits */
+    return check_summary("config");
+}
