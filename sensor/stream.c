@@ -340,9 +340,11 @@ static bool place(struct bw_stream_pool *p, struct bw_stream_dir *d, struct piec
 static void trim(struct piece *pc, size_t n)
 {
     size_t a = n < pc->n ? n : pc->n;
-    pc->old += a;
-    pc->ptr += a;
-    pc->n -= a;
+    if (a > 0) {                         /* ptr may be NULL when nothing was captured */
+        pc->old += a;
+        pc->ptr += a;
+        pc->n -= a;
+    }
     pc->lost -= n - a;
     pc->seq += (uint32_t)n;
 }

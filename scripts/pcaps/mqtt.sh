@@ -184,6 +184,7 @@ EOF
     bw_capture_start "$BW_OUT" tcp port 1883 || return
     mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-wild-all -t '#' -C 1 -W 5 ||
         return
+    # shellcheck disable=SC2016  # '$SYS/#' is the literal topic filter
     mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv311 -i bw-wild-sys -t '$SYS/#' \
         -C 1 -W 5 || return
     mq_finish
