@@ -27,8 +27,14 @@ enum bw_severity { BW_SEV_LOW = 0, BW_SEV_MEDIUM, BW_SEV_HIGH, BW_SEV_CRITICAL }
 #define BW_KIND_BIT(k) (1u << (k))
 
 /* Kinds the facts justify that are not in `already` (a mask of BW_KIND_BIT). Bruteforce is
- * never returned here: it needs the window (bw_brute_fail). */
-uint32_t bw_verdict_eval(const struct bw_facts *f, uint32_t already);
+ * never returned here: it needs the window (bw_brute_fail).
+ * Alerts wait until the handshake has an outcome (accepted, refused, failed), so each record
+ * carries the broker's answer; they go out without it when there is no handshake to wait for
+ * (midstream, encrypted, bytes lost) or when `session_over`. */
+uint32_t bw_verdict_eval(const struct bw_facts *f, uint32_t already, bool session_over);
+
+/* True once the facts are complete enough to judge (see bw_verdict_eval). */
+bool bw_verdict_settled(const struct bw_facts *f, bool session_over);
 
 const char *bw_kind_name(enum bw_kind k);
 enum bw_severity bw_kind_severity(enum bw_kind k);

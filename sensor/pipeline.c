@@ -90,7 +90,7 @@ static void emit(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s,
 static void judge(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s, uint64_t ts)
 {
     if (!s->dis) return;
-    uint32_t kinds = bw_verdict_eval(&s->facts, s->alerted);
+    uint32_t kinds = bw_verdict_eval(&s->facts, s->alerted, p->finishing);
     for (int k = 0; k < BW_KIND_COUNT; k++)
         if (kinds & BW_KIND_BIT(k)) emit(p, f, s, (enum bw_kind)k, ts, 0);
     if ((s->facts.seen & BW_FACT_AUTH_FAILED) && !s->failure_counted) {
@@ -212,7 +212,9 @@ static void end_session(struct bw_pipeline *p, struct bw_flow *f, enum bw_close 
     p->finishing = false;
     if (s->dis) {
         if (s->dis->close) s->dis->close(s->dstate, how, &s->facts);
+        p->finishing = true;                       /* the session is over: judge what we have */
         judge(p, f, s, f->last_us);
+        p->finishing = false;
         if (p->cfg->session_log && (s->facts.seen & BW_FACT_CONFIRMED)) {
             struct bw_record_in in = { .ts_us = f->last_us, .flow = f, .session = s, .kind = -1,
                                        .end_reason = reason_name(how) };

@@ -35,12 +35,20 @@ int bw_kind_parse(const char *s)
     return -1;
 }
 
-uint32_t bw_verdict_eval(const struct bw_facts *f, uint32_t already)
+bool bw_verdict_settled(const struct bw_facts *f, bool session_over)
+{
+    const uint32_t outcome = BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED | BW_FACT_REFUSED |
+                             BW_FACT_MIDSTREAM | BW_FACT_TLS | BW_FACT_GAP;
+    return session_over || (f->seen & outcome) != 0;
+}
+
+uint32_t bw_verdict_eval(const struct bw_facts *f, uint32_t already, bool session_over)
 {
     uint32_t k = 0, seen = f->seen;
     bool plain = !(seen & BW_FACT_TLS);
     /* Only a confirmed protocol counts: a probe's guess alone never raises an alert. */
     if (!(seen & BW_FACT_CONFIRMED)) return 0;
+    if (!bw_verdict_settled(f, session_over)) return 0;
     if (plain) k |= BW_KIND_BIT(BW_KIND_PLAINTEXT_SESSION);
     /* Anonymous is dangerous only once the broker said yes (or behaved as if it had). */
     if ((seen & BW_FACT_ANONYMOUS) && (seen & BW_FACT_AUTH_OK))

@@ -8,7 +8,7 @@ static uint32_t eval(uint32_t seen, uint32_t already)
     struct bw_facts f;
     bw_facts_init(&f);
     f.seen = seen;
-    return bw_verdict_eval(&f, already);
+    return bw_verdict_eval(&f, already, true);
 }
 
 #define K(x) BW_KIND_BIT(BW_KIND_##x)
@@ -34,6 +34,22 @@ static void test_rules(void)
     /* once per session: what was raised is never raised again */
     uint32_t all = 0xffffffffu;
     CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_AUTH_FAILED, all), 0);
+}
+
+static void test_settling(void)
+{
+    struct bw_facts f;
+    bw_facts_init(&f);
+    f.seen = BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS;
+    CHECK_EQ(bw_verdict_eval(&f, 0, false), 0);           /* waits for the broker's answer */
+    CHECK_EQ(bw_verdict_eval(&f, 0, true), K(PLAINTEXT_SESSION) | K(CLEARTEXT_CREDENTIALS));
+    f.seen |= BW_FACT_AUTH_OK;
+    CHECK_EQ(bw_verdict_eval(&f, 0, false), K(PLAINTEXT_SESSION) | K(CLEARTEXT_CREDENTIALS));
+    bw_facts_init(&f);
+    f.seen = BW_FACT_CONFIRMED | BW_FACT_MIDSTREAM;        /* no handshake to wait for */
+    CHECK_EQ(bw_verdict_eval(&f, 0, false), K(PLAINTEXT_SESSION));
+    f.seen = BW_FACT_CONFIRMED | BW_FACT_GAP;
+    CHECK(bw_verdict_settled(&f, false));
 }
 
 static void test_names(void)
@@ -97,6 +113,7 @@ static void test_bruteforce(void)
 int main(void)
 {
     test_rules();
+    test_settling();
     test_names();
     test_defcreds();
     test_bruteforce();
