@@ -9,7 +9,7 @@ BW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BW_PY=/usr/bin/python3
 
 # What building and testing the sensor needs.
-BW_BUILD_PKGS=(cmake gcc clang libclang-rt-14-dev pkg-config libpcap-dev libndpi-dev
+BW_BUILD_PKGS=(tcpreplay cmake gcc clang libclang-rt-14-dev pkg-config libpcap-dev libndpi-dev
                libhiredis-dev libssl-dev libjansson-dev python3 iproute2 tcpdump redis-server)
 
 bw_log() { printf '%s: %s\n' "${BW_PROG:-${0##*/}}" "$*" >&2; }

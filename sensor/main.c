@@ -92,6 +92,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "brokerwatch: %s\n", err);
             status = 1;
         } else {
+            if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s\n", cfg.iface);
             status = run_source(&pl, live_capture);
             if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
             struct bw_capture *c = live_capture;
