@@ -105,9 +105,11 @@ static void test_bruteforce(void)
         bw_brute_fail(&b2, 4, c, srv, 1883, t + i, &n);
     }
     CHECK(b2.replaced > 0);
-    CHECK_EQ(bw_brute_init(&b2, 0, 60), BW_EINVAL);
     bw_brute_free(&b);
     bw_brute_free(&b2);
+    struct bw_brute b3;
+    CHECK_EQ(bw_brute_init(&b3, 0, 60), BW_EINVAL);
+    CHECK_EQ(bw_brute_init(&b3, BW_BRUTE_N_MAX + 1, 60), BW_EINVAL);
 }
 
 int main(void)
