@@ -30,6 +30,7 @@ struct bw_config {
     bool        session_log;       /* --session-log */
     bool        redact_usernames;  /* --redact-usernames */
     uint32_t    brute_n, brute_t;  /* --bruteforce N/T */
+    double      pace;              /* --pace X: replay -r files at X times recorded speed; 0 = flat out */
 };
 
 enum bw_config_res { BW_CONFIG_RUN = 0, BW_CONFIG_EXIT_OK = 1, BW_CONFIG_USAGE = 2 };

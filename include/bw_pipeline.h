@@ -18,6 +18,7 @@
 #include "bw_verdict.h"
 
 #define BW_SINKS_MAX 4
+#define BW_STATS_INTERVAL_S 5
 
 struct bw_pipeline;
 
@@ -42,7 +43,8 @@ struct bw_pipeline {
     struct bw_session *cur_sess;
     uint64_t cur_ts;
     bool bypass_pending;
-    bool finishing;                       /* flushing at session end: probes get a last look */
+    bool finishing;
+    uint64_t next_stats_us;               /* packet time of the next stats push to sinks */                       /* flushing at session end: probes get a last look */
     struct bw_cbctx cbctx[2];
     struct bw_stream_cb cb[2];
     char rec[BW_RECORD_MAX];
@@ -56,6 +58,9 @@ int  bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
 int  bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s) BW_WARN_UNUSED;
 /* One captured frame. Never fails: what cannot be handled is counted. */
 void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, size_t caplen, uint64_t ts_us);
+/* Push the counters to sinks that take them (also done every BW_STATS_INTERVAL_S of packet time
+ * while packets flow, and by bw_pipeline_finish). */
+void bw_pipeline_push_stats(struct bw_pipeline *p);
 /* End of capture: finish every session (flush, close, verdicts, session records). */
 void bw_pipeline_finish(struct bw_pipeline *p);
 void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "bw_alert.h"
 #include "bw_err.h"
+#include "bw_stats.h"
 
 struct bw_sink {
     const char *name;
@@ -17,6 +18,12 @@ struct bw_sink {
     int  (*flush)(struct bw_sink *s);
     /* Flush, release everything; returns the first error seen over the sink's life (0 if none). */
     int  (*close)(struct bw_sink *s);
+    /* Optional: the run's counters (one JSON line and the struct), every few seconds and at the
+     * end. NULL = not interested. */
+    void (*stats)(struct bw_sink *s, const char *json, size_t len, const struct bw_stats *st);
+    /* The sink wants every session record (e.g. to keep an inventory of brokers), even without
+     * --session-log. Its write() then sees event_type "session" records too. */
+    bool wants_sessions;
     char errmsg[256];            /* the first error, one line, for the exit message */
 };
 

@@ -12,7 +12,7 @@
 
 enum {
     OPT_SENSOR = 256, OPT_MAX_FLOWS, OPT_MAX_SESSIONS, OPT_STREAM_MEMCAP, OPT_STREAM_WINDOW,
-    OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE,
+    OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE, OPT_PACE,
 };
 
 static const struct option longopts[] = {
@@ -36,6 +36,7 @@ static const struct option longopts[] = {
     { "session-log",      no_argument,       NULL, OPT_SESSION_LOG },
     { "redact-usernames", no_argument,       NULL, OPT_REDACT },
     { "bruteforce",       required_argument, NULL, OPT_BRUTE },
+    { "pace",             required_argument, NULL, OPT_PACE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -50,6 +51,8 @@ static const char usage_text[] =
 "  -i, --interface IFACE  capture live (promiscuous, immediate mode)\n"
 "  -B, --buffer-size MIB  kernel capture buffer for -i (default 64)\n"
 "  -s, --snaplen BYTES    bytes captured per packet for -i (default 65535)\n"
+"      --pace X           replay -r files at X times their recorded speed (1 = as\n"
+"                         captured); default: as fast as possible\n"
 "  BPF expression         filter packets as tcpdump does (e.g. 'tcp port 1883')\n"
 "\n"
 "Output:\n"
@@ -195,12 +198,22 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             break;
         }
         case ':': USAGE("option '%s' needs a value", argv[optind - 1]);
+        case OPT_PACE: {
+            char *end;
+            errno = 0;
+            double x = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(x >= 0.001 && x <= 1000000.0))
+                USAGE("--pace wants a speed factor from 0.001 to 1000000 (1 = as captured), not '%s'", optarg);
+            c->pace = x;
+            break;
+        }
         default:
             if (optopt) USAGE("unknown option '-%c'", optopt);
             USAGE("unknown option '%s'", argv[optind - 1]);
         }
     }
     if (c->nrfiles && c->iface) USAGE("give either -r FILE or -i IFACE, not both");
+    if (c->pace > 0 && c->iface) USAGE("--pace applies to -r files, not to live capture");
     if (!c->nrfiles && !c->iface) USAGE("no input: give -r FILE (a capture) or -i IFACE (live)");
     if (c->stream_memcap < c->stream_window) USAGE("--stream-memcap must be at least --stream-window");
     if (c->max_sessions > c->max_flows) c->max_sessions = c->max_flows;

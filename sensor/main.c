@@ -3,9 +3,11 @@
  * the final messages). Exit: 0 ok, 1 runtime error, 2 usage error. Alerts found before an error
  * are always written before exiting. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "bw_capture.h"
 #include "bw_config.h"
 #include "bw_pipeline.h"
@@ -32,8 +34,30 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);                      /* a closed reader becomes a write error */
 }
 
+/* --pace: hold each packet until its recorded offset, scaled, has passed on the wall clock.
+ * The reference is the first packet of the whole run, so several files pace as one capture. */
+struct pacer { double speed; bool started; uint64_t first_ts; struct timespec wall0; };
+
+static void pace(struct pacer *pc, uint64_t ts)
+{
+    if (pc->speed <= 0) return;
+    if (!pc->started) {
+        pc->started = true;
+        pc->first_ts = ts;
+        clock_gettime(CLOCK_MONOTONIC, &pc->wall0);
+        return;
+    }
+    if (ts <= pc->first_ts) return;                /* out-of-order times: no waiting backwards */
+    double off = (double)(ts - pc->first_ts) / 1e6 / pc->speed;
+    struct timespec due = pc->wall0;
+    due.tv_sec += (time_t)off;
+    due.tv_nsec += (long)((off - (double)(time_t)off) * 1e9);
+    if (due.tv_nsec >= 1000000000L) { due.tv_sec++; due.tv_nsec -= 1000000000L; }
+    while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0) {}
+}
+
 /* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
-static int run_source(struct bw_pipeline *pl, struct bw_capture *cap)
+static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pacer *pc)
 {
     char err[512];
     const uint8_t *data;
@@ -42,7 +66,12 @@ static int run_source(struct bw_pipeline *pl, struct bw_capture *cap)
     int dlt = bw_capture_dlt(cap);
     for (;;) {
         int rc = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
-        if (rc == 1) { bw_pipeline_packet(pl, dlt, data, caplen, ts); continue; }
+        if (rc == 1) {
+            if (pc) pace(pc, ts);
+            if (stop_requested) return 0;
+            bw_pipeline_packet(pl, dlt, data, caplen, ts);
+            continue;
+        }
         if (rc == 2) { if (stop_requested) return 0; continue; }
         if (rc == 0) return 0;
         fprintf(stderr, "brokerwatch: %s\n", err);
@@ -93,13 +122,14 @@ int main(int argc, char **argv)
             status = 1;
         } else {
             if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s\n", cfg.iface);
-            status = run_source(&pl, live_capture);
+            status = run_source(&pl, live_capture, NULL);
             if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
             struct bw_capture *c = live_capture;
             live_capture = NULL;
             bw_capture_close(c);
         }
     } else {
+        struct pacer pc = { .speed = cfg.pace };
         for (size_t i = 0; i < cfg.nrfiles && !stop_requested && status == 0; i++) {
             struct bw_capture *cap;
             if (bw_capture_open_file(&cap, cfg.rfiles[i], cfg.bpf, err, sizeof err) != 0) {
@@ -107,7 +137,7 @@ int main(int argc, char **argv)
                 status = 1;
                 break;
             }
-            status = run_source(&pl, cap);
+            status = run_source(&pl, cap, &pc);
             bw_capture_close(cap);
         }
     }

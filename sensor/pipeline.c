@@ -65,12 +65,27 @@ static void write_record(struct bw_pipeline *p, const struct bw_record_in *in)
 {
     struct bw_record_meta meta;
     size_t len;
+    bool session = in->kind < 0;
     if (bw_alert_format(&p->acfg, in, p->rec, sizeof p->rec, &len, &meta) != 0) {
         p->cnt.records_too_big++;
         return;
     }
+    for (size_t i = 0; i < p->nsinks; i++) {
+        struct bw_sink *k = p->sinks[i];
+        /* Session records go where they were asked for: --session-log, or a sink's inventory. */
+        if (session && !p->cfg->session_log && !k->wants_sessions) continue;
+        if (k->write(k, p->rec, len, &meta) != 0) p->cnt.sink_errors++;
+    }
+}
+
+void bw_pipeline_push_stats(struct bw_pipeline *p)
+{
+    struct bw_stats st;
+    char line[4096];
+    bw_pipeline_stats(p, &st);
+    size_t n = bw_stats_json(&st, p->cfg->sensor_name, line, sizeof line);
     for (size_t i = 0; i < p->nsinks; i++)
-        if (p->sinks[i]->write(p->sinks[i], p->rec, len, &meta) != 0) p->cnt.sink_errors++;
+        if (p->sinks[i]->stats && n) p->sinks[i]->stats(p->sinks[i], line, n, &st);
 }
 
 static void emit(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s, enum bw_kind k,
@@ -215,10 +230,10 @@ static void end_session(struct bw_pipeline *p, struct bw_flow *f, enum bw_close 
         p->finishing = true;                       /* the session is over: judge what we have */
         judge(p, f, s, f->last_us);
         p->finishing = false;
-        if (p->cfg->session_log && (s->facts.seen & BW_FACT_CONFIRMED)) {
+        if (s->facts.seen & BW_FACT_CONFIRMED) {
             struct bw_record_in in = { .ts_us = f->last_us, .flow = f, .session = s, .kind = -1,
                                        .end_reason = reason_name(how) };
-            p->cnt.sessions_logged++;
+            if (p->cfg->session_log) p->cnt.sessions_logged++;
             write_record(p, &in);
         }
     }
@@ -307,6 +322,10 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     if (!p->start_us) p->start_us = ts;
     if (ts > p->now_us) p->now_us = ts;
     expire(p);
+    if (p->now_us >= p->next_stats_us) {
+        if (p->next_stats_us) bw_pipeline_push_stats(p);
+        p->next_stats_us = p->now_us + (uint64_t)BW_STATS_INTERVAL_S * 1000000u;
+    }
     if (bw_decode_packet(dlt, data, caplen, ts, &pk, &p->dec) != BW_DEC_TCP) return;
     p->cnt.tcp_packets++;
 
@@ -388,6 +407,7 @@ void bw_pipeline_finish(struct bw_pipeline *p)
     struct bw_flow *f;
     while ((f = bw_flow_any(&p->flows)) != NULL)
         drop_flow(p, f, BW_CLOSE_END);
+    bw_pipeline_push_stats(p);
     for (size_t i = 0; i < p->nsinks; i++)
         if (p->sinks[i]->flush(p->sinks[i]) != 0) p->cnt.sink_errors++;
 }
