@@ -47,6 +47,10 @@ struct bw_flow_key {
 
 struct bw_session;
 
+/* Broker application protocols, for hints and the known-broker memory. */
+enum bw_app { BW_APP_NONE = 0, BW_APP_MQTT, BW_APP_AMQP };
+const char *bw_app_name(enum bw_app a);
+
 struct bw_flow {
     struct bw_flow_key key;
     bool     cli_is_a;             /* the client is key.a */
@@ -55,6 +59,7 @@ struct bw_flow {
     uint8_t  dpi_pkts;             /* packets shown to nDPI */
     uint16_t flags;                /* BW_FF_* */
     uint16_t dpi_proto;            /* nDPI's protocol id (app, else master), 0 unknown */
+    uint8_t  tls_hint;             /* TLS only: BW_APP_* that SNI/ALPN point to (classify.c) */
     uint32_t self;                 /* own index + 1 */
     uint32_t hnext;                /* hash chain: index + 1, 0 = end */
     uint32_t lprev, lnext;         /* LRU links: index + 1 */
@@ -71,6 +76,7 @@ struct bw_flow {
 struct bw_session {
     struct bw_stream_dir dir[2];
     const struct bw_dissector *dis;
+    const char *app;               /* app_proto when it is not the dissector's name (TLS) */
     uint32_t alerted;              /* alert kinds already raised (1 << enum bw_kind) */
     uint32_t flow_idx;             /* owner: flow index + 1 */
     bool     dir_done[2];          /* the dissector finished with this direction */

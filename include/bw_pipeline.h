@@ -24,6 +24,10 @@ struct bw_pipeline;
 
 struct bw_cbctx { struct bw_pipeline *p; enum bw_dir dir; };
 
+/* Servers that spoke a broker protocol in plaintext: their TLS sessions are broker sessions too. */
+#define BW_KNOWN_BROKERS 4096
+struct bw_known_broker { uint8_t ip[16]; uint8_t ip_ver, app; uint64_t last_us; };
+
 struct bw_pipeline {
     const struct bw_config *cfg;
     const struct bw_dissector *const *dis;
@@ -35,6 +39,11 @@ struct bw_pipeline {
     struct bw_sink *sinks[BW_SINKS_MAX];
     size_t nsinks;
     struct bw_alert_cfg acfg;
+    /* TLS: the dissector attached to encrypted broker sessions (NULL = count and bypass them),
+     * and its capture-time evaluation (certificate validity and the weak_tls reasons). */
+    const struct bw_dissector *tls_dis;
+    void (*tls_evaluate)(struct bw_facts *f, uint64_t ts_us);
+    struct bw_known_broker known[BW_KNOWN_BROKERS];
     struct bw_decode_stats dec;
     struct bw_pipe_counters cnt;
     uint64_t start_us, now_us;            /* packet time */

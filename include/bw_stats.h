@@ -19,7 +19,8 @@ struct bw_pipe_counters {
     uint64_t sessions_logged, brokers_sessions;
     uint64_t records_too_big, sink_errors;
     uint64_t flows_not_broker;             /* flows bypassed because no dissector recognized them */
-    uint64_t flows_tls;                    /* flows nDPI called TLS */
+    uint64_t flows_tls;                    /* broker sessions inside TLS */
+    uint64_t flows_tls_other;              /* TLS flows that are not a broker's: bypassed */
     uint64_t brute_pairs_replaced;
 };
 

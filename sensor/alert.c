@@ -27,6 +27,7 @@ void bw_format_ip(uint8_t ip_ver, const uint8_t *ip, char out[46])
 
 static const char *proto_name(const struct bw_session *s)
 {
+    if (s && s->app) return s->app;
     return s && s->dis ? s->dis->name : "unknown";
 }
 
@@ -74,7 +75,7 @@ static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, cons
     if (f->seen & BW_FACT_AUTH_INFERRED) bw_json_bool(j, "accepted_inferred", true);
     if (f->seen & BW_FACT_DEFAULT_CREDS) bw_json_bool(j, "default_credentials", true);
     bw_json_bool(j, "midstream", (f->seen & BW_FACT_MIDSTREAM) != 0);
-    if (s->dis && strcmp(s->dis->name, "mqtt") == 0)
+    if (strcmp(proto_name(s), "mqtt") == 0)
         bw_json_bool(j, "websocket", (f->seen & BW_FACT_WEBSOCKET) != 0);
     if (f->seen & BW_FACT_GAP) bw_json_bool(j, "gap", true);
     bw_json_arr_open(j, "anomalies");

@@ -3,6 +3,7 @@
  * nDPI's own allocations go through counting hooks so its memory shows in the stats; those hooks
  * are process-wide because nDPI's allocator API has no context pointer (the one global here). */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ndpi/ndpi_api.h>
@@ -137,6 +138,34 @@ static uint16_t pick(ndpi_protocol p)
     return p.master_protocol != NDPI_PROTOCOL_UNKNOWN ? p.master_protocol : p.app_protocol;
 }
 
+/* Case-insensitive search of a short needle in a bounded string. */
+static bool has(const char *hay, size_t cap, const char *needle)
+{
+    size_t n = strlen(needle), h = hay ? strnlen(hay, cap) : 0;
+    for (size_t i = 0; i + n <= h; i++) {
+        size_t k = 0;
+        while (k < n && (hay[i + k] | 0x20) == needle[k]) k++;
+        if (k == n) return true;
+    }
+    return false;
+}
+
+/* What the ClientHello's SNI and ALPN say about the application inside TLS. The names are the
+ * ALPN ids brokers use ("mqtt", "x-amzn-mqtt-ca", "amqp") and the cloud endpoints that only
+ * speak broker protocols (Azure IoT Hub, Service Bus / Event Hubs, AWS IoT). */
+static uint8_t tls_hint(struct ndpi_flow_struct *nf)
+{
+    const char *alpn = nf->protos.tls_quic.alpn;
+    const char *sni = nf->host_server_name;
+    size_t scap = sizeof nf->host_server_name;
+    if (has(alpn, 256, "mqtt") || has(sni, scap, "mqtt") || has(sni, scap, ".azure-devices.net") ||
+        (has(sni, scap, "iot.") && has(sni, scap, ".amazonaws.com")))
+        return BW_APP_MQTT;
+    if (has(alpn, 256, "amqp") || has(sni, scap, "amqp") || has(sni, scap, ".servicebus.windows.net"))
+        return BW_APP_AMQP;
+    return BW_APP_NONE;
+}
+
 enum bw_dpi bw_classify_result(const struct bw_flow *f)
 {
     if (!(f->flags & BW_FF_DPI_DONE)) return BW_DPI_PENDING;
@@ -169,6 +198,7 @@ enum bw_dpi bw_classify_packet(struct bw_classify *c, struct bw_flow *f, const s
     }
     if (id == NDPI_PROTOCOL_UNKNOWN) return BW_DPI_PENDING;
     f->dpi_proto = id;
+    if (map(id) == BW_DPI_TLS) f->tls_hint = tls_hint(slot(c, f->dpi_idx));
     f->flags |= BW_FF_DPI_DONE;
     c->st.flows_classified++;
     bw_classify_release(c, f);

@@ -154,6 +154,11 @@ struct bw_flow *bw_flow_create(struct bw_flow_table *t, const struct bw_flow_key
     return f;
 }
 
+const char *bw_app_name(enum bw_app a)
+{
+    return a == BW_APP_MQTT ? "mqtt" : a == BW_APP_AMQP ? "amqp" : NULL;
+}
+
 bool bw_port_is_broker(uint16_t port)
 {
     switch (port) {

@@ -101,10 +101,61 @@ static void emit(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s,
     write_record(p, &in);
 }
 
+/* ---- servers known to speak a broker protocol ---- */
+
+static struct bw_known_broker *known_slot(struct bw_pipeline *p, uint8_t ver, const uint8_t *ip)
+{
+    uint32_t h = 2166136261u ^ ver;
+    for (int i = 0; i < 16; i++) h = (h ^ ip[i]) * 16777619u;
+    return &p->known[h % BW_KNOWN_BROKERS];     /* one slot per hash: the newest server wins */
+}
+
+static void remember_broker(struct bw_pipeline *p, const struct bw_flow *f, enum bw_app app, uint64_t ts)
+{
+    const uint8_t *ip;
+    uint16_t port;
+    bw_flow_server(f, &ip, &port);
+    struct bw_known_broker *k = known_slot(p, f->key.ip_ver, ip);
+    memcpy(k->ip, ip, 16);
+    k->ip_ver = f->key.ip_ver;
+    k->app = (uint8_t)app;
+    k->last_us = ts;
+}
+
+/* Is this TLS session a broker's? Port, then SNI/ALPN, then what the server spoke in clear. */
+static enum bw_app tls_broker_app(struct bw_pipeline *p, const struct bw_flow *f)
+{
+    const uint8_t *ip;
+    uint16_t port;
+    bw_flow_server(f, &ip, &port);
+    if (port == 8883 || port == 8884) return BW_APP_MQTT;
+    if (port == 5671) return BW_APP_AMQP;
+    if (f->tls_hint) return (enum bw_app)f->tls_hint;
+    struct bw_known_broker *k = known_slot(p, f->key.ip_ver, ip);
+    if (k->app && k->ip_ver == f->key.ip_ver && memcmp(k->ip, ip, 16) == 0) return (enum bw_app)k->app;
+    return BW_APP_NONE;
+}
+
+static void attach_tls(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s, enum bw_app app)
+{
+    bw_dispatch_attach(s, p->tls_dis);
+    s->app = bw_app_name(app);
+    f->state = BW_FLOW_DISSECT;
+    p->cnt.brokers_sessions++;
+    p->cnt.flows_tls++;
+}
+
 /* Facts may have changed: raise what the verdict layer now justifies, once per session. */
 static void judge(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s, uint64_t ts)
 {
     if (!s->dis) return;
+    if (s->dis == p->tls_dis && p->tls_evaluate) p->tls_evaluate(&s->facts, ts);
+    if ((s->facts.seen & (BW_FACT_CONFIRMED | BW_FACT_TLS | BW_FACT_MIDSTREAM)) == BW_FACT_CONFIRMED &&
+        s->dis != p->tls_dis) {
+        enum bw_app app = strcmp(s->dis->name, "mqtt") == 0 ? BW_APP_MQTT :
+                          strcmp(s->dis->name, "amqp") == 0 ? BW_APP_AMQP : BW_APP_NONE;
+        if (app) remember_broker(p, f, app, ts);
+    }
     uint32_t kinds = bw_verdict_eval(&s->facts, s->alerted, p->finishing);
     for (int k = 0; k < BW_KIND_COUNT; k++)
         if (kinds & BW_KIND_BIT(k)) emit(p, f, s, (enum bw_kind)k, ts, 0);
@@ -153,6 +204,13 @@ static size_t on_data(void *ctx, const uint8_t *buf, size_t len)
         case BW_CHOICE_WAIT:
             return 0;                              /* keep the bytes; look again with more */
         case BW_CHOICE_NONE:
+            /* TLS that nDPI did not call (a ClientHello cut across segments, say) on a broker. */
+            if (p->tls_dis && c->dir == BW_DIR_TOSERVER) {
+                enum bw_app app = tls_broker_app(p, f);
+                int sc = app ? p->tls_dis->probe(c->dir, buf, len) : BW_PROBE_NO;
+                if (sc >= BW_PROBE_CLAIM) { attach_tls(p, f, s, app); break; }
+                if (sc >= BW_PROBE_MAYBE && !final) return 0;
+            }
             f->flags |= c->dir == BW_DIR_TOSERVER ? BW_FF_PROBE_NO_CLI : BW_FF_PROBE_NO_SRV;
             want_bypass_if_unclaimed(p, f);
             return BW_STREAM_STOP;
@@ -351,12 +409,16 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
         return;
     }
 
+    enum bw_app tls_app = BW_APP_NONE;
     if (f->state == BW_FLOW_PROBING && !(f->flags & BW_FF_DPI_DONE)) {
         if (bw_classify_packet(p->dpi, f, &pk) == BW_DPI_TLS) {
-            /* Encrypted: nothing for a plaintext dissector to read. */
-            p->cnt.flows_tls++;
-            bypass(p, f);
-            return;
+            /* Encrypted: only a broker's TLS is worth following (its handshake, then no more). */
+            tls_app = p->tls_dis ? tls_broker_app(p, f) : BW_APP_NONE;
+            if (!tls_app) {
+                p->cnt.flows_tls_other++;
+                bypass(p, f);
+                return;
+            }
         }
     }
 
@@ -375,6 +437,7 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
         for (int i = 0; i < 2; i++)
             if (f->syn_seen[i]) bw_stream_start(&s->dir[i], f->isn[i], true);
     }
+    if (tls_app && !s->dis) attach_tls(p, f, s, tls_app);
 
     p->cur_flow = f;
     p->cur_sess = s;

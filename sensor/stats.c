@@ -42,7 +42,8 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "bypassed", s->flow.flows_bypassed);
     bw_json_u64(&j, "bypassed_packets", s->pipe.bypassed_packets);
     bw_json_u64(&j, "not_broker", s->pipe.flows_not_broker);
-    bw_json_u64(&j, "tls", s->pipe.flows_tls);
+    bw_json_u64(&j, "tls_broker", s->pipe.flows_tls);
+    bw_json_u64(&j, "tls_other", s->pipe.flows_tls_other);
     bw_json_u64(&j, "sessions_active", s->flow.sessions_active);
     bw_json_u64(&j, "sessions_high_water", s->flow.sessions_hwm);
     bw_json_u64(&j, "session_memcap_hits", s->flow.session_memcap_hits);
