@@ -44,6 +44,8 @@ struct bw_facts {
     struct bw_fstr user;
     struct bw_fstr client_id;
     struct bw_fstr mech;             /* authentication mechanism (SASL name, MQTT v5 auth method) */
+    struct bw_fstr product;          /* broker product and version as it announced itself */
+    char     tls_version[12];        /* negotiated TLS version ("TLSv1.2"), "" when none seen */
     uint32_t pass_len;               /* valid when BW_FACT_CREDS_PASS */
     int32_t  result_code;            /* broker's answer (CONNACK code, close code); -1 = none */
     uint64_t ts_changed_us;          /* capture time of the last change (set by the pipeline) */

@@ -12,6 +12,7 @@
 #include "bw_config.h"
 #include "bw_dissector.h"
 #include "bw_flow.h"
+#include "bw_report.h"
 #include "bw_sink.h"
 #include "bw_stats.h"
 #include "bw_stream.h"
@@ -19,6 +20,7 @@
 
 #define BW_SINKS_MAX 4
 #define BW_STATS_INTERVAL_S 5
+#define BW_REPORT_BROKERS_MAX 65536
 
 struct bw_pipeline;
 
@@ -44,6 +46,7 @@ struct bw_pipeline {
     const struct bw_dissector *tls_dis;
     void (*tls_evaluate)(struct bw_facts *f, uint64_t ts_us);
     struct bw_known_broker known[BW_KNOWN_BROKERS];
+    struct bw_report *report;             /* exposure report, fed at every session end */
     struct bw_decode_stats dec;
     struct bw_pipe_counters cnt;
     uint64_t start_us, now_us;            /* packet time */

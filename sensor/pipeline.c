@@ -30,6 +30,8 @@ int bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
     if ((rc = bw_brute_init(&p->brute, cfg->brute_n, cfg->brute_t)) != 0) goto fail;
     p->dpi = bw_classify_new(cfg->dpi_slots, &err);
     if (!p->dpi) { rc = err; goto fail; }
+    p->report = bw_report_new(BW_REPORT_BROKERS_MAX);
+    if (!p->report) { rc = BW_ENOMEM; goto fail; }
     for (int d = 0; d < 2; d++) {
         p->cbctx[d].p = p;
         p->cbctx[d].dir = (enum bw_dir)d;
@@ -52,6 +54,8 @@ int bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s)
 
 void bw_pipeline_free(struct bw_pipeline *p)
 {
+    bw_report_free(p->report);
+    p->report = NULL;
     bw_classify_free(p->dpi);
     p->dpi = NULL;
     bw_brute_free(&p->brute);
@@ -289,6 +293,16 @@ static void end_session(struct bw_pipeline *p, struct bw_flow *f, enum bw_close 
         judge(p, f, s, f->last_us);
         p->finishing = false;
         if (s->facts.seen & BW_FACT_CONFIRMED) {
+            const uint8_t *cip, *sip;
+            uint16_t cport, sport;
+            bw_flow_client(f, &cip, &cport);
+            bw_flow_server(f, &sip, &sport);
+            struct bw_report_session rs = {
+                .ip_ver = f->key.ip_ver, .server_ip = sip, .client_ip = cip, .server_port = sport,
+                .app = s->app ? s->app : s->dis->name, .facts = &s->facts,
+                .first_us = f->first_us, .last_us = f->last_us,
+            };
+            bw_report_session(p->report, &rs);
             struct bw_record_in in = { .ts_us = f->last_us, .flow = f, .session = s, .kind = -1,
                                        .end_reason = reason_name(how) };
             if (p->cfg->session_log) p->cnt.sessions_logged++;
