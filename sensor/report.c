@@ -214,7 +214,7 @@ int bw_report_write_text(const struct bw_report *r, FILE *out, bool show_usernam
     }
     for (uint32_t i = 0; i < r->used; i++) {
         const struct row *w = v[i];
-        char ip[46], addr[56], proto[40], tls[16], clients[16], product[40], t0[32], t1[32];
+        char ip[46], addr[56], proto[40], tls[24], clients[16], product[40], t0[32], t1[32];
         bw_format_ip(w->ip_ver, w->ip, ip);
         snprintf(addr, sizeof addr, w->ip_ver == 6 ? "[%s]:%u" : "%s:%u", ip, w->port);
         size_t n = (size_t)snprintf(proto, sizeof proto, "%s", apps_name(w->apps));
