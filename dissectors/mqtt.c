@@ -1,0 +1,978 @@
+/* mqtt.c: the MQTT dissector (3.1, 3.1.1, 5.0), over TCP or WebSockets.
+ * Framing and packets: OASIS MQTT 3.1.1 §2.2, §3.1 (CONNECT), §3.2 (CONNACK), §3.8 (SUBSCRIBE);
+ * MQTT 5.0 §2.2.2 (properties), §3.1-§3.15 (CONNECT .. AUTH). WebSocket framing: RFC 6455 §5,
+ * the opening handshake §4. Bounded and zero-copy: packets that teach nothing are skipped by
+ * length; the password is read in place for the default-credentials check and never kept. */
+#include <stdio.h>
+#include <string.h>
+#include "bw_cursor.h"
+#include "bw_dissector.h"
+#include "bw_facts.h"
+#include "bw_json.h"
+#include "bw_mqtt.h"
+
+enum {
+    MQTT_CONNECT = 1, MQTT_CONNACK, MQTT_PUBLISH, MQTT_PUBACK, MQTT_PUBREC, MQTT_PUBREL,
+    MQTT_PUBCOMP, MQTT_SUBSCRIBE, MQTT_SUBACK, MQTT_UNSUBSCRIBE, MQTT_UNSUBACK, MQTT_PINGREQ,
+    MQTT_PINGRESP, MQTT_DISCONNECT, MQTT_AUTH,
+};
+
+#define MQTT_PARSE_MAX    8192u   /* packets we read (CONNECT, CONNACK, ...) are small: cap the wait */
+#define MQTT_VARINT_MAX   268435455u
+#define MQTT_AFTER_MAX    32u     /* packets followed after the handshake before giving up */
+#define MQTT_RESYNC_SCAN  1024u   /* bytes searched for a packet boundary after a gap */
+#define MQTT_HTTP_MAX     4096u   /* an upgrade request or answer longer than this is not ours */
+
+/* Per-direction mode, decided by the first bytes of that direction. */
+enum mqtt_mode { MODE_START = 0, MODE_MQTT, MODE_MIDSTREAM, MODE_HTTP, MODE_WS, MODE_RESYNC };
+
+struct mqtt_ws {                  /* RFC 6455 frame position of one direction */
+    uint64_t frame_left;          /* payload bytes of the current frame not yet consumed */
+    uint32_t inner_skip;          /* MQTT bytes still to skip (a PUBLISH body) across frames */
+    uint8_t  mask[4];
+    uint8_t  mask_off;            /* payload offset modulo 4 within the current frame */
+    bool     masked;
+    bool     control;             /* the current frame is ping/pong: its payload is skipped */
+    bool     in_frame;
+};
+
+struct mqtt_dir {
+    uint8_t  mode;                /* enum mqtt_mode */
+    uint8_t  plausible;           /* consecutive plausible packets while midstream */
+    uint32_t after;               /* packets since the handshake packet of this direction */
+    struct mqtt_ws ws;
+};
+
+struct mqtt_state {
+    uint8_t level;                /* from CONNECT; 0 = unknown */
+    bool    connect_seen, connack_seen, upgrade_seen, ws_accepted;
+    struct mqtt_dir d[2];
+};
+_Static_assert(sizeof(struct mqtt_state) <= BW_DISSECTOR_STATE_MAX, "mqtt state too big");
+
+static struct bw_mqtt_facts *ext_of(struct bw_facts *f)
+{ return (struct bw_mqtt_facts *)(void *)f->ext; }
+
+static void anomaly(struct bw_facts *f, enum bw_mqtt_anomaly a)
+{
+    f->anomalies |= 1u << a;
+    f->seen |= BW_FACT_SPEC_VIOLATION;
+}
+
+/* ---- framing ---- */
+
+enum vi { VI_OK, VI_SHORT, VI_BAD };
+
+/* Variable byte integer (§2.2.3 / 5.0 §1.5.5): 1..4 bytes, minimal encoding. A 5th byte or a
+ * non-minimal form (a last byte of 0 after a continuation) cannot be an MQTT length. */
+static enum vi mqtt_varint(struct bw_cur *c, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        if (bw_cur_left(c) == 0) return VI_SHORT;
+        uint8_t b = bw_cur_u8(c);
+        v |= (uint32_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            if (i > 0 && b == 0) return VI_BAD;
+            *out = v;
+            return VI_OK;
+        }
+    }
+    return VI_BAD;
+}
+
+/* Fixed-header flags each type must carry (§2.2.2): PUBLISH is free, 6/8/10 are 0b0010. */
+static bool flags_ok(uint8_t type, uint8_t flags, uint8_t level)
+{
+    switch (type) {
+    case MQTT_PUBLISH: return ((flags >> 1) & 3) != 3;     /* QoS 3 is not a QoS */
+    case MQTT_PUBREL: case MQTT_SUBSCRIBE: case MQTT_UNSUBSCRIBE: return flags == 2;
+    case MQTT_AUTH: return flags == 0 && level != 3 && level != 4;
+    case 0: return false;
+    default: return flags == 0;
+    }
+}
+
+struct mqtt_hdr { uint8_t type, flags; uint32_t rlen; size_t hlen; };
+
+/* VI_OK with the header, VI_SHORT when more bytes would tell, VI_BAD for a broken length. */
+static enum vi mqtt_header(const uint8_t *buf, size_t len, struct mqtt_hdr *h)
+{
+    struct bw_cur c = bw_cur_init(buf, len);
+    if (len == 0) return VI_SHORT;
+    uint8_t b = bw_cur_u8(&c);
+    h->type = (uint8_t)(b >> 4);
+    h->flags = (uint8_t)(b & 0x0f);
+    enum vi r = mqtt_varint(&c, &h->rlen);
+    h->hlen = c.off;
+    return r;
+}
+
+/* ---- strings and properties ---- */
+
+/* Well-formed UTF-8 without U+0000, surrogates or overlong forms (§1.5.3 / 5.0 §1.5.4). */
+static bool utf8_ok(struct bw_bytes s)
+{
+    size_t i = 0;
+    while (i < s.len) {
+        uint8_t b = s.ptr[i];
+        size_t n;
+        uint32_t cp;
+        if (b == 0) return false;
+        if (b < 0x80) { i++; continue; }
+        if (b >= 0xC2 && b <= 0xDF) { n = 1; cp = b & 0x1f; }
+        else if (b >= 0xE0 && b <= 0xEF) { n = 2; cp = b & 0x0f; }
+        else if (b >= 0xF0 && b <= 0xF4) { n = 3; cp = b & 0x07; }
+        else return false;
+        if (n > s.len - i - 1) return false;
+        for (size_t k = 1; k <= n; k++) {
+            uint8_t cb = s.ptr[i + k];
+            if ((cb & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cb & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))) return false;
+        if (cp >= 0xD800 && cp <= 0xDFFF) return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* A length-prefixed string (§1.5.3); flags invalid UTF-8 but returns it anyway. */
+static struct bw_bytes read_str(struct bw_cur *c, struct bw_facts *f)
+{
+    uint16_t n = bw_cur_be16(c);
+    struct bw_bytes s = bw_cur_bytes(c, n);
+    if (s.ptr && !utf8_ok(s)) anomaly(f, BW_MQTT_ANOM_UTF8);
+    return s;
+}
+
+static struct bw_bytes read_bin(struct bw_cur *c)
+{
+    uint16_t n = bw_cur_be16(c);
+    return bw_cur_bytes(c, n);
+}
+
+/* v5 property value types (5.0 §2.2.2.2). */
+enum ptype { PT_NONE, PT_BYTE, PT_U16, PT_U32, PT_VARINT, PT_STR, PT_BIN, PT_PAIR };
+
+static enum ptype prop_type(uint8_t id)
+{
+    switch (id) {
+    case 0x01: case 0x17: case 0x19: case 0x24: case 0x25: case 0x28: case 0x29: case 0x2A:
+        return PT_BYTE;
+    case 0x13: case 0x21: case 0x22: case 0x23: return PT_U16;
+    case 0x02: case 0x11: case 0x18: case 0x27: return PT_U32;
+    case 0x0B: return PT_VARINT;
+    case 0x03: case 0x08: case 0x12: case 0x15: case 0x1A: case 0x1C: case 0x1F: return PT_STR;
+    case 0x09: case 0x16: return PT_BIN;
+    case 0x26: return PT_PAIR;
+    default: return PT_NONE;
+    }
+}
+
+struct mqtt_prop { uint8_t id; uint32_t num; struct bw_bytes str; };
+
+struct mqtt_props {
+    struct bw_cur c;
+    uint64_t seen;                /* ids met so far: a repeat is a protocol error */
+};
+
+/* The property block at the cursor (length varint + window). False when it does not fit. */
+static bool props_open(struct bw_cur *body, struct mqtt_props *p, struct bw_facts *f)
+{
+    uint32_t n = 0;
+    memset(p, 0, sizeof *p);
+    if (mqtt_varint(body, &n) != VI_OK) { body->bad = true; p->c.bad = true; return false; }
+    p->c = bw_cur_sub(body, n);
+    if (p->c.bad) { anomaly(f, BW_MQTT_ANOM_LENGTH); return false; }
+    return true;
+}
+
+/* Next property; false at the end or on one that cannot be read (the window bounds the rest). */
+static bool props_next(struct mqtt_props *p, struct mqtt_prop *out, struct bw_facts *f)
+{
+    if (p->c.bad || bw_cur_left(&p->c) == 0) return false;
+    uint32_t id = 0;
+    if (mqtt_varint(&p->c, &id) != VI_OK || id > 0x7f) { anomaly(f, BW_MQTT_ANOM_PROPERTY); return false; }
+    enum ptype t = prop_type((uint8_t)id);
+    out->id = (uint8_t)id;
+    out->num = 0;
+    out->str.ptr = NULL;
+    out->str.len = 0;
+    switch (t) {
+    case PT_NONE: anomaly(f, BW_MQTT_ANOM_PROPERTY); return false;   /* unknown: length unknown too */
+    case PT_BYTE: out->num = bw_cur_u8(&p->c); break;
+    case PT_U16: out->num = bw_cur_be16(&p->c); break;
+    case PT_U32: out->num = bw_cur_be32(&p->c); break;
+    case PT_VARINT:
+        if (mqtt_varint(&p->c, &out->num) != VI_OK) p->c.bad = true;
+        break;
+    case PT_STR: out->str = read_str(&p->c, f); break;
+    case PT_BIN: out->str = read_bin(&p->c); break;
+    case PT_PAIR: (void)read_str(&p->c, f); out->str = read_str(&p->c, f); break;
+    }
+    if (p->c.bad) { anomaly(f, BW_MQTT_ANOM_LENGTH); return false; }
+    /* Only user properties and subscription identifiers may repeat (5.0 §2.2.2.2). */
+    if (id < 64 && id != 0x26 && id != 0x0B) {
+        if (p->seen & ((uint64_t)1 << id)) anomaly(f, BW_MQTT_ANOM_PROPERTY);
+        p->seen |= (uint64_t)1 << id;
+    }
+    return true;
+}
+
+static void set_version(struct bw_facts *f, uint8_t level)
+{
+    const char *v = level == 3 ? "3.1" : level == 4 ? "3.1.1" : "5.0";
+    snprintf(f->version, sizeof f->version, "%s", v);
+}
+
+/* ---- CONNECT (§3.1) ---- */
+
+static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    if (st->connect_seen) { anomaly(f, BW_MQTT_ANOM_PROTOCOL); return BW_PARSE_OK; }  /* §3.1.0: once */
+    struct bw_bytes name = read_bin(b);
+    uint8_t raw_level = bw_cur_u8(b);
+    uint8_t flags = bw_cur_u8(b);
+    uint16_t keep = bw_cur_be16(b);
+    if (b->bad) { anomaly(f, BW_MQTT_ANOM_LENGTH); return BW_PARSE_MALFORMED; }
+    bool is_mqtt = name.len == 4 && memcmp(name.ptr, "MQTT", 4) == 0;
+    bool is_isdp = name.len == 6 && memcmp(name.ptr, "MQIsdp", 6) == 0;
+    uint8_t level = raw_level & 0x7f;   /* bit 7: mosquitto's bridge marker, not a level */
+    if (!is_mqtt && !is_isdp) { anomaly(f, BW_MQTT_ANOM_PROTO_NAME); return BW_PARSE_MALFORMED; }
+    if (level < 3 || level > 5) { anomaly(f, BW_MQTT_ANOM_PROTO_LEVEL); return BW_PARSE_MALFORMED; }
+    if ((is_mqtt && level == 3) || (is_isdp && level != 3)) anomaly(f, BW_MQTT_ANOM_PROTO_LEVEL);
+    st->connect_seen = true;
+    st->level = level;
+    x->have |= BW_MQTT_HAVE_CONNECT;
+    x->level = level;
+    x->bridge = (raw_level & 0x80) != 0;
+    x->connect_flags = flags;
+    x->clean_session = (flags & BW_MQTT_CF_CLEAN) != 0;
+    x->will_flag = (flags & BW_MQTT_CF_WILL) != 0;
+    x->will_qos = (uint8_t)((flags & BW_MQTT_CF_WILL_QOS) >> 3);
+    x->will_retain = (flags & BW_MQTT_CF_WILL_RETAIN) != 0;
+    x->keep_alive = keep;
+    set_version(f, level);
+    f->seen |= BW_FACT_CONFIRMED;
+    if (flags & BW_MQTT_CF_RESERVED) anomaly(f, BW_MQTT_ANOM_RESERVED_FLAG);   /* §3.1.2.3 */
+    /* Will QoS 3 is undefined; QoS or retain without a will is forbidden (§3.1.2.6, §3.1.2.7). */
+    if (x->will_qos == 3 || (!x->will_flag && (x->will_qos || x->will_retain))) anomaly(f, BW_MQTT_ANOM_QOS);
+
+    bool has_method = false;
+    if (level == 5) {
+        struct mqtt_props p;
+        struct mqtt_prop pr;
+        if (props_open(b, &p, f)) {
+            while (props_next(&p, &pr, f)) {
+                switch (pr.id) {
+                case 0x11: x->session_expiry = pr.num; x->have |= BW_MQTT_HAVE_SESSION_EXPIRY; break;
+                case 0x21:
+                    x->receive_maximum = (uint16_t)pr.num;
+                    x->have |= BW_MQTT_HAVE_RECEIVE_MAXIMUM;
+                    if (pr.num == 0) anomaly(f, BW_MQTT_ANOM_PROPERTY);    /* 5.0 §3.1.2.11.3 */
+                    break;
+                case 0x15: has_method = true; bw_fstr_set(&f->mech, pr.str.ptr, pr.str.len); break;
+                case 0x16: case 0x17: case 0x19: case 0x22: case 0x26: case 0x27: break;
+                default: anomaly(f, BW_MQTT_ANOM_PROPERTY); break;        /* not a CONNECT property */
+                }
+            }
+        }
+    }
+    struct bw_bytes cid = read_str(b, f);
+    if (cid.ptr) bw_fstr_set(&f->client_id, cid.ptr, cid.len);
+    if (x->will_flag) {
+        if (level == 5) {
+            struct mqtt_props p;
+            struct mqtt_prop pr;
+            if (props_open(b, &p, f))
+                while (props_next(&p, &pr, f)) {}
+        }
+        struct bw_bytes wt = read_str(b, f);
+        if (wt.ptr) bw_fstr_set(&x->will_topic, wt.ptr, wt.len);
+        struct bw_bytes wp = read_bin(b);
+        x->will_payload_len = (uint16_t)wp.len;
+    }
+    struct bw_bytes user = { NULL, 0 }, pass = { NULL, 0 };
+    if (flags & BW_MQTT_CF_USERNAME) user = read_str(b, f);
+    if (flags & BW_MQTT_CF_PASSWORD) pass = read_bin(b);
+    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);          /* a field ran past the packet */
+    else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
+
+    if ((flags & BW_MQTT_CF_USERNAME) && user.ptr) {
+        f->seen |= BW_FACT_CREDS_USER;
+        bw_fstr_set(&f->user, user.ptr, user.len);
+    }
+    if ((flags & BW_MQTT_CF_PASSWORD) && pass.ptr) {
+        f->seen |= BW_FACT_CREDS_PASS;
+        f->pass_len = (uint32_t)pass.len;
+        /* 3.x requires a user name with a password (§3.1.2.9); 5.0 lifted that. */
+        if (!(flags & BW_MQTT_CF_USERNAME) && level != 5) anomaly(f, BW_MQTT_ANOM_PASS_NO_USER);
+    }
+    if (user.ptr && pass.ptr && bw_defcreds_match(user.ptr, user.len, pass.ptr, pass.len))
+        f->seen |= BW_FACT_DEFAULT_CREDS;
+    if (!(flags & BW_MQTT_CF_USERNAME) && !has_method) f->seen |= BW_FACT_ANONYMOUS;
+    return BW_PARSE_OK;
+}
+
+/* ---- CONNACK (§3.2, 5.0 §3.2) ---- */
+
+static const char *reason_v3(int32_t code)
+{
+    static const char *const names[] = { "accepted", "unacceptable_protocol_version",
+        "identifier_rejected", "server_unavailable", "bad_username_or_password", "not_authorized" };
+    return code >= 0 && code <= 5 ? names[code] : NULL;
+}
+
+static const char *reason_v5(int32_t code)
+{
+    switch (code) {
+    case 0x00: return "success";
+    case 0x80: return "unspecified_error";
+    case 0x81: return "malformed_packet";
+    case 0x82: return "protocol_error";
+    case 0x83: return "implementation_specific_error";
+    case 0x84: return "unsupported_protocol_version";
+    case 0x85: return "client_identifier_not_valid";
+    case 0x86: return "bad_user_name_or_password";
+    case 0x87: return "not_authorized";
+    case 0x88: return "server_unavailable";
+    case 0x89: return "server_busy";
+    case 0x8A: return "banned";
+    case 0x8C: return "bad_authentication_method";
+    case 0x90: return "topic_name_invalid";
+    case 0x95: return "packet_too_large";
+    case 0x97: return "quota_exceeded";
+    case 0x99: return "payload_format_invalid";
+    case 0x9A: return "retain_not_supported";
+    case 0x9B: return "qos_not_supported";
+    case 0x9C: return "use_another_server";
+    case 0x9D: return "server_moved";
+    case 0x9F: return "connection_rate_exceeded";
+    default: return NULL;
+    }
+}
+
+static enum bw_parse mqtt_connack(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    if (st->connack_seen) { anomaly(f, BW_MQTT_ANOM_PROTOCOL); return BW_PARSE_OK; }
+    uint8_t ack = bw_cur_u8(b);
+    uint8_t code = bw_cur_u8(b);
+    if (b->bad) { anomaly(f, BW_MQTT_ANOM_LENGTH); return BW_PARSE_MALFORMED; }
+    st->connack_seen = true;
+    x->have |= BW_MQTT_HAVE_CONNACK;
+    x->session_present = (ack & 1) != 0;
+    f->result_code = code;
+    if (ack & 0xfe) anomaly(f, BW_MQTT_ANOM_RESERVED_FLAG);    /* §3.2.2.1: bits 7-1 reserved */
+    /* Level from the CONNECT; without one, a v5 CONNACK is told by its property block. */
+    bool v5 = st->level == 5 || (st->level == 0 && bw_cur_left(b) > 0);
+    f->seen &= ~BW_FACT_ANON_PENDING;
+    if (v5) {
+        if (reason_v5(code) == NULL) anomaly(f, BW_MQTT_ANOM_REASON_CODE);
+        if (code < 0x80) f->seen |= BW_FACT_AUTH_OK;
+        else if (code == 0x86 || code == 0x87 || code == 0x8C) f->seen |= BW_FACT_AUTH_FAILED;
+        else f->seen |= BW_FACT_REFUSED;
+        struct mqtt_props p;
+        struct mqtt_prop pr;
+        if (bw_cur_left(b) && props_open(b, &p, f)) {
+            while (props_next(&p, &pr, f)) {
+                switch (pr.id) {
+                case 0x1F: bw_fstr_set(&x->reason_string, pr.str.ptr, pr.str.len);
+                           x->have |= BW_MQTT_HAVE_REASON_STRING; break;
+                case 0x12: bw_fstr_set(&x->assigned_client_id, pr.str.ptr, pr.str.len);
+                           x->have |= BW_MQTT_HAVE_ASSIGNED_ID; break;
+                case 0x13: x->server_keep_alive = (uint16_t)pr.num;
+                           x->have |= BW_MQTT_HAVE_SERVER_KEEPALIVE; break;
+                case 0x15: bw_fstr_set(&f->mech, pr.str.ptr, pr.str.len); break;
+                case 0x11: case 0x16: case 0x1A: case 0x1C: case 0x21: case 0x22: case 0x24:
+                case 0x25: case 0x26: case 0x27: case 0x28: case 0x29: case 0x2A: break;
+                default: anomaly(f, BW_MQTT_ANOM_PROPERTY); break;
+                }
+            }
+        }
+    } else {
+        if (code > 5) anomaly(f, BW_MQTT_ANOM_REASON_CODE);
+        if (code == 0) f->seen |= BW_FACT_AUTH_OK;
+        else if (code == 4 || code == 5) f->seen |= BW_FACT_AUTH_FAILED;
+        else f->seen |= BW_FACT_REFUSED;
+    }
+    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);
+    else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
+    /* A refusal ends the session (§3.2.2.3): nothing more to learn from the broker. */
+    return (f->seen & BW_FACT_AUTH_OK) ? BW_PARSE_OK : BW_PARSE_DONE;
+}
+
+/* ---- one packet ---- */
+
+/* Packets whose body teaches something; the rest are skipped by length, never buffered. */
+static bool wanted(enum bw_dir dir, uint8_t type)
+{
+    if (dir == BW_DIR_TOSERVER)
+        return type == MQTT_CONNECT || type == MQTT_SUBSCRIBE || type == MQTT_AUTH || type == MQTT_DISCONNECT;
+    return type == MQTT_CONNACK || type == MQTT_AUTH || type == MQTT_DISCONNECT;
+}
+
+static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
+static enum bw_parse mqtt_auth(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
+static enum bw_parse mqtt_disconnect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
+
+/* A packet whose header is known; body is its complete window or NULL when it is skipped. */
+static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const struct mqtt_hdr *h,
+                                 struct bw_cur *body, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    struct mqtt_dir *d = &st->d[dir];
+    enum bw_parse r = BW_PARSE_OK;
+    x->packets[h->type]++;
+    if (h->type == 0 || (h->type == MQTT_AUTH && st->level && st->level != 5))
+        anomaly(f, BW_MQTT_ANOM_PACKET_TYPE);
+    else if (!flags_ok(h->type, h->flags, st->level))
+        anomaly(f, h->type == MQTT_PUBLISH ? BW_MQTT_ANOM_QOS : BW_MQTT_ANOM_HEADER_FLAGS);
+    /* Packets only one side may send (§2.1.2): a CONNECT from the broker is an error. */
+    if ((dir == BW_DIR_TOCLIENT && (h->type == MQTT_CONNECT || h->type == MQTT_SUBSCRIBE ||
+                                    h->type == MQTT_UNSUBSCRIBE || h->type == MQTT_PINGREQ)) ||
+        (dir == BW_DIR_TOSERVER && (h->type == MQTT_CONNACK || h->type == MQTT_SUBACK ||
+                                    h->type == MQTT_UNSUBACK || h->type == MQTT_PINGRESP)))
+        anomaly(f, BW_MQTT_ANOM_PROTOCOL);
+    if (body) {
+        switch (h->type) {
+        case MQTT_CONNECT: r = mqtt_connect(st, body, f); break;
+        case MQTT_CONNACK: r = mqtt_connack(st, body, f); break;
+        case MQTT_SUBSCRIBE: r = mqtt_subscribe(st, body, f); break;
+        case MQTT_AUTH: r = mqtt_auth(st, body, f); break;
+        case MQTT_DISCONNECT: r = mqtt_disconnect(st, body, f); break;
+        default: break;
+        }
+    }
+    /* No CONNACK, yet the broker delivers or acknowledges a subscription: it let the client in. */
+    if (dir == BW_DIR_TOCLIENT && st->connect_seen && !st->connack_seen &&
+        (h->type == MQTT_SUBACK || h->type == MQTT_PUBLISH) &&
+        !(f->seen & (BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED | BW_FACT_REFUSED)))
+        f->seen |= BW_FACT_AUTH_OK | BW_FACT_AUTH_INFERRED;
+    if (r != BW_PARSE_OK) return r;
+    /* Stop following once nothing more is worth learning, so reassembly can stop too; the
+     * broker side waits for its answer (or traffic proving one) however long it takes. */
+    bool answered = st->connack_seen || (f->seen & BW_FACT_AUTH_INFERRED) || (f->seen & BW_FACT_MIDSTREAM);
+    if (dir == BW_DIR_TOSERVER) {
+        if ((f->seen & BW_FACT_WILDCARD_SUB) && answered) return BW_PARSE_DONE;
+        if ((st->connect_seen || (f->seen & BW_FACT_MIDSTREAM)) && ++d->after > MQTT_AFTER_MAX && answered)
+            return BW_PARSE_DONE;
+    } else if (answered && ++d->after > MQTT_AFTER_MAX) {
+        return BW_PARSE_DONE;
+    }
+    return BW_PARSE_OK;
+}
+
+/* Plain-TCP MQTT: frame one packet from buf and handle it. */
+static enum bw_parse mqtt_tcp(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                              size_t *used, struct bw_facts *f)
+{
+    struct mqtt_hdr h;
+    *used = 0;
+    enum vi v = mqtt_header(buf, len, &h);
+    if (v == VI_SHORT) return BW_PARSE_NEED_MORE;
+    if (v == VI_BAD) { anomaly(f, BW_MQTT_ANOM_REMAINING_LENGTH); return BW_PARSE_MALFORMED; }
+    size_t total = h.hlen + h.rlen;
+    if (!wanted(dir, h.type) || h.rlen > MQTT_PARSE_MAX) {
+        if (wanted(dir, h.type)) {
+            anomaly(f, BW_MQTT_ANOM_OVERSIZE);           /* too big to wait for: skip it */
+            if (h.type == MQTT_CONNECT) ext_of(f)->have |= BW_MQTT_HAVE_CONNECT_CUT;
+        }
+        *used = total;                                   /* may exceed len: the rest is skipped */
+        return mqtt_packet(st, dir, &h, NULL, f);
+    }
+    if (len - h.hlen < h.rlen) return BW_PARSE_NEED_MORE;
+    struct bw_cur c = bw_cur_init(buf, len);
+    bw_cur_skip(&c, h.hlen);
+    struct bw_cur body = bw_cur_sub(&c, h.rlen);
+    *used = total;
+    return mqtt_packet(st, dir, &h, &body, f);
+}
+
+/* ---- SUBSCRIBE (§3.8), AUTH (5.0 §3.15), DISCONNECT (§3.14) ---- */
+
+/* A subscription to everything, or to the broker's own statistics. */
+static bool filter_is_wildcard(struct bw_bytes t)
+{
+    if (t.len >= 1 && t.ptr[0] == '#') return true;
+    if (t.len >= 3 && memcmp(t.ptr, "+/#", 3) == 0) return true;
+    return t.len == 6 && memcmp(t.ptr, "$SYS/#", 6) == 0;
+}
+
+/* Wildcards must fill a whole level, '#' only last (§4.7.1); an empty filter is invalid. */
+static bool filter_ok(struct bw_bytes t)
+{
+    if (t.len == 0) return false;
+    for (size_t i = 0; i < t.len; i++) {
+        uint8_t ch = t.ptr[i];
+        if (ch != '#' && ch != '+') continue;
+        if (i > 0 && t.ptr[i - 1] != '/') return false;
+        if (ch == '#' && i + 1 != t.len) return false;
+        if (ch == '+' && i + 1 < t.len && t.ptr[i + 1] != '/') return false;
+    }
+    return true;
+}
+
+static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    (void)bw_cur_be16(b);                                 /* packet identifier */
+    if (st->level == 5) {
+        struct mqtt_props p;
+        struct mqtt_prop pr;
+        if (props_open(b, &p, f))
+            while (props_next(&p, &pr, f))
+                if (pr.id != 0x0B && pr.id != 0x26) anomaly(f, BW_MQTT_ANOM_PROPERTY);
+    }
+    unsigned n = 0;
+    while (!b->bad && bw_cur_left(b) > 0) {
+        struct bw_bytes t = read_str(b, f);
+        uint8_t opt = bw_cur_u8(b);
+        if (b->bad) break;
+        n++;
+        x->subscriptions++;
+        if (!filter_ok(t)) anomaly(f, BW_MQTT_ANOM_TOPIC);
+        /* Options: QoS 3 is undefined; 3.x reserves bits 2-7, 5.0 bits 6-7 (§3.8.3.1). */
+        if ((opt & 3) == 3) anomaly(f, BW_MQTT_ANOM_QOS);
+        if (opt & (st->level == 5 ? 0xC0 : 0xFC)) anomaly(f, BW_MQTT_ANOM_RESERVED_FLAG);
+        if (filter_is_wildcard(t) && !(f->seen & BW_FACT_WILDCARD_SUB)) {
+            f->seen |= BW_FACT_WILDCARD_SUB;
+            bw_fstr_set(&x->wildcard_filter, t.ptr, t.len);
+        }
+    }
+    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);
+    if (n == 0) anomaly(f, BW_MQTT_ANOM_PROTOCOL);        /* §3.8.3: at least one filter */
+    return BW_PARSE_OK;
+}
+
+static enum bw_parse mqtt_auth(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    uint8_t code = 0;
+    (void)st;
+    x->have |= BW_MQTT_HAVE_AUTH;
+    if (bw_cur_left(b)) {                                 /* empty = success (5.0 §3.15.2.1) */
+        code = bw_cur_u8(b);
+        struct mqtt_props p;
+        struct mqtt_prop pr;
+        if (bw_cur_left(b) && props_open(b, &p, f))
+            while (props_next(&p, &pr, f)) {
+                if (pr.id == 0x15 && f->mech.len == 0) bw_fstr_set(&f->mech, pr.str.ptr, pr.str.len);
+                else if (pr.id != 0x15 && pr.id != 0x16 && pr.id != 0x1F && pr.id != 0x26)
+                    anomaly(f, BW_MQTT_ANOM_PROPERTY);
+            }
+    }
+    if (code != 0x00 && code != 0x18 && code != 0x19) anomaly(f, BW_MQTT_ANOM_REASON_CODE);
+    x->auth_reason = code;
+    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);
+    else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
+    return BW_PARSE_OK;
+}
+
+static enum bw_parse mqtt_disconnect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    uint8_t code = 0;
+    x->have |= BW_MQTT_HAVE_DISCONNECT;
+    if (st->level == 5 && bw_cur_left(b)) {
+        code = bw_cur_u8(b);
+        struct mqtt_props p;
+        struct mqtt_prop pr;
+        if (bw_cur_left(b) && props_open(b, &p, f))
+            while (props_next(&p, &pr, f))
+                if (pr.id != 0x11 && pr.id != 0x1F && pr.id != 0x26 && pr.id != 0x1C)
+                    anomaly(f, BW_MQTT_ANOM_PROPERTY);
+    }
+    x->disconnect_reason = code;
+    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);
+    else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);   /* 3.x DISCONNECT is empty */
+    return BW_PARSE_OK;
+}
+
+/* ---- midstream plausibility ---- */
+
+enum plaus { PL_NO, PL_YES, PL_SHORT };
+
+/* Could buf start with an MQTT packet of an established session? Type, flags and a length
+ * consistent with the type (§2.2, §3.3-§3.14). Text and other protocols fail on the first byte
+ * or on an impossible length. *total = header + remaining length. */
+static enum plaus plausible(const uint8_t *buf, size_t len, size_t *total)
+{
+    struct mqtt_hdr h;
+    enum vi v = mqtt_header(buf, len, &h);
+    if (v == VI_SHORT) return PL_SHORT;
+    if (v == VI_BAD) return PL_NO;
+    *total = h.hlen + h.rlen;
+    struct bw_cur c = bw_cur_init(buf, len);
+    bw_cur_skip(&c, h.hlen);
+    switch (h.type) {
+    case MQTT_PUBLISH: {
+        uint8_t qos = (uint8_t)((h.flags >> 1) & 3);
+        uint32_t fixed = 2u + (qos ? 2u : 0u);
+        if (qos == 3 || h.rlen < fixed) return PL_NO;
+        if (bw_cur_left(&c) < 2) return PL_SHORT;
+        uint16_t tlen = bw_cur_be16(&c);
+        if (tlen > h.rlen - fixed) return PL_NO;          /* the topic must fit in the packet */
+        struct bw_bytes t = bw_cur_bytes(&c, tlen < bw_cur_left(&c) ? tlen : bw_cur_left(&c));
+        for (size_t i = 0; i < t.len; i++)                /* a topic name carries no wildcard */
+            if (t.ptr[i] == '#' || t.ptr[i] == '+' || t.ptr[i] == 0) return PL_NO;
+        return PL_YES;
+    }
+    case MQTT_CONNACK:
+        if (h.flags || h.rlen < 2 || h.rlen > 64) return PL_NO;
+        if (bw_cur_left(&c) < 1) return PL_SHORT;
+        return bw_cur_u8(&c) <= 1 ? PL_YES : PL_NO;      /* acknowledge flags: bit 0 only */
+    case MQTT_PUBACK: case MQTT_PUBREC: case MQTT_PUBCOMP:
+        return h.flags == 0 && h.rlen >= 2 && h.rlen <= 64 ? PL_YES : PL_NO;
+    case MQTT_PUBREL:
+        return h.flags == 2 && h.rlen >= 2 && h.rlen <= 64 ? PL_YES : PL_NO;
+    case MQTT_SUBSCRIBE:
+        return h.flags == 2 && h.rlen >= 5 && h.rlen <= 65535 ? PL_YES : PL_NO;
+    case MQTT_SUBACK:
+        return h.flags == 0 && h.rlen >= 3 && h.rlen <= 65535 ? PL_YES : PL_NO;
+    case MQTT_UNSUBSCRIBE:
+        return h.flags == 2 && h.rlen >= 4 && h.rlen <= 65535 ? PL_YES : PL_NO;
+    case MQTT_UNSUBACK:
+        return h.flags == 0 && h.rlen >= 2 && h.rlen <= 65535 ? PL_YES : PL_NO;
+    case MQTT_PINGREQ: case MQTT_PINGRESP:
+        return h.flags == 0 && h.rlen == 0 ? PL_YES : PL_NO;
+    case MQTT_DISCONNECT:
+        return h.flags == 0 && h.rlen <= 64 ? PL_YES : PL_NO;
+    default:
+        return PL_NO;                                     /* CONNECT starts a session; 0/AUTH: no */
+    }
+}
+
+/* Consecutive plausible packets from the start of buf (stops at 3 or at the end of buf). */
+static unsigned plausible_run(const uint8_t *buf, size_t len, bool *exact, bool *bad)
+{
+    unsigned n = 0;
+    size_t off = 0;
+    *exact = false;
+    *bad = false;
+    while (n < 3 && off < len) {
+        size_t t = 0;
+        enum plaus p = plausible(buf + off, len - off, &t);
+        if (p == PL_NO) { *bad = true; break; }
+        if (p == PL_SHORT) break;
+        n++;
+        if (t > len - off) break;                         /* runs past the buffer */
+        off += t;
+        if (off == len) *exact = true;
+    }
+    return n;
+}
+
+/* ---- probe ---- */
+
+static bool ieq(const uint8_t *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t x = a[i], y = (uint8_t)b[i];
+        if (x >= 'A' && x <= 'Z') x = (uint8_t)(x + 32);
+        if (y >= 'A' && y <= 'Z') y = (uint8_t)(y + 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
+/* Case-insensitive search of needle in hay. */
+static bool icontains(struct bw_bytes hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n <= hay.len && i <= hay.len - n; i++)
+        if (ieq(hay.ptr + i, needle, n)) return true;
+    return false;
+}
+
+/* Length of the HTTP head up to and including CRLFCRLF within max bytes, or 0. */
+static size_t http_head_len(const uint8_t *buf, size_t len, size_t max)
+{
+    struct bw_cur c = bw_cur_init(buf, len < max ? len : max);
+    struct bw_bytes all = bw_cur_rest(&c);
+    for (size_t i = 0; all.len >= 4 && i <= all.len - 4; i++)
+        if (memcmp(all.ptr + i, "\r\n\r\n", 4) == 0) return i + 4;
+    return 0;
+}
+
+/* Value of header `name` (case-insensitive) in an HTTP head; false when absent. */
+static bool http_header(struct bw_bytes head, const char *name, struct bw_bytes *val)
+{
+    size_t n = strlen(name), i = 0;
+    while (i < head.len) {
+        const uint8_t *eol = memchr(head.ptr + i, '\n', head.len - i);
+        size_t end = eol ? (size_t)(eol - head.ptr) : head.len;
+        size_t ll = end - i;
+        if (ll > n && ieq(head.ptr + i, name, n) && head.ptr[i + n] == ':') {
+            val->ptr = head.ptr + i + n + 1;
+            val->len = ll - n - 1;
+            return true;
+        }
+        i = end + 1;
+    }
+    return false;
+}
+
+/* An upgrade to WebSocket that names an MQTT subprotocol (MQTT 5.0 §6, 3.1.1 §6). */
+static bool http_upgrade_mqtt(struct bw_bytes head)
+{
+    struct bw_bytes up, proto;
+    return http_header(head, "Upgrade", &up) && icontains(up, "websocket") &&
+           http_header(head, "Sec-WebSocket-Protocol", &proto) && icontains(proto, "mqtt");
+}
+
+static int probe_connect(const uint8_t *buf, size_t len)
+{
+    static const uint8_t v4[] = { 0, 4, 'M', 'Q', 'T', 'T' }, v3[] = { 0, 6, 'M', 'Q', 'I', 's', 'd', 'p' };
+    struct bw_cur c = bw_cur_init(buf, len);
+    uint32_t rlen = 0;
+    if (bw_cur_u8(&c) != 0x10) return BW_PROBE_NO;          /* CONNECT, flags 0 (§3.1.1) */
+    enum vi v = mqtt_varint(&c, &rlen);
+    if (v == VI_SHORT) return BW_PROBE_MAYBE;
+    if (v == VI_BAD || rlen < 10) return BW_PROBE_NO;      /* shortest 3.1.1 CONNECT body */
+    struct bw_bytes rest = bw_cur_rest(&c);
+    int best = BW_PROBE_NO;
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *tpl = k ? v3 : v4;
+        size_t tl = k ? sizeof v3 : sizeof v4, cmp = rest.len < tl ? rest.len : tl;
+        if (memcmp(rest.ptr, tpl, cmp) != 0) continue;
+        if (rest.len <= tl) { best = BW_PROBE_MAYBE; continue; }
+        uint8_t level = rest.ptr[tl] & 0x7f;             /* bit 7: bridge marker */
+        if ((k == 0 && (level == 4 || level == 5)) || (k == 1 && level == 3)) return BW_PROBE_YES;
+    }
+    return best;
+}
+
+static int mqtt_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
+{
+    if (len == 0) return BW_PROBE_NO;
+    if (dir == BW_DIR_TOSERVER && buf[0] == 0x10) return probe_connect(buf, len);
+    if (dir == BW_DIR_TOSERVER && buf[0] == 'G') {
+        size_t n = len < 4 ? len : 4;
+        if (memcmp(buf, "GET ", n) != 0) return BW_PROBE_NO;
+        size_t hl = http_head_len(buf, len, MQTT_HTTP_MAX);
+        if (hl == 0) return len < BW_PROBE_WINDOW ? BW_PROBE_MAYBE : BW_PROBE_NO;
+        struct bw_bytes head = { buf, hl };
+        return http_upgrade_mqtt(head) ? BW_PROBE_YES : BW_PROBE_NO;
+    }
+    bool exact, bad;
+    unsigned n = plausible_run(buf, len, &exact, &bad);
+    if (bad) return BW_PROBE_NO;
+    if (n >= 3 || (n == 2 && exact)) return 80;
+    /* Consistent so far: look again with more bytes, but never claim on this alone. */
+    return len < BW_PROBE_WINDOW ? 30 : BW_PROBE_NO;
+}
+
+/* ---- midstream, resynchronisation ---- */
+
+static void confirm_midstream(struct mqtt_state *st, struct bw_facts *f)
+{
+    (void)st;
+    f->seen |= BW_FACT_MIDSTREAM | BW_FACT_CONFIRMED;
+    f->version[0] = '\0';                                /* the CONNECT, hence the level, was missed */
+}
+
+static enum bw_parse mqtt_resync(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                                 size_t *used, struct bw_facts *f);
+
+/* No CONNECT seen: follow packets, counting plausible ones (both directions together) until
+ * three say this is MQTT. An implausible packet means we are not at a boundary: resync. */
+static enum bw_parse mqtt_midstream(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                                    size_t *used, struct bw_facts *f)
+{
+    struct mqtt_dir *d = &st->d[dir];
+    size_t t = 0;
+    *used = 0;
+    if (!(f->seen & BW_FACT_CONFIRMED)) {
+        enum plaus p = plausible(buf, len, &t);
+        if (p == PL_SHORT) return BW_PARSE_NEED_MORE;
+        if (p == PL_NO) {
+            d->mode = MODE_RESYNC;
+            d->after = 0;
+            st->d[0].plausible = st->d[1].plausible = 0;
+            return mqtt_resync(st, dir, buf, len, used, f);
+        }
+        if (d->plausible < 255) d->plausible++;
+        if (st->d[0].plausible + st->d[1].plausible >= 3) confirm_midstream(st, f);
+    }
+    if (f->seen & BW_FACT_CONFIRMED) d->mode = MODE_MQTT;
+    return mqtt_tcp(st, dir, buf, len, used, f);
+}
+
+/* After a gap: the next plausible packet followed by another (or by the end of the bytes)
+ * is taken as a boundary. The scan is bounded; past it the direction is given up. */
+static enum bw_parse mqtt_resync(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                                 size_t *used, struct bw_facts *f)
+{
+    struct mqtt_dir *d = &st->d[dir];
+    *used = 0;
+    for (size_t off = 0; off < len; off++) {
+        if (d->after + off >= MQTT_RESYNC_SCAN) return BW_PARSE_DONE;
+        size_t t = 0, t2 = 0;
+        enum plaus p = plausible(buf + off, len - off, &t);
+        if (p == PL_NO) continue;
+        if (p == PL_SHORT || t > len - off) {         /* cannot tell yet: wait here */
+            if (len - off >= MQTT_PARSE_MAX) continue;
+            d->after += (uint32_t)off;
+            *used = off;
+            return BW_PARSE_NEED_MORE;
+        }
+        if (t != len - off) {
+            enum plaus p2 = plausible(buf + off + t, len - off - t, &t2);
+            if (p2 == PL_NO) continue;
+            if (p2 == PL_SHORT && len - off - t < 5) { d->after += (uint32_t)off; *used = off; return BW_PARSE_NEED_MORE; }
+        }
+        d->after = 0;
+        d->mode = (f->seen & BW_FACT_CONFIRMED) ? MODE_MQTT : MODE_MIDSTREAM;
+        if (off > 0) { *used = off; return BW_PARSE_OK; }
+        /* At a boundary already: parse now (OK with nothing used would mean "wait"). */
+        return d->mode == MODE_MQTT ? mqtt_tcp(st, dir, buf, len, used, f)
+                                    : mqtt_midstream(st, dir, buf, len, used, f);
+    }
+    d->after += (uint32_t)len;
+    *used = len;
+    return d->after >= MQTT_RESYNC_SCAN ? BW_PARSE_DONE : BW_PARSE_OK;
+}
+
+static enum bw_parse mqtt_http(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                               size_t *used, struct bw_facts *f);
+static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                             size_t *used, struct bw_facts *f);
+
+static enum bw_parse mqtt_parse(void *state, enum bw_dir dir, const uint8_t *buf, size_t len,
+                                size_t *used, struct bw_facts *f)
+{
+    struct mqtt_state *st = state;
+    struct mqtt_dir *d = &st->d[dir];
+    *used = 0;
+    if (len == 0) return BW_PARSE_NEED_MORE;
+    if (d->mode == MODE_START) {
+        /* The first bytes of a direction say how the session is carried. */
+        if (dir == BW_DIR_TOSERVER && buf[0] == 0x10) {
+            d->mode = MODE_MQTT;
+        } else if (dir == BW_DIR_TOSERVER && buf[0] == 'G') {
+            size_t n = len < 4 ? len : 4;
+            if (memcmp(buf, "GET ", n) == 0 && n < 4) return BW_PARSE_NEED_MORE;
+            d->mode = n == 4 && memcmp(buf, "GET ", 4) == 0 ? MODE_HTTP : MODE_MIDSTREAM;
+        } else if (dir == BW_DIR_TOCLIENT && st->d[BW_DIR_TOSERVER].mode == MODE_HTTP) {
+            d->mode = MODE_HTTP;
+        } else if (dir == BW_DIR_TOCLIENT && (st->connect_seen || st->d[BW_DIR_TOSERVER].mode == MODE_MQTT)) {
+            d->mode = MODE_MQTT;
+        } else {
+            d->mode = (f->seen & BW_FACT_MIDSTREAM) ? MODE_MQTT : MODE_MIDSTREAM;
+        }
+    }
+    switch (d->mode) {
+    case MODE_MQTT: return mqtt_tcp(st, dir, buf, len, used, f);
+    case MODE_MIDSTREAM: return mqtt_midstream(st, dir, buf, len, used, f);
+    case MODE_RESYNC: return mqtt_resync(st, dir, buf, len, used, f);
+    case MODE_HTTP: return mqtt_http(st, dir, buf, len, used, f);
+    case MODE_WS: return mqtt_ws(st, dir, buf, len, used, f);
+    default: return BW_PARSE_DONE;
+    }
+}
+
+static enum bw_parse mqtt_gap(void *state, enum bw_dir dir, struct bw_facts *f)
+{
+    struct mqtt_state *st = state;
+    struct mqtt_dir *d = &st->d[dir];
+    (void)f;
+    /* Inside WebSocket frames or an HTTP head a lost byte loses the framing: give up. */
+    if (d->mode == MODE_HTTP || d->mode == MODE_WS) return BW_PARSE_DONE;
+    if (d->mode == MODE_START) return BW_PARSE_OK;       /* nothing followed yet: decide later */
+    d->mode = MODE_RESYNC;
+    d->after = 0;
+    return BW_PARSE_OK;
+}
+
+static void mqtt_close(void *state, enum bw_close how, struct bw_facts *f)
+{
+    struct mqtt_state *st = state;
+    /* The broker hung up on a CONNECT without answering (e.g. a level it does not speak). */
+    if (st->connect_seen && !st->connack_seen && !(f->seen & BW_FACT_AUTH_INFERRED) &&
+        (how == BW_CLOSE_FIN_SERVER_FIRST || how == BW_CLOSE_RST_SERVER))
+        ext_of(f)->have |= BW_MQTT_HAVE_CLOSED_NO_ANSWER;
+}
+
+static void mqtt_reset(void *state)
+{
+    memset(state, 0, sizeof(struct mqtt_state));
+}
+
+/* ---- WebSocket (RFC 6455) ---- */
+
+static enum bw_parse mqtt_http(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                               size_t *used, struct bw_facts *f)
+{
+    (void)st; (void)dir; (void)buf; (void)len; (void)f;
+    *used = 0;
+    return BW_PARSE_DONE;
+}
+
+static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                             size_t *used, struct bw_facts *f)
+{
+    (void)st; (void)dir; (void)buf; (void)len; (void)f;
+    *used = 0;
+    return BW_PARSE_DONE;
+}
+
+/* ---- facts ---- */
+
+static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
+{
+    const struct bw_mqtt_facts *x = bw_mqtt_facts_of(f);
+    if (x->have & BW_MQTT_HAVE_CONNECT) {
+        bw_json_u64(j, "keep_alive", x->keep_alive);
+        bw_json_bool(j, "clean_session", x->clean_session);
+    } else {
+        bw_json_null(j, "keep_alive");
+        bw_json_null(j, "clean_session");
+    }
+    if (x->will_flag) bw_json_fstr(j, "will_topic", &x->will_topic);
+    else bw_json_null(j, "will_topic");
+    if (x->have & BW_MQTT_HAVE_CONNACK) {
+        const char *name = x->level == 5 ? reason_v5(f->result_code) : reason_v3(f->result_code);
+        char hex[8];
+        if (!name) {
+            snprintf(hex, sizeof hex, "0x%02x", (unsigned)(f->result_code & 0xff));
+            name = hex;
+        }
+        bw_json_obj_open(j, "connack");
+        bw_json_i64(j, "return_code", f->result_code);
+        bw_json_str(j, "reason", name);
+        bw_json_obj_close(j);
+        bw_json_bool(j, "session_present", x->session_present);
+    } else {
+        bw_json_null(j, "connack");
+    }
+    if (f->mech.len) bw_json_fstr(j, "auth_method", &f->mech);
+    if (x->have & BW_MQTT_HAVE_SESSION_EXPIRY) bw_json_u64(j, "session_expiry", x->session_expiry);
+    if (x->have & BW_MQTT_HAVE_RECEIVE_MAXIMUM) bw_json_u64(j, "receive_maximum", x->receive_maximum);
+    if (x->have & BW_MQTT_HAVE_REASON_STRING) bw_json_fstr(j, "reason_string", &x->reason_string);
+    if (x->have & BW_MQTT_HAVE_ASSIGNED_ID) bw_json_fstr(j, "assigned_client_id", &x->assigned_client_id);
+    if (x->have & BW_MQTT_HAVE_SERVER_KEEPALIVE) bw_json_u64(j, "server_keep_alive", x->server_keep_alive);
+    if (x->have & BW_MQTT_HAVE_DISCONNECT) bw_json_u64(j, "disconnect_reason", x->disconnect_reason);
+    if (x->have & BW_MQTT_HAVE_AUTH) bw_json_u64(j, "auth_reason", x->auth_reason);
+    if (f->seen & BW_FACT_WILDCARD_SUB) bw_json_fstr(j, "wildcard_filter", &x->wildcard_filter);
+    if (x->subscriptions) bw_json_u64(j, "subscriptions", x->subscriptions);
+    if (x->have & BW_MQTT_HAVE_CONNECT_CUT) bw_json_bool(j, "connect_unread", true);
+    if (x->have & BW_MQTT_HAVE_CLOSED_NO_ANSWER) bw_json_bool(j, "closed_without_connack", true);
+}
+
+static const char *const mqtt_anomaly_names[] = {
+    "reserved_flag_set", "bad_header_flags", "password_without_username", "invalid_utf8",
+    "bad_remaining_length", "length_past_packet", "trailing_bytes", "bad_protocol_name",
+    "bad_protocol_level", "unknown_packet_type", "bad_qos", "property_error", "protocol_error",
+    "bad_reason_code", "bad_topic", "oversize_packet", "websocket_error", NULL,
+};
+_Static_assert(sizeof mqtt_anomaly_names / sizeof mqtt_anomaly_names[0] == BW_MQTT_ANOM_COUNT + 1,
+               "one name per anomaly bit");
+
+const struct bw_dissector bw_dissector_mqtt = {
+    .name = "mqtt", .ports = { 1883, 0 }, .state_size = sizeof(struct mqtt_state),
+    .probe = mqtt_probe, .reset = mqtt_reset, .parse = mqtt_parse, .gap = mqtt_gap,
+    .close = mqtt_close, .facts_json = mqtt_facts_json, .anomaly_names = mqtt_anomaly_names,
+};
