@@ -104,6 +104,14 @@ int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, 
 
 int bw_capture_dlt(const struct bw_capture *c) { return pcap_datalink(c->pc); }
 
+uint64_t bw_capture_offset(struct bw_capture *c)
+{
+    if (c->live) return 0;
+    FILE *f = pcap_file(c->pc);
+    long off = f ? ftell(f) : -1;
+    return off > 0 ? (uint64_t)off : 0;
+}
+
 int bw_capture_stats(struct bw_capture *c, struct bw_capture_stats *st)
 {
     struct pcap_stat ps;
