@@ -39,6 +39,8 @@ struct mqtt_ws {                  /* RFC 6455 frame position of one direction */
 struct mqtt_dir {
     uint8_t  mode;                /* enum mqtt_mode */
     uint8_t  plausible;           /* consecutive plausible packets while midstream */
+    uint8_t  want_type;           /* midstream: the answer the last request of this side expects */
+    uint16_t want_id;             /* ... and its packet identifier */
     uint32_t after;               /* packets since the handshake packet of this direction */
     struct mqtt_ws ws;
 };
@@ -228,7 +230,8 @@ static void set_version(struct bw_facts *f, uint8_t level)
 
 /* ---- CONNECT (§3.1) ---- */
 
-static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+/* cut: b holds only the start of a CONNECT too big to wait for; fields past it are unknown. */
+static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool cut, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
     if (st->connect_seen) { anomaly(f, BW_MQTT_ANOM_PROTOCOL); return BW_PARSE_OK; }  /* §3.1.0: once */
@@ -297,8 +300,15 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, struc
     struct bw_bytes user = { NULL, 0 }, pass = { NULL, 0 };
     if (flags & BW_MQTT_CF_USERNAME) user = read_str(b, f);
     if (flags & BW_MQTT_CF_PASSWORD) pass = read_bin(b);
-    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);          /* a field ran past the packet */
-    else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
+    if (b->bad && !cut) anomaly(f, BW_MQTT_ANOM_LENGTH);  /* a field ran past the packet */
+    else if (!b->bad && bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
+    /* Fields that cannot be read still crossed the wire as the flags announce them: report the
+     * credentials as present, their content unknown. */
+    if (((flags & BW_MQTT_CF_USERNAME) && !user.ptr) || ((flags & BW_MQTT_CF_PASSWORD) && !pass.ptr)) {
+        x->have |= BW_MQTT_HAVE_CONNECT_CUT;
+        if (flags & BW_MQTT_CF_USERNAME) f->seen |= BW_FACT_CREDS_USER;
+        if (flags & BW_MQTT_CF_PASSWORD) f->seen |= BW_FACT_CREDS_PASS;
+    }
 
     if ((flags & BW_MQTT_CF_USERNAME) && user.ptr) {
         f->seen |= BW_FACT_CREDS_USER;
@@ -418,9 +428,10 @@ static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, str
 static enum bw_parse mqtt_auth(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
 static enum bw_parse mqtt_disconnect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
 
-/* A packet whose header is known; body is its complete window or NULL when it is skipped. */
+/* A packet whose header is known; body is its complete window (or, cut, its start) or NULL
+ * when it is skipped. */
 static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const struct mqtt_hdr *h,
-                                 struct bw_cur *body, struct bw_facts *f)
+                                 struct bw_cur *body, bool cut, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
     struct mqtt_dir *d = &st->d[dir];
@@ -438,7 +449,7 @@ static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const s
         anomaly(f, BW_MQTT_ANOM_PROTOCOL);
     if (body) {
         switch (h->type) {
-        case MQTT_CONNECT: r = mqtt_connect(st, body, f); break;
+        case MQTT_CONNECT: r = mqtt_connect(st, body, cut, f); break;
         case MQTT_CONNACK: r = mqtt_connack(st, body, f); break;
         case MQTT_SUBSCRIBE: r = mqtt_subscribe(st, body, f); break;
         case MQTT_AUTH: r = mqtt_auth(st, body, f); break;
@@ -475,20 +486,32 @@ static enum bw_parse mqtt_tcp(struct mqtt_state *st, enum bw_dir dir, const uint
     if (v == VI_SHORT) return BW_PARSE_NEED_MORE;
     if (v == VI_BAD) { anomaly(f, BW_MQTT_ANOM_REMAINING_LENGTH); return BW_PARSE_MALFORMED; }
     size_t total = h.hlen + h.rlen;
+    /* An oversize CONNECT is read from its start: wait for enough of it to hold the flags. */
+    if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER && h.rlen > MQTT_PARSE_MAX && len - h.hlen < 256)
+        return BW_PARSE_NEED_MORE;
     if (!wanted(dir, h.type) || h.rlen > MQTT_PARSE_MAX) {
         if (wanted(dir, h.type)) {
             anomaly(f, BW_MQTT_ANOM_OVERSIZE);           /* too big to wait for: skip it */
-            if (h.type == MQTT_CONNECT) ext_of(f)->have |= BW_MQTT_HAVE_CONNECT_CUT;
+            if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER) {
+                /* Read what is at hand of it: level, flags, maybe the user name. */
+                struct bw_cur c = bw_cur_init(buf, len);
+                bw_cur_skip(&c, h.hlen);
+                struct bw_bytes part = bw_cur_rest(&c);
+                struct bw_cur pc = bw_cur_init(part.ptr, part.len);
+                ext_of(f)->have |= BW_MQTT_HAVE_CONNECT_CUT;
+                *used = total;
+                return mqtt_packet(st, dir, &h, &pc, true, f);
+            }
         }
         *used = total;                                   /* may exceed len: the rest is skipped */
-        return mqtt_packet(st, dir, &h, NULL, f);
+        return mqtt_packet(st, dir, &h, NULL, false, f);
     }
     if (len - h.hlen < h.rlen) return BW_PARSE_NEED_MORE;
     struct bw_cur c = bw_cur_init(buf, len);
     bw_cur_skip(&c, h.hlen);
     struct bw_cur body = bw_cur_sub(&c, h.rlen);
     *used = total;
-    return mqtt_packet(st, dir, &h, &body, f);
+    return mqtt_packet(st, dir, &h, &body, false, f);
 }
 
 /* ---- SUBSCRIBE (§3.8), AUTH (5.0 §3.15), DISCONNECT (§3.14) ---- */
@@ -745,6 +768,27 @@ static int probe_connect(const uint8_t *buf, size_t len)
     return best;
 }
 
+/* A broker's first bytes that are exactly one well-formed CONNACK (§3.2; 5.0 §3.2 with a
+ * property block that fills it): what a broker says first, and nothing else looks like it. */
+static bool connack_exact(const uint8_t *buf, size_t len)
+{
+    struct mqtt_hdr h;
+    struct bw_facts scratch;
+    if (mqtt_header(buf, len, &h) != VI_OK || h.flags || h.hlen + h.rlen != len) return false;
+    struct bw_cur c = bw_cur_init(buf, len);
+    bw_cur_skip(&c, h.hlen);
+    uint8_t ack = bw_cur_u8(&c), code = bw_cur_u8(&c);
+    if (c.bad || ack > 1) return false;
+    if (h.rlen == 2) return code <= 5;
+    if (!reason_v5(code)) return false;
+    memset(&scratch, 0, sizeof scratch);
+    struct mqtt_props p;
+    struct mqtt_prop pr;
+    if (!props_open(&c, &p, &scratch) || bw_cur_left(&c)) return false;
+    while (props_next(&p, &pr, &scratch)) {}
+    return bw_cur_left(&p.c) == 0 && scratch.anomalies == 0;
+}
+
 static int mqtt_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
 {
     if (len == 0) return BW_PROBE_NO;
@@ -757,15 +801,59 @@ static int mqtt_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
         struct bw_bytes head = { buf, hl };
         return http_upgrade_mqtt(head) ? BW_PROBE_YES : BW_PROBE_NO;
     }
+    if (dir == BW_DIR_TOCLIENT && buf[0] == 0x20 && connack_exact(buf, len)) return 80;
     bool exact, bad;
     unsigned n = plausible_run(buf, len, &exact, &bad);
     if (bad) return BW_PROBE_NO;
     if (n >= 3 || (n == 2 && exact)) return 80;
-    /* Consistent so far: look again with more bytes, but never claim on this alone. */
+    /* Consistent so far (the last packet fills the bytes or runs past them): plausible, never a
+     * claim on its own; the parser confirms from both directions before anything is reported. */
+    if (n >= 1) return BW_PROBE_MAYBE;
     return len < BW_PROBE_WINDOW ? 30 : BW_PROBE_NO;
 }
 
 /* ---- midstream, resynchronisation ---- */
+
+/* Identifier at the start of the variable header of a packet that carries one (§2.3.1). */
+static bool packet_id(const uint8_t *buf, size_t len, uint16_t *id)
+{
+    struct mqtt_hdr h;
+    if (mqtt_header(buf, len, &h) != VI_OK) return false;
+    struct bw_cur c = bw_cur_init(buf, len);
+    bw_cur_skip(&c, h.hlen);
+    if (h.type == MQTT_PUBLISH) {
+        if (!((h.flags >> 1) & 3)) return false;        /* QoS 0 has none */
+        uint16_t tl = bw_cur_be16(&c);
+        bw_cur_skip(&c, tl);
+    }
+    *id = bw_cur_be16(&c);
+    return !c.bad;
+}
+
+/* The answer a request expects (§4.3, §3.8.4, §3.10.4, §3.12.4): type and identifier. */
+static void request_of(const uint8_t *buf, size_t len, uint8_t *want, uint16_t *id)
+{
+    uint8_t type = (uint8_t)(buf[0] >> 4), qos = (uint8_t)((buf[0] >> 1) & 3);
+    *want = 0;
+    *id = 0;
+    switch (type) {
+    case MQTT_PINGREQ: *want = MQTT_PINGRESP; return;
+    case MQTT_SUBSCRIBE: *want = MQTT_SUBACK; break;
+    case MQTT_UNSUBSCRIBE: *want = MQTT_UNSUBACK; break;
+    case MQTT_PUBLISH: *want = qos == 1 ? MQTT_PUBACK : qos == 2 ? MQTT_PUBREC : 0; break;
+    case MQTT_PUBREC: *want = MQTT_PUBREL; break;
+    case MQTT_PUBREL: *want = MQTT_PUBCOMP; break;
+    default: return;
+    }
+    if (*want && !packet_id(buf, len, id)) *want = 0;
+}
+
+static bool answer_id_ok(const uint8_t *buf, size_t len, uint16_t want_id)
+{
+    uint16_t id = 0;
+    if ((buf[0] >> 4) == MQTT_PINGRESP) return true;
+    return packet_id(buf, len, &id) && id == want_id;
+}
 
 static void confirm_midstream(struct mqtt_state *st, struct bw_facts *f)
 {
@@ -795,7 +883,16 @@ static enum bw_parse mqtt_midstream(struct mqtt_state *st, enum bw_dir dir, cons
             return mqtt_resync(st, dir, buf, len, used, f);
         }
         if (d->plausible < 255) d->plausible++;
-        if (st->d[0].plausible + st->d[1].plausible >= 3) confirm_midstream(st, f);
+        /* Three plausible packets, or one side answering the other's request (PINGREQ then
+         * PINGRESP, SUBSCRIBE then SUBACK with its identifier, ...), make it MQTT. */
+        uint8_t type = 0;
+        uint16_t id = 0;
+        request_of(buf, len, &type, &id);
+        const struct mqtt_dir *o = &st->d[!dir];
+        bool answers = o->want_type && o->want_type == (buf[0] >> 4) && answer_id_ok(buf, len, o->want_id);
+        d->want_type = type;
+        d->want_id = id;
+        if (answers || st->d[0].plausible + st->d[1].plausible >= 3) confirm_midstream(st, f);
     }
     if (f->seen & BW_FACT_CONFIRMED) d->mode = MODE_MQTT;
     return mqtt_tcp(st, dir, buf, len, used, f);
@@ -856,7 +953,7 @@ static enum bw_parse mqtt_parse(void *state, enum bw_dir dir, const uint8_t *buf
             size_t n = len < 4 ? len : 4;
             if (memcmp(buf, "GET ", n) == 0 && n < 4) return BW_PARSE_NEED_MORE;
             d->mode = n == 4 && memcmp(buf, "GET ", 4) == 0 ? MODE_HTTP : MODE_MIDSTREAM;
-        } else if (dir == BW_DIR_TOCLIENT && st->d[BW_DIR_TOSERVER].mode == MODE_HTTP) {
+        } else if (dir == BW_DIR_TOCLIENT && (st->upgrade_seen || st->d[BW_DIR_TOSERVER].mode == MODE_HTTP)) {
             d->mode = MODE_HTTP;
         } else if (dir == BW_DIR_TOCLIENT && (st->connect_seen || st->d[BW_DIR_TOSERVER].mode == MODE_MQTT)) {
             d->mode = MODE_MQTT;
@@ -903,20 +1000,176 @@ static void mqtt_reset(void *state)
 
 /* ---- WebSocket (RFC 6455) ---- */
 
+/* The opening handshake (§4.1, §4.2.2): the client's GET with Upgrade, the broker's 101. */
 static enum bw_parse mqtt_http(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
                                size_t *used, struct bw_facts *f)
 {
-    (void)st; (void)dir; (void)buf; (void)len; (void)f;
+    size_t hl = http_head_len(buf, len, MQTT_HTTP_MAX);
     *used = 0;
-    return BW_PARSE_DONE;
+    if (hl == 0) {
+        if (len < MQTT_HTTP_MAX) return BW_PARSE_NEED_MORE;
+        anomaly(f, BW_MQTT_ANOM_WEBSOCKET);                /* a head this long is not an upgrade */
+        return BW_PARSE_DONE;
+    }
+    struct bw_bytes head = { buf, hl };
+    *used = hl;
+    if (dir == BW_DIR_TOSERVER) {
+        struct bw_bytes up;
+        if (!http_header(head, "Upgrade", &up) || !icontains(up, "websocket")) return BW_PARSE_DONE;
+        st->upgrade_seen = true;
+        f->seen |= BW_FACT_WEBSOCKET;
+        /* MQTT over WebSocket names its subprotocol (3.1.1 §6, 5.0 §6). */
+        if (!http_upgrade_mqtt(head)) anomaly(f, BW_MQTT_ANOM_WEBSOCKET);
+        st->d[dir].mode = MODE_WS;
+        return BW_PARSE_OK;
+    }
+    if (hl < 12 || memcmp(buf, "HTTP/1.1 101", 12) != 0) return BW_PARSE_DONE;   /* refused */
+    st->ws_accepted = true;
+    st->d[dir].mode = MODE_WS;
+    return BW_PARSE_OK;
 }
 
+enum ws_stop { WS_GO, WS_SHORT, WS_CLOSED, WS_BAD };
+
+struct ws_walk { struct mqtt_ws w; size_t off; enum ws_stop stop; };
+
+/* Read the frame header at w->off (§5.2) into w->w. */
+static enum ws_stop ws_header(struct ws_walk *w, enum bw_dir dir, const uint8_t *buf, size_t len,
+                              struct bw_facts *f)
+{
+    struct bw_cur c = bw_cur_init(buf, len);
+    bw_cur_skip(&c, w->off);
+    uint8_t b0 = bw_cur_u8(&c), b1 = bw_cur_u8(&c);
+    uint64_t plen = b1 & 0x7f;
+    if (plen == 126) plen = bw_cur_be16(&c);
+    else if (plen == 127) plen = bw_cur_be64(&c);
+    const uint8_t *key = NULL;
+    if (b1 & 0x80) bw_cur_take(&c, 4, &key);
+    if (c.bad) return WS_SHORT;
+    uint8_t op = b0 & 0x0f;
+    if (b0 & 0x40) {                                       /* RSV1: permessage-deflate, opaque to us */
+        ext_of(f)->have |= BW_MQTT_HAVE_WS_COMPRESSED;
+        return WS_BAD;
+    }
+    /* Clients mask every frame, servers never (§5.1); 63-bit lengths at most (§5.2). */
+    if (((b1 & 0x80) != 0) != (dir == BW_DIR_TOSERVER) || (b0 & 0x30) || (plen >> 63))
+        anomaly(f, BW_MQTT_ANOM_WEBSOCKET);
+    if (op == 8) return WS_CLOSED;
+    if (op == 1) anomaly(f, BW_MQTT_ANOM_WEBSOCKET);       /* MQTT travels in binary frames */
+    if ((op >= 3 && op <= 7) || op > 10) { anomaly(f, BW_MQTT_ANOM_WEBSOCKET); return WS_BAD; }
+    if (op >= 9 && (plen > 125 || !(b0 & 0x80))) anomaly(f, BW_MQTT_ANOM_WEBSOCKET);   /* §5.5 */
+    w->off = c.off;
+    w->w.frame_left = plen;
+    w->w.masked = key != NULL;
+    if (key) memcpy(w->w.mask, key, 4);
+    w->w.mask_off = 0;
+    w->w.control = op >= 9;
+    w->w.in_frame = true;
+    return WS_GO;
+}
+
+/* Copy up to want unmasked payload bytes (out may be NULL: skip them) from the frames at w,
+ * crossing frame headers and skipping whole control frames. Stops short when bytes run out. */
+static size_t ws_pull(struct ws_walk *w, enum bw_dir dir, const uint8_t *buf, size_t len, uint8_t *out,
+                      size_t want, struct bw_facts *f)
+{
+    size_t got = 0;
+    w->stop = WS_GO;
+    while (got < want) {
+        if (w->w.frame_left == 0) {
+            struct ws_walk t = *w;
+            enum ws_stop r = ws_header(&t, dir, buf, len, f);
+            if (r != WS_GO) { w->stop = r; return got; }
+            *w = t;
+            continue;
+        }
+        size_t avail = len - w->off;
+        if (w->w.control) {                                /* ping/pong: skip when complete */
+            if (w->w.frame_left > avail) { w->stop = WS_SHORT; return got; }
+            w->off += (size_t)w->w.frame_left;
+            w->w.frame_left = 0;
+            continue;
+        }
+        if (avail == 0) { w->stop = WS_SHORT; return got; }
+        size_t k = want - got;
+        if (k > avail) k = avail;
+        if (k > w->w.frame_left) k = (size_t)w->w.frame_left;
+        struct bw_cur c = bw_cur_init(buf, len);
+        bw_cur_skip(&c, w->off);
+        struct bw_bytes p = bw_cur_bytes(&c, k);
+        for (size_t i = 0; out && i < p.len; i++)
+            out[got + i] = (uint8_t)(p.ptr[i] ^ (w->w.masked ? w->w.mask[(w->w.mask_off + i) & 3] : 0));
+        w->w.mask_off = (uint8_t)((w->w.mask_off + k) & 3);
+        w->off += k;
+        w->w.frame_left -= k;
+        got += k;
+    }
+    return got;
+}
+
+/* MQTT inside WebSocket frames: packets may span frames, frames may hold several packets.
+ * A packet we read is gathered (unmasked) once all its frames are here; one we skip is
+ * skipped across frames by length, as on TCP. */
 static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
                              size_t *used, struct bw_facts *f)
 {
-    (void)st; (void)dir; (void)buf; (void)len; (void)f;
+    uint8_t pkt[MQTT_PARSE_MAX + 5];
+    struct ws_walk w = { st->d[dir].ws, 0, WS_GO };
+    enum bw_parse r = BW_PARSE_OK;
     *used = 0;
-    return BW_PARSE_DONE;
+    for (;;) {
+        if (w.w.inner_skip > 0 || (w.w.control && w.w.frame_left > 0)) {
+            if (w.w.frame_left == 0) {
+                struct ws_walk t = w;
+                enum ws_stop s = ws_header(&t, dir, buf, len, f);
+                if (s != WS_GO) { w.stop = s; break; }
+                w = t;
+                continue;
+            }
+            uint64_t k = w.w.control ? w.w.frame_left
+                                     : (w.w.inner_skip < w.w.frame_left ? w.w.inner_skip : w.w.frame_left);
+            size_t avail = len - w.off;
+            w.w.frame_left -= k;
+            if (!w.w.control) w.w.inner_skip -= (uint32_t)k;
+            w.w.mask_off = (uint8_t)((w.w.mask_off + k) & 3);
+            if (k > avail) {                               /* the rest lies ahead: skip it unseen */
+                st->d[dir].ws = w.w;
+                *used = w.off + (size_t)k;
+                return BW_PARSE_OK;
+            }
+            w.off += (size_t)k;
+            continue;
+        }
+        struct ws_walk t = w;
+        uint8_t hb[5];
+        size_t got = ws_pull(&t, dir, buf, len, hb, sizeof hb, f);
+        struct mqtt_hdr h;
+        enum vi v = mqtt_header(hb, got, &h);
+        if (v == VI_SHORT) { w.stop = t.stop == WS_GO ? WS_SHORT : t.stop; break; }
+        if (v == VI_BAD) { anomaly(f, BW_MQTT_ANOM_REMAINING_LENGTH); r = BW_PARSE_MALFORMED; break; }
+        if (!wanted(dir, h.type) || h.rlen > MQTT_PARSE_MAX) {
+            if (wanted(dir, h.type)) anomaly(f, BW_MQTT_ANOM_OVERSIZE);
+            t = w;
+            (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f);
+            w = t;
+            w.w.inner_skip = h.rlen;
+            r = mqtt_packet(st, dir, &h, NULL, false, f);
+        } else {
+            t = w;
+            got = ws_pull(&t, dir, buf, len, pkt, h.hlen + h.rlen, f);
+            if (got < h.hlen + h.rlen) { w.stop = t.stop; break; }
+            w = t;
+            struct bw_cur body = bw_cur_init(pkt + h.hlen, h.rlen);
+            r = mqtt_packet(st, dir, &h, &body, false, f);
+        }
+        if (r != BW_PARSE_OK) break;
+    }
+    st->d[dir].ws = w.w;
+    *used = w.off;
+    if (r != BW_PARSE_OK) return r;
+    if (w.stop == WS_CLOSED) return BW_PARSE_DONE;        /* a close frame ends the direction (§5.5.1) */
+    if (w.stop == WS_BAD) return BW_PARSE_MALFORMED;
+    return *used ? BW_PARSE_OK : BW_PARSE_NEED_MORE;
 }
 
 /* ---- facts ---- */

@@ -147,8 +147,10 @@ int main(int argc, char **argv)
     struct bw_stats st;
     bw_pipeline_stats(&pl, &st);
     st.kernel = kstats;
+    char sink_err[sizeof jsonl->errmsg];
+    memcpy(sink_err, jsonl->errmsg, sizeof sink_err);      /* close() frees the sink */
     if (jsonl->close(jsonl) != 0) {
-        fprintf(stderr, "brokerwatch: %s\n", jsonl->errmsg);
+        fprintf(stderr, "brokerwatch: %s\n", sink_err[0] ? sink_err : "cannot write alerts");
         status = 1;
     }
     if (cfg.verbose) {

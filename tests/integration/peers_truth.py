@@ -18,7 +18,17 @@ PEERS = os.path.normpath(os.path.join(ROOT, "..", "shared", "pcaps", "peers"))
 
 # (pcap, stream) -> why the truth row is not used. Keep each reason specific.
 SKIP = {
+    ("ntop-nDPI/coap_mqtt.pcap", 3): "midstream, no SYN, neither port a known broker port nor privileged, "
+        "and only PUBLISH/PUBACK (sent by both sides) are seen: nothing on the wire says which side is the "
+        "broker; the sensor takes the first speaker (17501) as client, tshark the other way round",
 }
+
+
+def same_user(reported, truth):
+    # The facts keep 64 bytes of a user name and mark a longer one with a trailing "...".
+    if reported == truth:
+        return True
+    return reported is not None and reported.endswith("...") and truth.startswith(reported[:-3])
 
 
 def endpoint(ip, port):
@@ -73,7 +83,7 @@ def main():
             if t["username_flag"] is not None:
                 if (facts.get("username") is not None) != t["username_flag"]:
                     problems.append(f"username {facts.get('username')!r} vs flag {t['username_flag']}")
-                elif t["username_flag"] and t.get("username") and facts.get("username") != t["username"]:
+                elif t["username_flag"] and t.get("username") and not same_user(facts.get("username"), t["username"]):
                     problems.append(f"username {facts.get('username')!r} != {t['username']!r}")
             if t["password_flag"] is not None and bool(facts.get("password_present")) != t["password_flag"]:
                 problems.append(f"password_present {facts.get('password_present')} != {t['password_flag']}")
