@@ -42,26 +42,8 @@ enum { CODE_OK = 200, CODE_ACCESS_REFUSED = 403 };
 
 enum proto { P_NONE, P_091, P_09, P_08, P_010, P_OTHER };
 
-enum {
-    AN_BAD_HEADER,          /* "AMQP" + version bytes no 0-x broker speaks */
-    AN_VERSION_MISMATCH,    /* the broker answered with its own protocol header */
-    AN_BAD_FRAME_TYPE,
-    AN_BAD_FRAME_END,
-    AN_FRAME_TOO_LARGE,
-    AN_BAD_CHANNEL,         /* connection class off channel 0, or another class on channel 0 */
-    AN_BAD_HEARTBEAT,       /* heartbeat with a payload or off channel 0 */
-    AN_BAD_METHOD,          /* truncated, trailing bytes, unknown connection method */
-    AN_WRONG_DIRECTION,     /* a broker method from the client or the reverse */
-    AN_BAD_TABLE,
-    AN_TABLE_DEPTH,
-    AN_BAD_PLAIN,
-    AN_BAD_AMQPLAIN,
-    AN_MECH_NOT_OFFERED,
-    AN_BAD_TUNE,            /* frame-max below the 4096 minimum */
-    AN_COUNT
-};
-
-static const char *const anomaly_names[AN_COUNT + 1] = {
+/* Names of enum bw_amqp091_anomaly (bw_amqp.h), same order. */
+static const char *const anomaly_names[BW_AMQP091_ANOM_COUNT + 1] = {
     "bad_header", "version_mismatch", "bad_frame_type", "bad_frame_end", "frame_too_large",
     "bad_channel", "bad_heartbeat", "bad_method", "wrong_direction", "bad_table", "table_depth",
     "bad_plain", "bad_amqplain", "mech_not_offered", "bad_tune", NULL,
@@ -74,6 +56,7 @@ struct dir_state {
     bool     want_end;                /* a payload was skipped: the next byte is its frame-end */
     bool     resync;                  /* sync lost (gap, bad frame): scan for a plausible frame */
     bool     gap;                     /* bytes of this direction were lost at least once */
+    bool     synced;                  /* a frame-end has checked out in this direction */
     uint8_t  verified;                /* consecutive frames whose frame-end checked out (saturates) */
     uint32_t scanned;                 /* bytes discarded in the current resync */
 };
@@ -109,7 +92,7 @@ static void set_version(struct bw_facts *f, enum proto p)
 static const uint8_t H091[8]  = { 'A', 'M', 'Q', 'P', 0, 0, 9, 1 };
 static const uint8_t H09[8]   = { 'A', 'M', 'Q', 'P', 1, 1, 0, 9 };
 static const uint8_t H08[8]   = { 'A', 'M', 'Q', 'P', 1, 1, 8, 0 };
-static const uint8_t H08B[8]  = { 'A', 'M', 'Q', 'P', 1, 1, 9, 1 };   /* 0-8 as the spec PDF had it */
+static const uint8_t H08B[8]  = { 'A', 'M', 'Q', 'P', 1, 1, 9, 1 };   /* 0-8 as printed; py-amqplib sends it */
 static const uint8_t H010[8]  = { 'A', 'M', 'Q', 'P', 1, 1, 0, 10 };
 static const uint8_t H10[3][8] = {                                     /* AMQP 1.0: not ours */
     { 'A', 'M', 'Q', 'P', 0, 1, 0, 0 }, { 'A', 'M', 'Q', 'P', 2, 1, 0, 0 },
@@ -184,6 +167,7 @@ static int amqp091_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
     while (n < MID_FRAMES) {
         struct bw_cur c = bw_cur_init(buf + off, len - off);
         uint8_t type = bw_cur_u8(&c);
+        if (!c.bad && !type_ok(P_NONE, type)) return BW_PROBE_NO;   /* decide on one byte */
         uint16_t ch = bw_cur_be16(&c);
         uint32_t size = bw_cur_be32(&c);
         if (c.bad) return BW_PROBE_MAYBE;                /* consistent so far */
@@ -205,7 +189,7 @@ static int amqp091_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
     return PROBE_MIDSTREAM;
 }
 
-/* ---- field tables (§4.2.5.5; types as RabbitMQ's errata: t b B s u I i L l f d D S x A T F V) ---- */
+/* ---- field tables (§4.2.5.5; RabbitMQ's errata types: t b B s u I i L l f d D S x A T F V) ---- */
 
 struct field {
     struct bw_bytes name;
@@ -301,8 +285,8 @@ static int array_check(struct bw_cur a, unsigned depth)
 
 static void table_result(int r, struct bw_facts *f)
 {
-    if (r == TAB_BAD) anomaly(f, AN_BAD_TABLE);
-    else if (r == TAB_DEPTH) anomaly(f, AN_TABLE_DEPTH);
+    if (r == TAB_BAD) anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
+    else if (r == TAB_DEPTH) anomaly(f, BW_AMQP091_ANOM_TABLE_DEPTH);
 }
 
 /* A table argument: long-uint length, then content inside the method. */
@@ -354,7 +338,7 @@ static void properties(struct bw_cur t, bool broker, struct bw_facts *f, struct 
 static void method_tail(struct bw_cur *m, struct bw_facts *f)
 {
     if (m->bad || bw_cur_left(m) != 0)    /* every argument present, nothing after the last */
-        anomaly(f, AN_BAD_METHOD);
+        anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
 }
 
 /* AMQPLAIN: a field table with LOGIN and PASSWORD, sent as the response longstr. */
@@ -376,14 +360,14 @@ static void amqplain(struct bw_bytes resp, struct bw_facts *f)
         bool str = v.type == 'S' || v.type == 'x';
         if (bw_amqp_eq(v.name, "LOGIN")) {
             if (str) { user = v.str; have_user = true; }
-            else anomaly(f, AN_BAD_AMQPLAIN);
+            else anomaly(f, BW_AMQP091_ANOM_BAD_AMQPLAIN);
         } else if (bw_amqp_eq(v.name, "PASSWORD")) {
             if (str) { pass = v.str; have_pass = true; }
-            else anomaly(f, AN_BAD_AMQPLAIN);
+            else anomaly(f, BW_AMQP091_ANOM_BAD_AMQPLAIN);
         }
     }
     table_result(r, f);
-    if (!have_user || !have_pass) anomaly(f, AN_BAD_AMQPLAIN);
+    if (!have_user || !have_pass) anomaly(f, BW_AMQP091_ANOM_BAD_AMQPLAIN);
     bw_amqp_creds(f, user, have_user, pass, have_pass);   /* password: compared, never copied */
 }
 
@@ -394,15 +378,19 @@ static void start(struct amqp091_state *st, struct bw_cur *m, struct bw_facts *f
     struct bw_cur tab;
     st->start = true;
     st->handshake = true;
-    if (m->bad) { anomaly(f, AN_BAD_METHOD); return; }
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     if (st->proto == P_NONE)                 /* header not seen: the broker's version decides */
         st->proto = (vmaj == 8 && vmin == 0) ? P_08 : P_091;
     if (f->version[0] == '\0') set_version(f, (enum proto)st->proto);
     f->seen |= BW_FACT_CONFIRMED;
-    if (!read_table(m, &tab)) { anomaly(f, AN_BAD_TABLE); anomaly(f, AN_BAD_METHOD); return; }
+    if (!read_table(m, &tab)) {              /* a table length past the method */
+        anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
+        anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
+        return;
+    }
     properties(tab, true, f, x);
     struct bw_bytes mechs = bw_cur_bytes(m, bw_cur_be32(m));
-    if (m->bad) { anomaly(f, AN_BAD_METHOD); return; }
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     bw_amqp_lstr_set(&x->mechanisms, mechs.ptr, mechs.len);
     (void)bw_cur_bytes(m, bw_cur_be32(m));   /* locales */
     method_tail(m, f);
@@ -416,24 +404,29 @@ static void start_ok(struct amqp091_state *st, struct bw_cur *m, struct bw_facts
     st->handshake = true;
     f->seen |= BW_FACT_CONFIRMED;
     if (f->version[0] == '\0') set_version(f, st->proto == P_NONE ? P_091 : (enum proto)st->proto);
-    if (!read_table(m, &tab)) { anomaly(f, AN_BAD_TABLE); anomaly(f, AN_BAD_METHOD); return; }
+    if (!read_table(m, &tab)) {              /* a table length past the method */
+        anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
+        anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
+        return;
+    }
     properties(tab, false, f, x);
     struct bw_bytes mech = bw_cur_bytes(m, bw_cur_u8(m));
-    if (m->bad) { anomaly(f, AN_BAD_METHOD); return; }
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     bw_fstr_set(&f->mech, mech.ptr, mech.len);
     /* The list is space-separated; a mechanism the broker did not offer is a client oddity. */
     if (x->mechanisms.set && !bw_amqp_lstr_has(&x->mechanisms, mech.ptr, mech.len))
-        anomaly(f, AN_MECH_NOT_OFFERED);
+        anomaly(f, BW_AMQP091_ANOM_MECH_NOT_OFFERED);
     struct bw_bytes resp = bw_cur_bytes(m, bw_cur_be32(m));
     /* A response cut by the frame: which bytes are the password is unknown, report nothing. */
-    if (m->bad) { anomaly(f, AN_BAD_METHOD); return; }
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     if (bw_amqp_eq(mech, "PLAIN")) {
         struct bw_bytes user, pass;
         bool extra;
         if (!bw_amqp_plain_split(resp, &user, &pass, &extra)) {
-            anomaly(f, AN_BAD_PLAIN);
+            anomaly(f, BW_AMQP091_ANOM_BAD_PLAIN);
         } else {
-            if (extra || user.len == 0) anomaly(f, AN_BAD_PLAIN);   /* RFC 4616 forbids both */
+            if (extra || user.len == 0)      /* RFC 4616 forbids both */
+                anomaly(f, BW_AMQP091_ANOM_BAD_PLAIN);
             bw_amqp_creds(f, user, true, pass, true);
         }
     } else if (bw_amqp_eq(mech, "AMQPLAIN")) {
@@ -459,7 +452,7 @@ static void tune(struct amqp091_state *st, bool from_broker, struct bw_cur *m, s
     }
     method_tail(m, f);
     if (m->bad) return;
-    if (frame_max != 0 && frame_max < FRAME_MIN_SIZE) anomaly(f, AN_BAD_TUNE);
+    if (frame_max != 0 && frame_max < FRAME_MIN_SIZE) anomaly(f, BW_AMQP091_ANOM_BAD_TUNE);
     if (!from_broker || st->frame_max == 0)  /* Tune-Ok carries the value both sides use */
         st->frame_max = frame_max;
 }
@@ -468,7 +461,7 @@ static void close_method(struct amqp091_state *st, struct bw_cur *m, struct bw_f
                          struct bw_amqp_ext *x)
 {
     uint16_t code = bw_cur_be16(m);
-    if (m->bad) { anomaly(f, AN_BAD_METHOD); return; }
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     struct bw_bytes text = bw_cur_bytes(m, bw_cur_u8(m));
     (void)bw_cur_be16(m);                    /* class-id */
     (void)bw_cur_be16(m);                    /* method-id */
@@ -490,7 +483,7 @@ static void close_method(struct amqp091_state *st, struct bw_cur *m, struct bw_f
 static bool direction_ok(bool from_client, bool client_method, struct bw_facts *f)
 {
     if (from_client == client_method) return true;
-    anomaly(f, AN_WRONG_DIRECTION);
+    anomaly(f, BW_AMQP091_ANOM_WRONG_DIRECTION);
     return false;
 }
 
@@ -558,7 +551,7 @@ static enum bw_parse method(struct amqp091_state *st, enum bw_dir dir, uint16_t 
         (void)direction_ok(cli, true, f);
         return BW_PARSE_OK;
     }
-    anomaly(f, AN_BAD_METHOD);
+    anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
     return BW_PARSE_OK;
 }
 
@@ -567,6 +560,7 @@ static enum bw_parse method(struct amqp091_state *st, enum bw_dir dir, uint16_t 
 /* A frame-end checked out: count it toward recognizing a session picked up midstream. */
 static void frame_checked(struct amqp091_state *st, struct dir_state *d, struct bw_facts *f)
 {
+    d->synced = true;
     if (d->verified < UINT8_MAX) d->verified++;
     if (!st->handshake && !st->midstream && d->verified >= MID_FRAMES) {
         st->midstream = true;
@@ -574,6 +568,14 @@ static void frame_checked(struct amqp091_state *st, struct dir_state *d, struct 
         if (f->version[0] == '\0') set_version(f, P_091);
         f->seen |= BW_FACT_CONFIRMED;
     }
+}
+
+/* A capture that starts inside a frame is no protocol violation: before the first frame of a
+ * direction checks out (and with no handshake seen), broken framing is only a lost sync. */
+static void sync_anomaly(const struct amqp091_state *st, const struct dir_state *d,
+                         struct bw_facts *f, unsigned bit)
+{
+    if (st->handshake || d->synced) anomaly(f, bit);
 }
 
 /* Sync is lost at buf[0]: drop that byte and scan from the next one. */
@@ -644,35 +646,35 @@ static enum bw_parse frame(struct amqp091_state *st, struct dir_state *d, enum b
     uint32_t size = bw_cur_be32(&c);
     if (c.bad) return BW_PARSE_NEED_MORE;
     if (!type_ok((enum proto)st->proto, type)) {   /* no frame starts here: sync is lost */
-        anomaly(f, AN_BAD_FRAME_TYPE);
+        sync_anomaly(st, d, f, BW_AMQP091_ANOM_BAD_FRAME_TYPE);
         return lose_sync(d, used);
     }
     if (size > SKIP_FRAME_MAX) {                   /* not a size anyone negotiates */
-        anomaly(f, AN_FRAME_TOO_LARGE);
+        sync_anomaly(st, d, f, BW_AMQP091_ANOM_FRAME_TOO_LARGE);
         return lose_sync(d, used);
     }
     /* frame-max counts the whole frame; 0 means no limit was set. */
     if (st->frame_max != 0 && (uint64_t)size + FRAME_HDR + 1 > st->frame_max)
-        anomaly(f, AN_FRAME_TOO_LARGE);
+        anomaly(f, BW_AMQP091_ANOM_FRAME_TOO_LARGE);
     if (type == FT_HEARTBEAT && (ch != 0 || size != 0))
-        anomaly(f, AN_BAD_HEARTBEAT);
+        anomaly(f, BW_AMQP091_ANOM_BAD_HEARTBEAT);
     if (type == FT_METHOD && size < 4)             /* no room for class-id and method-id */
-        anomaly(f, AN_BAD_METHOD);
+        anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
     if (type == FT_METHOD && size >= 4) {
         uint16_t cls = bw_cur_be16(&c), mid = bw_cur_be16(&c);
         if (c.bad) return BW_PARSE_NEED_MORE;
         if ((cls == CLS_CONNECTION) != (ch == 0))  /* channel 0 is the connection's alone */
-            anomaly(f, AN_BAD_CHANNEL);
+            anomaly(f, BW_AMQP091_ANOM_BAD_CHANNEL);
         if (cls == CLS_CONNECTION && ch == 0) {
             if (size > HS_FRAME_MAX) {             /* refuse to buffer it; skip it instead */
-                anomaly(f, AN_FRAME_TOO_LARGE);
+                anomaly(f, BW_AMQP091_ANOM_FRAME_TOO_LARGE);
             } else {
                 struct bw_cur all = bw_cur_init(buf, len);
                 (void)bw_cur_skip(&all, FRAME_HDR);
                 if (bw_cur_left(&all) < (size_t)size + 1) return BW_PARSE_NEED_MORE;
                 struct bw_cur m = bw_cur_sub(&all, size);
                 if (bw_cur_u8(&all) != FRAME_END) {
-                    anomaly(f, AN_BAD_FRAME_END);
+                    sync_anomaly(st, d, f, BW_AMQP091_ANOM_BAD_FRAME_END);
                     return lose_sync(d, used);
                 }
                 (void)bw_cur_skip(&m, 4);          /* class-id, method-id read above */
@@ -705,7 +707,7 @@ static void mismatch(struct amqp091_state *st, struct bw_facts *f, struct bw_amq
     memset(x->cli_hdr, 0, sizeof x->cli_hdr);
     if (st->have_cli_hdr) memcpy(x->cli_hdr, st->cli_hdr, HDR_LEN);
     memcpy(x->srv_hdr, st->srv_hdr, HDR_LEN);
-    anomaly(f, AN_VERSION_MISMATCH);
+    anomaly(f, BW_AMQP091_ANOM_VERSION_MISMATCH);
     f->seen |= BW_FACT_REFUSED | BW_FACT_CONFIRMED;   /* an AMQP broker, refusing this version */
 }
 
@@ -740,7 +742,7 @@ static bool dir_start(struct amqp091_state *st, struct dir_state *d, enum bw_dir
             set_version(f, p);
         } else {                              /* 1.0 or unknown: framing unknown, stop here */
             if (st->proto == P_NONE) st->proto = P_OTHER;
-            anomaly(f, AN_BAD_HEADER);
+            anomaly(f, BW_AMQP091_ANOM_BAD_HEADER);
         }
         check_headers(st, f, x);
         d->phase = (p == P_091 || p == P_09 || p == P_08) ? PH_FRAMES : PH_DONE;
@@ -788,7 +790,7 @@ static enum bw_parse amqp091_parse(void *state, enum bw_dir dir, const uint8_t *
         uint8_t end = bw_cur_u8(&c);
         if (c.bad) return BW_PARSE_NEED_MORE;
         if (end != FRAME_END) {              /* the skipped frame's size was a lie */
-            anomaly(f, AN_BAD_FRAME_END);
+            sync_anomaly(st, d, f, BW_AMQP091_ANOM_BAD_FRAME_END);
             return lose_sync(d, used);
         }
         d->want_end = false;

@@ -47,23 +47,8 @@ enum {
     C_ARRAY32 = 0xf0,
 };
 
-enum {
-    AN_BAD_HEADER,          /* not a 1.0 header, or a header out of place */
-    AN_VERSION_MISMATCH,    /* the broker answered with a different protocol header */
-    AN_BAD_FRAME,           /* size < 8, doff < 2 or past the frame */
-    AN_BAD_FRAME_TYPE,      /* neither AMQP (0) nor SASL (1) */
-    AN_FRAME_TOO_LARGE,
-    AN_BAD_ENCODING,        /* type-system encoding broken or overrunning */
-    AN_ENCODING_DEPTH,      /* nesting deeper than DEPTH_MAX */
-    AN_BAD_PERFORMATIVE,    /* wrong or unknown descriptor, wrong frame type, wrong field type */
-    AN_WRONG_DIRECTION,
-    AN_BAD_PLAIN,
-    AN_MECH_NOT_OFFERED,
-    AN_BAD_OUTCOME,         /* sasl-code outside 0..4 */
-    AN_COUNT
-};
-
-static const char *const anomaly_names[AN_COUNT + 1] = {
+/* Names of enum bw_amqp10_anomaly (bw_amqp.h), same order. */
+static const char *const anomaly_names[BW_AMQP10_ANOM_COUNT + 1] = {
     "bad_header", "version_mismatch", "bad_frame", "bad_frame_type", "frame_too_large",
     "bad_encoding", "encoding_depth", "bad_performative", "wrong_direction", "bad_plain",
     "mech_not_offered", "bad_outcome", NULL,
@@ -75,6 +60,7 @@ struct dir_state {
     uint8_t  phase;                   /* enum phase */
     bool     resync;                  /* sync lost (gap, bad frame): scan for a plausible frame */
     bool     gap;                     /* bytes of this direction were lost at least once */
+    bool     synced;                  /* a well-formed frame has been read in this direction */
     uint8_t  verified;                /* consecutive well-formed frames (saturates) */
     uint8_t  hdrs;                    /* protocol headers seen (SASL, then AMQP: at most 2) */
     uint32_t scanned;                 /* bytes discarded in the current resync */
@@ -83,13 +69,12 @@ struct dir_state {
 struct amqp10_state {
     struct dir_state d[2];            /* indexed by enum bw_dir */
     uint8_t  hdr[2][2][HDR_LEN];      /* [dir][round] headers as sent */
-    bool     sasl;                    /* the client asked for the SASL layer first */
-    bool     no_sasl;                 /* the client's first header: no security layer at all */
     bool     tls;                     /* the TLS layer: nothing readable follows */
     bool     handshake;               /* a header or handshake performative: not midstream */
     bool     midstream;               /* recognized from frame structure: nothing more to learn */
     bool     sasl_init, outcome, plain_pending;
     bool     srv_open;                /* the broker's open: its next frame says refused or not */
+    bool     open_pending;            /* acceptance shown by that open, not yet confirmed */
     bool     srv_closed;
 };
 _Static_assert(sizeof(struct amqp10_state) <= BW_DISSECTOR_STATE_MAX, "amqp10 state too big");
@@ -147,7 +132,10 @@ static int amqp10_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
     for (;;) {
         struct bw_cur c = bw_cur_init(buf + off, len - off);
         uint32_t size = bw_cur_be32(&c);
-        uint8_t doff = bw_cur_u8(&c), type = bw_cur_u8(&c);
+        uint8_t doff = bw_cur_u8(&c);
+        if (!c.bad && doff < 2) return BW_PROBE_NO;         /* decide on what is there */
+        uint8_t type = bw_cur_u8(&c);
+        if (!c.bad && type > FT_SASL) return BW_PROBE_NO;
         (void)bw_cur_be16(&c);
         if (c.bad) return BW_PROBE_MAYBE;
         if (size < FRAME_HDR || doff < 2 || (size_t)doff * 4 > size || type > FT_SASL)
@@ -157,7 +145,6 @@ static int amqp10_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
             (void)bw_cur_skip(&b, (size_t)doff * 4);
             uint8_t d0 = bw_cur_u8(&b), d1 = bw_cur_u8(&b);
             if (!b.bad && (d0 != C_DESCRIBED || !ctor_plausible(d1))) return BW_PROBE_NO;
-            if (b.bad && bw_cur_left(&b) == 0 && b.off == 0) {}
         }
         if (++n >= MID_FRAMES) return PROBE_MIDSTREAM;
         /* The next header must be visible inside the probe window, or it can never be checked. */
@@ -284,12 +271,14 @@ static int array(struct bw_cur *c, struct val *v, bool wide, unsigned depth)
 /* The encoding of one value whose format code is known. */
 static int data(struct bw_cur *c, uint8_t code, struct val *v, unsigned depth)
 {
+    static const struct bw_cur dead = { NULL, 0, 0, true };
     v->code = code;
+    v->elem = 0;
     v->u = 0;
     v->b.ptr = NULL;
     v->b.len = 0;
     v->count = 0;
-    v->inner = bw_cur_init(NULL, 0);
+    v->inner = dead;
     switch (code) {
     case C_NULL: case C_FALSE: case C_UINT0: case C_ULONG0: case C_LIST0:
         break;
@@ -340,7 +329,6 @@ static int value(struct bw_cur *c, struct val *v, unsigned depth)
     uint8_t code = 0;
     v->described = false;
     v->desc = D_OTHER;
-    v->elem = 0;
     int r = ctor(c, &code, &v->described, &v->desc, depth);
     if (r != V_OK) return r;
     return data(c, code, v, depth);
@@ -376,7 +364,7 @@ static const struct val *field(const struct perf *p, unsigned i)
 static const struct val *text_field(const struct perf *p, unsigned i, struct bw_facts *f)
 {
     const struct val *v = field(p, i);
-    if (v && !is_str(v) && !is_sym(v)) { anomaly(f, AN_BAD_PERFORMATIVE); return NULL; }
+    if (v && !is_str(v) && !is_sym(v)) { anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE); return NULL; }
     return v;
 }
 
@@ -386,10 +374,10 @@ static bool read_perf(struct bw_cur *body, struct perf *p, struct bw_facts *f)
     struct val v;
     int r = value(body, &v, 0);
     if (r != V_OK) {
-        anomaly(f, r == V_DEPTH ? AN_ENCODING_DEPTH : AN_BAD_ENCODING);
+        anomaly(f, r == V_DEPTH ? BW_AMQP10_ANOM_ENCODING_DEPTH : BW_AMQP10_ANOM_BAD_ENCODING);
         return false;
     }
-    if (!v.described || !is_list(v.code)) { anomaly(f, AN_BAD_PERFORMATIVE); return false; }
+    if (!v.described || !is_list(v.code)) { anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE); return false; }
     p->code = v.desc;
     p->n = 0;
     while (p->n < FIELDS_MAX && next_elem(&v, &p->f[p->n], 1)) p->n++;
@@ -401,7 +389,7 @@ static void properties(const struct val *map, bool broker, struct bw_facts *f,
                        struct bw_amqp_ext *x)
 {
     struct val m = *map, k, v;
-    if (!is_map(m.code)) { anomaly(f, AN_BAD_PERFORMATIVE); return; }
+    if (!is_map(m.code)) { anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE); return; }
     x->props_seen |= broker ? BW_AMQP_PROPS_BROKER : BW_AMQP_PROPS_CLIENT;
     while (next_elem(&m, &k, 2) && next_elem(&m, &v, 2)) {
         if (!(is_sym(&k) || is_str(&k)) || !(is_str(&v) || is_sym(&v))) continue;
@@ -421,10 +409,10 @@ static void plain(struct bw_bytes resp, struct bw_facts *f)
     struct bw_bytes user, pass;
     bool extra;
     if (!bw_amqp_plain_split(resp, &user, &pass, &extra)) {
-        anomaly(f, AN_BAD_PLAIN);           /* name and password cannot be told apart */
+        anomaly(f, BW_AMQP10_ANOM_BAD_PLAIN);           /* name and password cannot be told apart */
         return;
     }
-    if (extra || user.len == 0) anomaly(f, AN_BAD_PLAIN);    /* RFC 4616 forbids both */
+    if (extra || user.len == 0) anomaly(f, BW_AMQP10_ANOM_BAD_PLAIN);    /* RFC 4616 forbids both */
     bw_amqp_creds(f, user, true, pass, true);   /* password: compared in place, never copied */
 }
 
@@ -433,7 +421,7 @@ static void sasl_mechanisms(struct amqp10_state *st, const struct perf *p, struc
 {
     const struct val *v = field(p, 0);
     st->handshake = true;
-    if (!v) { anomaly(f, AN_BAD_PERFORMATIVE); return; }   /* mandatory */
+    if (!v) { anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE); return; }   /* mandatory */
     if (is_sym(v)) {                       /* a "multiple" field: one value, or an array */
         bw_amqp_lstr_add(&x->mechanisms, v->b.ptr, v->b.len);
     } else if (is_array(v->code) && (v->elem == C_SYM8 || v->elem == C_SYM32)) {
@@ -441,7 +429,7 @@ static void sasl_mechanisms(struct amqp10_state *st, const struct perf *p, struc
         x->mechanisms.set = true;
         while (next_elem(&a, &e, 2)) bw_amqp_lstr_add(&x->mechanisms, e.b.ptr, e.b.len);
     } else {
-        anomaly(f, AN_BAD_PERFORMATIVE);
+        anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE);
     }
 }
 
@@ -451,11 +439,11 @@ static void sasl_init(struct amqp10_state *st, const struct perf *p, struct bw_f
     const struct val *mech = field(p, 0), *resp = field(p, 1), *host = text_field(p, 2, f);
     st->handshake = true;
     st->sasl_init = true;
-    if (!mech || !is_sym(mech)) { anomaly(f, AN_BAD_PERFORMATIVE); return; }
+    if (!mech || !is_sym(mech)) { anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE); return; }
     bw_fstr_set(&f->mech, mech->b.ptr, mech->b.len);
     if (x->mechanisms.set && !bw_amqp_lstr_has(&x->mechanisms, mech->b.ptr, mech->b.len))
-        anomaly(f, AN_MECH_NOT_OFFERED);
-    if (resp && !is_bin(resp)) { anomaly(f, AN_BAD_PERFORMATIVE); resp = NULL; }
+        anomaly(f, BW_AMQP10_ANOM_MECH_NOT_OFFERED);
+    if (resp && !is_bin(resp)) { anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE); resp = NULL; }
     if (bw_amqp_eq(mech->b, "PLAIN")) {
         if (resp) plain(resp->b, f);
         else st->plain_pending = true;     /* sent in sasl-response after an empty challenge */
@@ -471,7 +459,10 @@ static enum bw_parse sasl_outcome(struct amqp10_state *st, const struct perf *p,
     const struct val *code = field(p, 0);
     st->handshake = true;
     st->outcome = true;
-    if (!code || code->code != C_UBYTE) { anomaly(f, AN_BAD_PERFORMATIVE); return BW_PARSE_OK; }
+    if (!code || code->code != C_UBYTE) {    /* sasl-code is a mandatory ubyte */
+        anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE);
+        return BW_PARSE_OK;
+    }
     x->sasl_outcome = (int16_t)code->u;
     f->result_code = (int32_t)code->u;
     if (code->u == 0) {
@@ -480,7 +471,7 @@ static enum bw_parse sasl_outcome(struct amqp10_state *st, const struct perf *p,
     }
     /* 1 auth, 2 sys, 3 sys-perm, 4 sys-temp: the login did not succeed (part 5 §5.3.3.6). */
     if (code->u <= 4) f->seen |= BW_FACT_AUTH_FAILED;
-    else anomaly(f, AN_BAD_OUTCOME);
+    else anomaly(f, BW_AMQP10_ANOM_BAD_OUTCOME);
     return BW_PARSE_DONE;
 }
 
@@ -491,9 +482,10 @@ static void open_perf(struct amqp10_state *st, bool broker, const struct perf *p
     st->handshake = true;
     if (broker) {
         st->srv_open = true;
-        /* The broker opens only a connection it accepted (with or without SASL); a refusal is
-         * an open followed at once by a close carrying an error (§2.4.1). */
-        if (!(f->seen & BW_FACT_AUTH_FAILED)) f->seen |= BW_FACT_AUTH_OK;
+        /* A broker refusing a connection still opens it, then closes at once with an error
+         * (§2.4.1): the open accepts only if the broker's next frame is no such close. After a
+         * successful SASL outcome the login is already known to be accepted. */
+        if (!(f->seen & (BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED))) st->open_pending = true;
     } else {
         if (cid) bw_amqp_str_set(&x->container_id, cid->b.ptr, cid->b.len);
         if (host) bw_amqp_str_set(&x->hostname, host->b.ptr, host->b.len);
@@ -510,7 +502,7 @@ static void close_perf(struct amqp10_state *st, bool broker, const struct perf *
     x->close_seen = true;
     if (!err) return;                    /* an orderly close */
     if (!err->described || err->desc != D_ERROR || !is_list(err->code)) {
-        anomaly(f, AN_BAD_PERFORMATIVE);
+        anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE);
         return;
     }
     f->seen |= BW_FACT_REFUSED;
@@ -529,27 +521,27 @@ static enum bw_parse performative(struct amqp10_state *st, enum bw_dir dir, stru
     if (!read_perf(body, &p, f)) return BW_PARSE_OK;
     switch (p.code) {
     case D_SASL_MECHANISMS:
-        if (cli) { anomaly(f, AN_WRONG_DIRECTION); break; }
+        if (cli) { anomaly(f, BW_AMQP10_ANOM_WRONG_DIRECTION); break; }
         sasl_mechanisms(st, &p, f, x);
         break;
     case D_SASL_INIT:
-        if (!cli) { anomaly(f, AN_WRONG_DIRECTION); break; }
+        if (!cli) { anomaly(f, BW_AMQP10_ANOM_WRONG_DIRECTION); break; }
         sasl_init(st, &p, f, x);
         break;
     case D_SASL_CHALLENGE:               /* challenge / response: never kept */
-        if (cli) anomaly(f, AN_WRONG_DIRECTION);
+        if (cli) anomaly(f, BW_AMQP10_ANOM_WRONG_DIRECTION);
         break;
     case D_SASL_RESPONSE:
-        if (!cli) { anomaly(f, AN_WRONG_DIRECTION); break; }
+        if (!cli) { anomaly(f, BW_AMQP10_ANOM_WRONG_DIRECTION); break; }
         if (st->plain_pending) {
             const struct val *r = field(&p, 0);
             st->plain_pending = false;
             if (r && is_bin(r)) plain(r->b, f);
-            else anomaly(f, AN_BAD_PERFORMATIVE);
+            else anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE);
         }
         break;
     case D_SASL_OUTCOME:
-        if (cli) { anomaly(f, AN_WRONG_DIRECTION); break; }
+        if (cli) { anomaly(f, BW_AMQP10_ANOM_WRONG_DIRECTION); break; }
         return sasl_outcome(st, &p, f, x);
     case D_OPEN:
         open_perf(st, !cli, &p, f, x);
@@ -591,12 +583,21 @@ static bool known_sasl(uint64_t code) { return code >= D_SASL_MECHANISMS && code
 /* A well-formed frame: count it toward recognizing a session picked up midstream. */
 static void frame_ok(struct amqp10_state *st, struct dir_state *d, struct bw_facts *f)
 {
+    d->synced = true;
     if (d->verified < UINT8_MAX) d->verified++;
     if (!st->handshake && !st->midstream && d->verified >= MID_FRAMES) {
         st->midstream = true;
         f->seen |= BW_FACT_MIDSTREAM;
         confirm(f);
     }
+}
+
+/* A capture that starts inside a frame is no protocol violation: before the first good frame
+ * of a direction (and with no handshake seen), broken framing is only a lost sync. */
+static void sync_anomaly(const struct amqp10_state *st, const struct dir_state *d,
+                         struct bw_facts *f, unsigned bit)
+{
+    if (st->handshake || d->synced) anomaly(f, bit);
 }
 
 static enum bw_parse lose_sync(struct dir_state *d, size_t *used)
@@ -628,9 +629,11 @@ static enum cand candidate(const uint8_t *p, size_t n)
     if (!frame_header_ok(size, doff, type) || doff != 2) return CAND_NO;
     if (size == FRAME_HDR) return CAND_YES;
     uint64_t code = D_OTHER;
-    enum peek k = peek_desc(p + FRAME_HDR, size - FRAME_HDR < n - FRAME_HDR ? size - FRAME_HDR
-                                                                             : n - FRAME_HDR, &code);
-    if (k == PK_NEED) return size - FRAME_HDR <= n - FRAME_HDR ? CAND_NO : CAND_NEED;
+    struct bw_cur fr = bw_cur_init(p, n < size ? n : size);
+    (void)bw_cur_skip(&fr, FRAME_HDR);
+    struct bw_bytes rest = bw_cur_rest(&fr);
+    enum peek k = peek_desc(rest.ptr, rest.len, &code);
+    if (k == PK_NEED) return n < size ? CAND_NEED : CAND_NO;
     if (k == PK_BAD) return CAND_NO;
     return (type == FT_SASL ? known_sasl(code) : known_amqp(code)) ? CAND_YES : CAND_NO;
 }
@@ -675,22 +678,22 @@ static enum bw_parse frame(struct amqp10_state *st, struct dir_state *d, enum bw
     (void)bw_cur_be16(&c);                       /* channel (AMQP) / ignored (SASL) */
     if (c.bad) return BW_PARSE_NEED_MORE;
     if (size < FRAME_HDR || doff < 2 || (size_t)doff * 4 > size) {   /* §2.3.1 */
-        anomaly(f, AN_BAD_FRAME);
+        sync_anomaly(st, d, f, BW_AMQP10_ANOM_BAD_FRAME);
         return lose_sync(d, used);
     }
     if (type > FT_SASL) {
-        anomaly(f, AN_BAD_FRAME_TYPE);
+        sync_anomaly(st, d, f, BW_AMQP10_ANOM_BAD_FRAME_TYPE);
         return lose_sync(d, used);
     }
     if (size > SKIP_FRAME_MAX) {                 /* not a size anyone negotiates */
-        anomaly(f, AN_FRAME_TOO_LARGE);
+        sync_anomaly(st, d, f, BW_AMQP10_ANOM_FRAME_TOO_LARGE);
         return lose_sync(d, used);
     }
     size_t body_off = (size_t)doff * 4;
     /* After the broker's open, its next non-empty frame tells whether it was a refusal. */
     bool decides = dir == BW_DIR_TOCLIENT && st->srv_open && size > body_off;
     enum bw_parse r = BW_PARSE_OK;
-    bool parse_it = false;
+    bool parse_it = false, good = false;
 
     if (size > body_off) {
         struct bw_cur fr = bw_cur_init(buf, len < size ? len : size);
@@ -701,13 +704,17 @@ static enum bw_parse frame(struct amqp10_state *st, struct dir_state *d, enum bw
         enum peek k = peek_desc(rest.ptr, rest.len, &code);
         if (k == PK_NEED && len < size) return BW_PARSE_NEED_MORE;
         if (k != PK_CODE) {                      /* a body must start with a performative */
-            anomaly(f, AN_BAD_ENCODING);
-            d->verified = 0;
+            anomaly(f, BW_AMQP10_ANOM_BAD_ENCODING);
         } else if (type == FT_SASL ? !known_sasl(code) : !known_amqp(code)) {
-            anomaly(f, AN_BAD_PERFORMATIVE);     /* SASL bodies in AMQP frames or the reverse */
-        } else if (type == FT_SASL || code == D_OPEN || code == D_CLOSE) {
-            if (size > HS_FRAME_MAX) anomaly(f, AN_FRAME_TOO_LARGE);   /* skip, do not buffer */
-            else parse_it = true;
+            /* unknown, or SASL bodies in AMQP frames and the reverse */
+            anomaly(f, BW_AMQP10_ANOM_BAD_PERFORMATIVE);
+        } else {
+            good = true;
+            if (type == FT_SASL || code == D_OPEN || code == D_CLOSE) {
+                if (size > HS_FRAME_MAX)         /* skip it, never buffer it */
+                    anomaly(f, BW_AMQP10_ANOM_FRAME_TOO_LARGE);
+                else parse_it = true;
+            }
         }
         if (parse_it) {
             if (len < size) return BW_PARSE_NEED_MORE;
@@ -715,12 +722,17 @@ static enum bw_parse frame(struct amqp10_state *st, struct dir_state *d, enum bw
             (void)bw_cur_skip(&all, body_off);
             r = performative(st, dir, &all, f, x);
         }
-        if (k == PK_CODE) frame_ok(st, d, f);
+        if (good) frame_ok(st, d, f);
+        else d->verified = 0;                    /* midstream needs consecutive good frames */
     } else {
         frame_ok(st, d, f);                      /* an empty frame: a heartbeat */
     }
     *used = size;                                /* may exceed len: the rest is skipped */
     x->frames[dir]++;
+    if (decides && st->open_pending) {
+        st->open_pending = false;
+        if (!(f->seen & BW_FACT_REFUSED)) f->seen |= BW_FACT_AUTH_OK;
+    }
     if (st->midstream || decides || r == BW_PARSE_DONE) {
         d->phase = PH_DONE;
         return BW_PARSE_DONE;
@@ -736,9 +748,10 @@ static void mismatch(struct amqp10_state *st, unsigned round, struct bw_facts *f
     if (x->mismatch) return;
     x->mismatch = true;
     memset(x->cli_hdr, 0, sizeof x->cli_hdr);
-    if (st->d[BW_DIR_TOSERVER].hdrs > round) memcpy(x->cli_hdr, st->hdr[BW_DIR_TOSERVER][round], HDR_LEN);
+    if (st->d[BW_DIR_TOSERVER].hdrs > round)
+        memcpy(x->cli_hdr, st->hdr[BW_DIR_TOSERVER][round], HDR_LEN);
     memcpy(x->srv_hdr, st->hdr[BW_DIR_TOCLIENT][round], HDR_LEN);
-    anomaly(f, AN_VERSION_MISMATCH);
+    anomaly(f, BW_AMQP10_ANOM_VERSION_MISMATCH);
     f->seen |= BW_FACT_REFUSED | BW_FACT_CONFIRMED;   /* an AMQP broker, refusing this header */
 }
 
@@ -758,13 +771,12 @@ static enum bw_parse header(struct amqp10_state *st, struct dir_state *d, enum b
                             const uint8_t *buf, size_t *used, struct bw_facts *f,
                             struct bw_amqp_ext *x)
 {
-    unsigned round = d->hdrs < 1 ? d->hdrs : 1u;
+    unsigned round = d->hdrs >= 2 ? 1u : d->hdrs;   /* SASL then AMQP: never a third */
     bool cli = dir == BW_DIR_TOSERVER;
     *used = HDR_LEN;
-    if (d->hdrs >= 2) anomaly(f, AN_BAD_HEADER);   /* SASL then AMQP: never a third */
-    memcpy(st->hdr[dir][d->hdrs >= 2 ? 1 : d->hdrs], buf, HDR_LEN);
-    if (d->hdrs < UINT8_MAX) d->hdrs++;
-    round = d->hdrs >= 2 ? 1 : 0;
+    if (d->hdrs >= 2) anomaly(f, BW_AMQP10_ANOM_BAD_HEADER);
+    else d->hdrs++;
+    memcpy(st->hdr[dir][round], buf, HDR_LEN);
     st->handshake = true;
     d->phase = PH_FRAMES;
     bool ok = is_10_hdr(buf);
@@ -773,16 +785,14 @@ static enum bw_parse header(struct amqp10_state *st, struct dir_state *d, enum b
         f->seen |= BW_FACT_TLS;
         st->tls = true;
     }
-    if (cli) {
-        if (!ok) anomaly(f, AN_BAD_HEADER);
-        else if (round == 0 && buf[4] == ID_SASL) st->sasl = true;
-        else if (round == 0 && buf[4] == ID_PLAIN) {
-            st->no_sasl = true;
-            f->seen |= BW_FACT_ANONYMOUS;        /* no security layer: no authentication at all */
-        } else if (round == 1 && buf[4] != ID_PLAIN) {
-            anomaly(f, AN_BAD_HEADER);           /* after SASL comes the AMQP layer (§5.3.1) */
-        }
-    }
+    /* No security layer at all: no authentication. The broker's echo tells the same when the
+     * client's header was not seen (§2.2: an accepting broker echoes it). */
+    if (ok && round == 0 && buf[4] == ID_PLAIN && (cli || st->d[BW_DIR_TOSERVER].hdrs == 0))
+        f->seen |= BW_FACT_ANONYMOUS;
+    if (cli && !ok)
+        anomaly(f, BW_AMQP10_ANOM_BAD_HEADER);
+    else if (cli && round == 1 && buf[4] != ID_PLAIN)
+        anomaly(f, BW_AMQP10_ANOM_BAD_HEADER);   /* after SASL comes the AMQP layer (§5.3.1) */
     check_round(st, round, f, x);
     if (st->tls || !ok || x->mismatch) {
         d->phase = PH_DONE;
@@ -808,19 +818,19 @@ static enum bw_parse amqp10_parse(void *state, enum bw_dir dir, const uint8_t *b
 
     *used = 0;
     if (d->phase == PH_DONE) return BW_PARSE_DONE;
-    if (st->midstream || st->tls || x->mismatch) {
+    /* After TLS only the broker's answer to the TLS header is still worth reading. */
+    bool answer = st->tls && d->phase == PH_START && len > 0 && buf[0] == 'A';
+    if (st->midstream || x->mismatch || (st->tls && !answer)) {
         d->phase = PH_DONE;
         return BW_PARSE_DONE;
     }
     if (d->resync)
         return resync(st, d, dir, buf, len, used, f, x);
-    /* A header opens a direction and, after SASL, opens the AMQP layer. 0x41 ('A') cannot start
-     * a frame: that size would exceed any frame followed. */
-    if (len > 0 && buf[0] == 'A' && (d->phase == PH_START || d->hdrs > 0)) {
-        if (memcmp(buf, HPFX, len < 4 ? len : 4) == 0) {
-            if (len < HDR_LEN) return BW_PARSE_NEED_MORE;
-            return header(st, d, dir, buf, used, f, x);
-        }
+    /* A header opens a direction and, after SASL, the AMQP layer. 0x41 ('A') cannot start a
+     * frame: that size would exceed any frame followed. */
+    if (len > 0 && buf[0] == 'A' && memcmp(buf, HPFX, len < 4 ? len : 4) == 0) {
+        if (len < HDR_LEN) return BW_PARSE_NEED_MORE;
+        return header(st, d, dir, buf, used, f, x);
     }
     if (len == 0) return BW_PARSE_NEED_MORE;
     d->phase = PH_FRAMES;                        /* no header: a pickup after the handshake */
@@ -845,6 +855,11 @@ static enum bw_parse amqp10_gap(void *state, enum bw_dir dir, struct bw_facts *f
 static void amqp10_close(void *state, enum bw_close how, struct bw_facts *f)
 {
     struct amqp10_state *st = state;
+    /* The broker opened and nothing refused the connection before it ended. */
+    if (st->open_pending && !(f->seen & BW_FACT_REFUSED)) {
+        st->open_pending = false;
+        f->seen |= BW_FACT_AUTH_OK;
+    }
     /* A broker dropping the connection after sasl-init, with no outcome, refused the login. Only
      * the broker's own close counts: RabbitMQ delays a failed outcome and clients time out. */
     if (!st->sasl_init || st->outcome || st->srv_open || st->srv_closed ||

@@ -2,10 +2,13 @@
  * A new protocol is one dissector file plus one line here. */
 #include <stddef.h>
 #include "bw_dissector.h"
+#include "bw_amqp.h"
 #include "bw_mqtt.h"
 
 const struct bw_dissector *const bw_dissectors[] = {
     &bw_dissector_mqtt,
+    &bw_dissector_amqp091,
+    &bw_dissector_amqp10,
     NULL,   /* placeholder so the table is never empty; not counted */
 };
 const size_t bw_dissectors_count = sizeof bw_dissectors / sizeof bw_dissectors[0] - 1;

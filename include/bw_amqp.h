@@ -1,7 +1,8 @@
-/* bw_amqp.h: the "amqp" facts extension shared by dissectors/amqp091.c (AMQP 0-9-1, 0-9, 0-8,
- * 0-10 recognized) and dissectors/amqp10.c (OASIS AMQP 1.0), stored in bw_facts.ext, plus the
- * helpers both use: bounded string copies, the SASL PLAIN split (RFC 4616 §2) and the JSON
- * members. Nothing here keeps a password: PLAIN is split into borrowed views only. */
+/* bw_amqp.h: the two AMQP dissectors, dissectors/amqp091.c (AMQP 0-9-1, 0-9, 0-8; 0-10
+ * recognized) and dissectors/amqp10.c (OASIS AMQP 1.0), both app_proto "amqp": their anomaly
+ * bits, the facts extension they share in bw_facts.ext, and the helpers both use (bounded string
+ * copies, the SASL PLAIN split of RFC 4616 §2, the JSON members). Nothing here keeps a password:
+ * PLAIN is split into borrowed views only. */
 #ifndef BW_AMQP_H
 #define BW_AMQP_H
 
@@ -11,8 +12,49 @@
 #include <string.h>
 
 #include "bw_cursor.h"
+#include "bw_dissector.h"
 #include "bw_facts.h"
 #include "bw_json.h"
+
+extern const struct bw_dissector bw_dissector_amqp091;   /* dissectors/amqp091.c */
+extern const struct bw_dissector bw_dissector_amqp10;    /* dissectors/amqp10.c */
+
+/* Anomaly bits (bw_facts.anomalies) of the 0-9-1 dissector; names in its anomaly_names. */
+enum bw_amqp091_anomaly {
+    BW_AMQP091_ANOM_BAD_HEADER = 0,    /* "bad_header": "AMQP" + version bytes no 0-x broker speaks */
+    BW_AMQP091_ANOM_VERSION_MISMATCH,  /* "version_mismatch": the broker answered with its header */
+    BW_AMQP091_ANOM_BAD_FRAME_TYPE,    /* "bad_frame_type" */
+    BW_AMQP091_ANOM_BAD_FRAME_END,     /* "bad_frame_end": not 0xCE where the size says */
+    BW_AMQP091_ANOM_FRAME_TOO_LARGE,   /* "frame_too_large": past frame-max or any sane bound */
+    BW_AMQP091_ANOM_BAD_CHANNEL,       /* "bad_channel": connection class off channel 0 or back */
+    BW_AMQP091_ANOM_BAD_HEARTBEAT,     /* "bad_heartbeat": a payload, or off channel 0 */
+    BW_AMQP091_ANOM_BAD_METHOD,        /* "bad_method": truncated, trailing bytes, unknown method */
+    BW_AMQP091_ANOM_WRONG_DIRECTION,   /* "wrong_direction": a broker method from the client ... */
+    BW_AMQP091_ANOM_BAD_TABLE,         /* "bad_table": unknown field type, a length past the table */
+    BW_AMQP091_ANOM_TABLE_DEPTH,       /* "table_depth": nesting deeper than the bound */
+    BW_AMQP091_ANOM_BAD_PLAIN,         /* "bad_plain": not [authzid] NUL authcid NUL passwd */
+    BW_AMQP091_ANOM_BAD_AMQPLAIN,      /* "bad_amqplain": LOGIN / PASSWORD missing or no string */
+    BW_AMQP091_ANOM_MECH_NOT_OFFERED,  /* "mech_not_offered": Start-Ok picks an unlisted mechanism */
+    BW_AMQP091_ANOM_BAD_TUNE,          /* "bad_tune": frame-max below the 4096 minimum */
+    BW_AMQP091_ANOM_COUNT
+};
+
+/* Anomaly bits of the 1.0 dissector; names in its anomaly_names. */
+enum bw_amqp10_anomaly {
+    BW_AMQP10_ANOM_BAD_HEADER = 0,     /* "bad_header": not a 1.0 header, or one out of place */
+    BW_AMQP10_ANOM_VERSION_MISMATCH,   /* "version_mismatch": the broker answered another header */
+    BW_AMQP10_ANOM_BAD_FRAME,          /* "bad_frame": size < 8, doff < 2 or past the frame */
+    BW_AMQP10_ANOM_BAD_FRAME_TYPE,     /* "bad_frame_type": neither AMQP (0) nor SASL (1) */
+    BW_AMQP10_ANOM_FRAME_TOO_LARGE,    /* "frame_too_large" */
+    BW_AMQP10_ANOM_BAD_ENCODING,       /* "bad_encoding": type-system encoding broken or overrunning */
+    BW_AMQP10_ANOM_ENCODING_DEPTH,     /* "encoding_depth": nesting deeper than the bound */
+    BW_AMQP10_ANOM_BAD_PERFORMATIVE,   /* "bad_performative": descriptor or field type wrong */
+    BW_AMQP10_ANOM_WRONG_DIRECTION,    /* "wrong_direction" */
+    BW_AMQP10_ANOM_BAD_PLAIN,          /* "bad_plain" */
+    BW_AMQP10_ANOM_MECH_NOT_OFFERED,   /* "mech_not_offered" */
+    BW_AMQP10_ANOM_BAD_OUTCOME,        /* "bad_outcome": sasl-code outside 0..4 */
+    BW_AMQP10_ANOM_COUNT
+};
 
 #define BW_AMQP_STR_MAX   45      /* product, version, vhost, container-id, ... */
 #define BW_AMQP_LSTR_MAX  93      /* mechanism list, close text */
@@ -222,18 +264,19 @@ static inline void bw_amqp_json_lstr(struct bw_json *j, const char *key, const s
     else bw_amqp_json_bytes(j, key, s->s, s->len, s->cut);
 }
 
+/* A protocol header as "AMQP 0 0 9 1": the version bytes in decimal, as the specs write them. */
 static inline void bw_amqp_json_hdr(struct bw_json *j, const char *key, const uint8_t h[8])
 {
-    static const char hex[] = "0123456789abcdef";
-    char tmp[4 + 4 * 3];                 /* "AMQP" then " xx" per version byte */
+    char tmp[4 + 4 * 4];
     size_t n = 0;
     if (h[0] == 0) { bw_json_null(j, key); return; }   /* that side sent no header */
     for (size_t i = 0; i < 4; i++)
         tmp[n++] = (h[i] >= 0x20 && h[i] < 0x7f) ? (char)h[i] : '?';
     for (size_t i = 4; i < 8; i++) {
         tmp[n++] = ' ';
-        if (h[i] >= 10) tmp[n++] = hex[h[i] >> 4];
-        tmp[n++] = hex[h[i] & 15];
+        if (h[i] >= 100) tmp[n++] = (char)('0' + h[i] / 100);
+        if (h[i] >= 10) tmp[n++] = (char)('0' + h[i] / 10 % 10);
+        tmp[n++] = (char)('0' + h[i] % 10);
     }
     bw_json_strn(j, key, tmp, n);
 }

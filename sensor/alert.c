@@ -69,8 +69,9 @@ static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, cons
     if (f->seen & BW_FACT_CREDS_PASS) bw_json_u64(j, "password_length", f->pass_len);
     else bw_json_null(j, "password_length");
     if (f->mech.len) bw_json_fstr(j, "mechanism", &f->mech);
-    if (f->seen & BW_FACT_AUTH_OK) bw_json_bool(j, "accepted", true);
-    else if (f->seen & (BW_FACT_AUTH_FAILED | BW_FACT_REFUSED)) bw_json_bool(j, "accepted", false);
+    /* A refusal after a first yes (AMQP: Tune, then Close 530 for the vhost) is the last word. */
+    if (f->seen & (BW_FACT_AUTH_FAILED | BW_FACT_REFUSED)) bw_json_bool(j, "accepted", false);
+    else if (f->seen & BW_FACT_AUTH_OK) bw_json_bool(j, "accepted", true);
     else bw_json_null(j, "accepted");
     if (f->seen & BW_FACT_AUTH_INFERRED) bw_json_bool(j, "accepted_inferred", true);
     if (f->seen & BW_FACT_DEFAULT_CREDS) bw_json_bool(j, "default_credentials", true);

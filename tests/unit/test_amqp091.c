@@ -1,0 +1,1427 @@
+/* test_amqp091.c: the AMQP 0-9-1 dissector on hand-built byte vectors: probes, every connection
+ * method, field tables with every type and the depth limit, PLAIN / AMQPLAIN / EXTERNAL /
+ * ANONYMOUS, Close 403 and 530, a broker dropping the connection after Start-Ok, 0-8 / 0-9 /
+ * 0-10 headers, version mismatch, midstream, gaps, hostile sizes, and truncation and split sweeps.
+ * Bytes go through a driver that behaves like the stream layer; every parse call receives an
+ * exact-size heap copy so ASan sees a read past the end. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1   /* memmem */
+#endif
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw_amqp.h"
+#include "bw_dissector.h"
+#include "bw_facts.h"
+#include "bw_json.h"
+#include "check.h"
+
+static const struct bw_dissector *const D = &bw_dissector_amqp091;
+
+#define TS BW_DIR_TOSERVER
+#define TC BW_DIR_TOCLIENT
+
+#define AN(x) (1u << (x))
+
+/* ---- byte builder ---- */
+
+struct b { uint8_t d[8192]; size_t n; };
+
+static void p8(struct b *b, unsigned v) { b->d[b->n++] = (uint8_t)v; }
+static void p16(struct b *b, unsigned v) { p8(b, v >> 8); p8(b, v & 0xff); }
+static void p32(struct b *b, uint32_t v) { p16(b, v >> 16); p16(b, v & 0xffff); }
+static void p64(struct b *b, uint64_t v) { p32(b, (uint32_t)(v >> 32)); p32(b, (uint32_t)v); }
+static void pn(struct b *b, const void *p, size_t n) { memcpy(b->d + b->n, p, n); b->n += n; }
+static void sstr(struct b *b, const char *s) { p8(b, (unsigned)strlen(s)); pn(b, s, strlen(s)); }
+static void lstr(struct b *b, const void *s, size_t n) { p32(b, (uint32_t)n); pn(b, s, n); }
+static void patch32(struct b *b, size_t at, uint32_t v)
+{
+    b->d[at] = (uint8_t)(v >> 24); b->d[at + 1] = (uint8_t)(v >> 16);
+    b->d[at + 2] = (uint8_t)(v >> 8); b->d[at + 3] = (uint8_t)v;
+}
+static size_t tbl_open(struct b *b) { size_t at = b->n; p32(b, 0); return at; }
+static void tbl_close(struct b *b, size_t at) { patch32(b, at, (uint32_t)(b->n - at - 4)); }
+static void key(struct b *b, const char *name, char type) { sstr(b, name); p8(b, (uint8_t)type); }
+static void kstr(struct b *b, const char *name, const char *v)
+{ key(b, name, 'S'); lstr(b, v, strlen(v)); }
+
+static size_t frame_open(struct b *b, unsigned type, unsigned ch)
+{
+    p8(b, type); p16(b, ch);
+    size_t at = b->n;
+    p32(b, 0);
+    return at;
+}
+static void frame_close(struct b *b, size_t at)
+{
+    patch32(b, at, (uint32_t)(b->n - at - 4));
+    p8(b, 0xCE);
+}
+static size_t method_open(struct b *b, unsigned ch, unsigned cls, unsigned mid)
+{
+    size_t at = frame_open(b, 1, ch);
+    p16(b, cls); p16(b, mid);
+    return at;
+}
+
+static const uint8_t H091[8] = { 'A', 'M', 'Q', 'P', 0, 0, 9, 1 };
+static const uint8_t H09[8]  = { 'A', 'M', 'Q', 'P', 1, 1, 0, 9 };
+static const uint8_t H08[8]  = { 'A', 'M', 'Q', 'P', 1, 1, 8, 0 };
+static const uint8_t H010[8] = { 'A', 'M', 'Q', 'P', 1, 1, 0, 10 };
+static const uint8_t H10S[8] = { 'A', 'M', 'Q', 'P', 3, 1, 0, 0 };
+
+static void hdr(struct b *b, const uint8_t h[8]) { pn(b, h, 8); }
+
+/* Connection.Start with RabbitMQ-like server-properties. */
+static void m_start(struct b *b, const char *mechs)
+{
+    size_t f = method_open(b, 0, 10, 10);
+    p8(b, 0); p8(b, 9);
+    size_t t = tbl_open(b);
+    key(b, "capabilities", 'F');
+    size_t c = tbl_open(b);
+    key(b, "publisher_confirms", 't'); p8(b, 1);
+    key(b, "basic.nack", 't'); p8(b, 1);
+    key(b, "consumer_priorities", 't'); p8(b, 0);          /* false: not offered */
+    key(b, "authentication_failure_close", 't'); p8(b, 1);
+    key(b, "unknown_cap", 't'); p8(b, 1);
+    tbl_close(b, c);
+    kstr(b, "cluster_name", "rabbit@node1");
+    kstr(b, "copyright", "Copyright (c) 2007-2022 VMware, Inc. or its affiliates.");
+    kstr(b, "information", "Licensed under the MPL 2.0. Website: https://rabbitmq.com");
+    kstr(b, "platform", "Erlang/OTP 25.1.2");
+    kstr(b, "product", "RabbitMQ");
+    kstr(b, "version", "3.10.8");
+    tbl_close(b, t);
+    lstr(b, mechs, strlen(mechs));
+    lstr(b, "en_US", 5);
+    frame_close(b, f);
+}
+
+static void client_props(struct b *b)
+{
+    size_t t = tbl_open(b);
+    kstr(b, "product", "Pika Python Client Library");
+    kstr(b, "platform", "Python 3.11.2");
+    key(b, "capabilities", 'F');
+    size_t c = tbl_open(b);
+    key(b, "authentication_failure_close", 't'); p8(b, 1);
+    key(b, "connection.blocked", 't'); p8(b, 1);
+    tbl_close(b, c);
+    kstr(b, "version", "1.3.1");
+    tbl_close(b, t);
+}
+
+static void m_start_ok(struct b *b, const char *mech, const void *resp, size_t rlen)
+{
+    size_t f = method_open(b, 0, 10, 11);
+    client_props(b);
+    sstr(b, mech);
+    lstr(b, resp, rlen);
+    sstr(b, "en_US");
+    frame_close(b, f);
+}
+
+static size_t plain_resp(uint8_t *out, const char *user, const char *pass)
+{
+    size_t n = 0;
+    out[n++] = 0;
+    memcpy(out + n, user, strlen(user)); n += strlen(user);
+    out[n++] = 0;
+    memcpy(out + n, pass, strlen(pass)); n += strlen(pass);
+    return n;
+}
+
+static void m_start_ok_plain(struct b *b, const char *user, const char *pass)
+{
+    uint8_t r[256];
+    size_t n = plain_resp(r, user, pass);
+    m_start_ok(b, "PLAIN", r, n);
+}
+
+static void m_start_ok_amqplain(struct b *b, const char *user, const char *pass, bool prefixed)
+{
+    struct b r = { .n = 0 };
+    size_t t = tbl_open(&r);
+    kstr(&r, "LOGIN", user);
+    kstr(&r, "PASSWORD", pass);
+    tbl_close(&r, t);
+    if (prefixed) m_start_ok(b, "AMQPLAIN", r.d, r.n);
+    else m_start_ok(b, "AMQPLAIN", r.d + 4, r.n - 4);
+}
+
+static void m_tune(struct b *b, unsigned mid, unsigned chmax, uint32_t fmax, unsigned hb)
+{
+    size_t f = method_open(b, 0, 10, mid);
+    p16(b, chmax); p32(b, fmax); p16(b, hb);
+    frame_close(b, f);
+}
+static void m_open(struct b *b, const char *vhost)
+{
+    size_t f = method_open(b, 0, 10, 40);
+    sstr(b, vhost); sstr(b, ""); p8(b, 0);
+    frame_close(b, f);
+}
+static void m_open_ok(struct b *b)
+{
+    size_t f = method_open(b, 0, 10, 41);
+    sstr(b, "");
+    frame_close(b, f);
+}
+static void m_close(struct b *b, unsigned mid, unsigned code, const char *text)
+{
+    size_t f = method_open(b, 0, 10, mid);
+    p16(b, code); sstr(b, text); p16(b, 0); p16(b, 0);
+    frame_close(b, f);
+}
+static void m_empty(struct b *b, unsigned mid)       /* Close-Ok, Unblocked */
+{
+    size_t f = method_open(b, 0, 10, mid);
+    frame_close(b, f);
+}
+static void m_secure(struct b *b, unsigned mid, const char *data)
+{
+    size_t f = method_open(b, 0, 10, mid);
+    lstr(b, data, strlen(data));
+    frame_close(b, f);
+}
+/* basic.publish on channel 1, its content header and a body: the traffic of a midstream pickup */
+static void publish(struct b *b, size_t body)
+{
+    size_t f = method_open(b, 1, 60, 40);
+    p16(b, 0); sstr(b, "amq.direct"); sstr(b, "rk"); p8(b, 0);
+    frame_close(b, f);
+    f = frame_open(b, 2, 1);
+    p16(b, 60); p16(b, 0); p64(b, body); p16(b, 0);
+    frame_close(b, f);
+    f = frame_open(b, 3, 1);
+    for (size_t i = 0; i < body; i++) p8(b, 'x');
+    frame_close(b, f);
+}
+
+/* ---- a driver that behaves like the stream layer ---- */
+
+struct drv {
+    _Alignas(16) uint8_t st[BW_DISSECTOR_STATE_MAX];
+    struct bw_facts f;
+    uint8_t  pend[2][16384];
+    size_t   have[2];
+    uint64_t skip[2];
+    bool     stop[2];
+    enum bw_parse last[2];
+    unsigned calls;
+};
+
+static struct drv *drv_new(void)
+{
+    struct drv *v = calloc(1, sizeof *v);
+    bw_facts_init(&v->f);
+    D->reset(v->st);
+    v->last[0] = v->last[1] = BW_PARSE_NEED_MORE;
+    return v;
+}
+
+static enum bw_parse parse_copy(struct drv *v, enum bw_dir dir, const uint8_t *p, size_t n,
+                                size_t *used)
+{
+    uint8_t *c = malloc(n ? n : 1);               /* exact size: ASan sees one byte past */
+    if (n) memcpy(c, p, n);
+    enum bw_parse r = D->parse(v->st, dir, c, n, used, &v->f);
+    free(c);
+    return r;
+}
+
+static void drv_feed(struct drv *v, enum bw_dir dir, const uint8_t *p, size_t n)
+{
+    if (v->stop[dir]) return;
+    size_t k = v->skip[dir] < n ? (size_t)v->skip[dir] : n;    /* honour *used > len skips */
+    v->skip[dir] -= k;
+    p += k; n -= k;
+    if (n > sizeof v->pend[dir] - v->have[dir]) { CHECK(!"driver buffer too small"); return; }
+    memcpy(v->pend[dir] + v->have[dir], p, n);
+    v->have[dir] += n;
+    while (v->have[dir] > 0 && !v->stop[dir]) {
+        size_t used = 0;
+        enum bw_parse r = parse_copy(v, dir, v->pend[dir], v->have[dir], &used);
+        v->calls++;
+        v->last[dir] = r;
+        if (r == BW_PARSE_OK && used == 0) { CHECK(!"OK without progress"); v->stop[dir] = true; break; }
+        if (used > v->have[dir]) { v->skip[dir] = used - v->have[dir]; used = v->have[dir]; }
+        memmove(v->pend[dir], v->pend[dir] + used, v->have[dir] - used);
+        v->have[dir] -= used;
+        if (r == BW_PARSE_DONE || r == BW_PARSE_MALFORMED) v->stop[dir] = true;
+        if (r != BW_PARSE_OK) break;
+    }
+}
+
+static void drv_gap(struct drv *v, enum bw_dir dir)
+{
+    if (v->stop[dir]) return;
+    v->have[dir] = 0;
+    v->skip[dir] = 0;
+    if (D->gap(v->st, dir, &v->f) != BW_PARSE_OK) v->stop[dir] = true;
+}
+
+
+/* ---- scripts: a session as a list of messages ---- */
+
+#define MSG_MAX 16
+struct script {
+    unsigned n;
+    struct { enum bw_dir dir; size_t off, len; } m[MSG_MAX];
+    uint8_t data[32768];
+    size_t used;
+};
+
+static void sc_add(struct script *s, enum bw_dir dir, const struct b *b)
+{
+    s->m[s->n].dir = dir;
+    s->m[s->n].off = s->used;
+    s->m[s->n].len = b->n;
+    memcpy(s->data + s->used, b->d, b->n);
+    s->used += b->n;
+    s->n++;
+}
+
+/* Play the script; message `split` is delivered in two pieces cut at `at`. */
+static struct drv *sc_run(const struct script *s, unsigned split, size_t at)
+{
+    struct drv *v = drv_new();
+    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++) {
+        const uint8_t *p = s->data + s->m[i].off;
+        size_t len = s->m[i].len;
+        if (i == split) {
+            drv_feed(v, s->m[i].dir, p, at);
+            drv_feed(v, s->m[i].dir, p + at, len - at);
+        } else {
+            drv_feed(v, s->m[i].dir, p, len);
+        }
+    }
+    return v;
+}
+
+/* Every message cut in two at every offset gives the facts of the unsplit run. */
+static void split_sweep(const struct script *s, const char *what)
+{
+    struct drv *ref = sc_run(s, MSG_MAX, 0);
+    unsigned bad = 0;
+    size_t runs = 0, want = 0;
+    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++)
+        for (size_t at = 0; at <= s->m[i].len; at++) {
+            struct drv *v = sc_run(s, i, at);
+            runs++;
+            if (memcmp(&v->f, &ref->f, sizeof v->f) != 0) {
+                if (!bad) fprintf(stderr, "split %s: message %u at %zu differs\n", what, i, at);
+                bad++;
+            }
+            free(v);
+        }
+    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++) want += s->m[i].len + 1;
+    CHECK_EQ(runs, want);
+    CHECK(runs > 100);
+    CHECK_EQ(bad, 0);
+    free(ref);
+}
+
+/* Every proper prefix of message `m` (one header or one frame), parsed after the messages
+ * before it, is NEED_MORE with nothing consumed; the whole message is consumed exactly. */
+static void trunc_sweep(const struct script *s, unsigned m, enum bw_parse whole)
+{
+    struct drv *v = drv_new();
+    for (unsigned i = 0; i < m && i < MSG_MAX; i++) drv_feed(v, s->m[i].dir, s->data + s->m[i].off, s->m[i].len);
+    CHECK(!v->stop[s->m[m].dir]);
+    CHECK_EQ(v->have[s->m[m].dir], 0);
+    unsigned bad = 0;
+    for (size_t k = 0; k <= s->m[m].len; k++) {
+        struct drv *w = malloc(sizeof *w);
+        memcpy(w, v, sizeof *w);
+        size_t used = 12345;
+        enum bw_parse r = parse_copy(w, s->m[m].dir, s->data + s->m[m].off, k, &used);
+        if (k < s->m[m].len && (r != BW_PARSE_NEED_MORE || used != 0)) {
+            if (!bad) fprintf(stderr, "trunc msg %u prefix %zu: r=%d used=%zu\n", m, k, r, used);
+            bad++;
+        }
+        if (k == s->m[m].len) { CHECK_EQ(r, whole); CHECK_EQ(used, k); }
+        free(w);
+    }
+    CHECK_EQ(bad, 0);
+    free(v);
+}
+
+static bool has_bytes(const void *hay, size_t n, const char *needle)
+{
+    return memmem(hay, n, needle, strlen(needle)) != NULL;
+}
+
+static const char *json_of(const struct bw_facts *f, char *out, size_t cap)
+{
+    struct bw_json j;
+    bw_json_init(&j, out, cap);
+    bw_json_obj_open(&j, NULL);
+    bw_json_obj_open(&j, "amqp");
+    D->facts_json(f, &j);
+    bw_json_obj_close(&j);
+    bw_json_obj_close(&j);
+    CHECK(bw_json_finish(&j));
+    return out;
+}
+
+static const struct bw_amqp_ext *ext(const struct drv *v)
+{
+    return (const struct bw_amqp_ext *)(const void *)v->f.ext;
+}
+
+static bool str_is(const struct bw_amqp_str *s, const char *want)
+{
+    return s->set && !s->cut && s->len == strlen(want) && memcmp(s->s, want, s->len) == 0;
+}
+static bool fstr_is(const struct bw_fstr *s, const char *want)
+{
+    return !s->cut && s->len == strlen(want) && memcmp(s->s, want, s->len) == 0;
+}
+
+/* The standard handshake up to Start-Ok, then the broker's answers. */
+static void sc_handshake(struct script *s, struct b *startok)
+{
+    struct b b = { .n = 0 };
+    hdr(&b, H091); sc_add(s, TS, &b);
+    b.n = 0; m_start(&b, "AMQPLAIN PLAIN"); sc_add(s, TC, &b);
+    sc_add(s, TS, startok);
+}
+
+static void sc_accept(struct script *s, const char *vhost)
+{
+    struct b b = { .n = 0 };
+    m_tune(&b, 30, 2047, 131072, 60); sc_add(s, TC, &b);
+    b.n = 0; m_tune(&b, 31, 2047, 131072, 60); m_open(&b, vhost); sc_add(s, TS, &b);
+    b.n = 0; m_open_ok(&b); sc_add(s, TC, &b);
+}
+
+/* ---- probes ---- */
+
+static void test_probe(void)
+{
+    CHECK_EQ(D->probe(TS, H091, 8), BW_PROBE_YES);
+    CHECK_EQ(D->probe(TS, H09, 8), BW_PROBE_YES);
+    CHECK_EQ(D->probe(TS, H08, 8), BW_PROBE_YES);
+    CHECK_EQ(D->probe(TS, H010, 8), BW_PROBE_YES);
+    CHECK_EQ(D->probe(TC, H010, 8), BW_PROBE_YES);
+    for (size_t k = 1; k < 8; k++) CHECK_EQ(D->probe(TS, H091, k), BW_PROBE_MAYBE);
+    CHECK_EQ(D->probe(TS, H091, 0), BW_PROBE_MAYBE);
+    CHECK_EQ(D->probe(TS, H10S, 8), BW_PROBE_NO);               /* the other dissector's */
+    CHECK_EQ(D->probe(TS, H10S, 5), BW_PROBE_NO);
+    static const uint8_t h10p[8] = { 'A', 'M', 'Q', 'P', 0, 1, 0, 0 };
+    CHECK_EQ(D->probe(TS, h10p, 8), BW_PROBE_NO);
+    CHECK_EQ(D->probe(TS, h10p, 6), BW_PROBE_NO);
+    CHECK_EQ(D->probe(TS, h10p, 5), BW_PROBE_MAYBE);            /* "AMQP\0": either yet */
+    static const uint8_t odd[8] = { 'A', 'M', 'Q', 'P', 1, 1, 0, 8 };
+    CHECK(D->probe(TS, odd, 8) > BW_PROBE_MAYBE && D->probe(TS, odd, 8) < BW_PROBE_YES);
+    CHECK(D->probe(TC, H091, 8) > BW_PROBE_MAYBE && D->probe(TC, H091, 8) < BW_PROBE_YES);
+    CHECK_EQ(D->probe(TS, (const uint8_t *)"AMQX\0\0\x09\x01", 8), BW_PROBE_NO);
+    CHECK_EQ(D->probe(TS, (const uint8_t *)"GET / HTTP/1.1\r\n", 16), BW_PROBE_NO);
+    CHECK_EQ(D->probe(TS, (const uint8_t *)"\x10\x0c\x00\x04MQTT", 8), BW_PROBE_NO);
+    CHECK_EQ(D->probe(TS, (const uint8_t *)"\x16\x03\x01\x02\x00", 5), BW_PROBE_NO);
+
+    /* midstream: three frames whose frame-ends check out */
+    struct b b = { .n = 0 };
+    publish(&b, 10);
+    int score = D->probe(TS, b.d, b.n);
+    CHECK_EQ(score, 80);
+    CHECK_EQ(D->probe(TC, b.d, b.n), 80);
+    /* only two complete frames so far: consistent, not yet sure */
+    CHECK_EQ(D->probe(TS, b.d, b.n - 3), BW_PROBE_MAYBE);
+    /* a wrong frame-end anywhere: no */
+    b.d[b.n - 1] = 0xCD;
+    CHECK_EQ(D->probe(TS, b.d, b.n), BW_PROBE_NO);
+    /* a body whose end lies beyond the probe window can never be checked */
+    b.n = 0;
+    publish(&b, 600);
+    CHECK_EQ(D->probe(TS, b.d, BW_PROBE_WINDOW), BW_PROBE_NO);
+    /* a heartbeat with a payload is no heartbeat */
+    b.n = 0;
+    size_t f = frame_open(&b, 8, 0); p8(&b, 1); frame_close(&b, f);
+    CHECK_EQ(D->probe(TS, b.d, b.n), BW_PROBE_NO);
+    /* the broker's Connection.Start alone, client header unseen */
+    b.n = 0;
+    m_start(&b, "PLAIN");
+    CHECK_EQ(D->probe(TC, b.d, b.n), 90);
+    CHECK_EQ(D->probe(TC, b.d, 20), BW_PROBE_MAYBE);
+}
+
+/* ---- sessions ---- */
+
+static void test_plain_guest(void)
+{
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    m_start_ok_plain(&so, "guest", "guest");
+    sc_handshake(&s, &so);
+    sc_accept(&s, "/");
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    const struct bw_amqp_ext *x = ext(v);
+    CHECK_STR(v->f.version, "0-9-1");
+    CHECK((v->f.seen & BW_FACT_CONFIRMED) != 0);
+    CHECK(fstr_is(&v->f.mech, "PLAIN"));
+    CHECK(fstr_is(&v->f.user, "guest"));
+    CHECK((v->f.seen & BW_FACT_CREDS_USER) && (v->f.seen & BW_FACT_CREDS_PASS));
+    CHECK_EQ(v->f.pass_len, 5);
+    CHECK((v->f.seen & BW_FACT_DEFAULT_CREDS) != 0);
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
+    CHECK((v->f.seen & (BW_FACT_AUTH_FAILED | BW_FACT_REFUSED | BW_FACT_ANONYMOUS |
+                        BW_FACT_MIDSTREAM | BW_FACT_TLS | BW_FACT_SPEC_VIOLATION)) == 0);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK_EQ(v->f.result_code, -1);
+    CHECK(str_is(&x->broker_product, "RabbitMQ"));
+    CHECK(str_is(&x->broker_version, "3.10.8"));
+    CHECK(str_is(&x->broker_platform, "Erlang/OTP 25.1.2"));
+    CHECK(str_is(&x->cluster_name, "rabbit@node1"));
+    CHECK(str_is(&x->client_product, "Pika Python Client Library"));
+    CHECK(str_is(&x->client_version, "1.3.1"));
+    CHECK(str_is(&x->vhost, "/"));
+    CHECK_EQ(x->broker_caps, BW_AMQP_CAP_PUBLISHER_CONFIRMS | BW_AMQP_CAP_BASIC_NACK |
+                             BW_AMQP_CAP_AUTH_FAILURE_CLOSE);
+    CHECK_EQ(x->client_caps, BW_AMQP_CAP_AUTH_FAILURE_CLOSE | BW_AMQP_CAP_CONNECTION_BLOCKED);
+    CHECK_EQ(x->frames[TS], 3);
+    CHECK_EQ(x->frames[TC], 3);
+    CHECK_EQ(x->sasl_outcome, -1);
+    CHECK(!x->close_seen && !x->mismatch);
+    /* both directions stop once there is nothing more to learn */
+    CHECK(v->stop[TS] && v->last[TS] == BW_PARSE_DONE);
+    CHECK(v->stop[TC] && v->last[TC] == BW_PARSE_DONE);
+
+    char out[4096];
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"broker_product\":\"RabbitMQ\"") != NULL);
+    CHECK(strstr(out, "\"broker_version\":\"3.10.8\"") != NULL);
+    CHECK(strstr(out, "\"broker_platform\":\"Erlang/OTP 25.1.2\"") != NULL);
+    CHECK(strstr(out, "\"cluster_name\":\"rabbit@node1\"") != NULL);
+    CHECK(strstr(out, "\"mechanisms_offered\":[\"AMQPLAIN\",\"PLAIN\"]") != NULL);
+    CHECK(strstr(out, "\"client_product\":\"Pika Python Client Library\"") != NULL);
+    CHECK(strstr(out, "\"client_version\":\"1.3.1\"") != NULL);
+    CHECK(strstr(out, "\"vhost\":\"/\"") != NULL);
+    CHECK(strstr(out, "\"close\":null") != NULL);
+    CHECK(strstr(out, "\"sasl_outcome\":null") != NULL);
+    CHECK(strstr(out, "version_mismatch") == NULL);
+    CHECK(strstr(out, "hostname") == NULL);
+    /* the core writes these itself */
+    CHECK(strstr(out, "username") == NULL && strstr(out, "password") == NULL &&
+          strstr(out, "\"mechanism\"") == NULL && strstr(out, "protocol_version") == NULL);
+
+    /* exact consumption of each unit, and NEED_MORE with nothing consumed on every prefix */
+    trunc_sweep(&s, 0, BW_PARSE_OK);          /* header */
+    trunc_sweep(&s, 1, BW_PARSE_OK);          /* Start */
+    trunc_sweep(&s, 2, BW_PARSE_OK);          /* Start-Ok */
+    trunc_sweep(&s, 3, BW_PARSE_OK);          /* Tune */
+    trunc_sweep(&s, 5, BW_PARSE_DONE);        /* Open-Ok */
+    split_sweep(&s, "plain guest");
+    free(v);
+}
+
+static void test_amqplain(void)
+{
+    static const char pw[] = "Zq9!long-Secret";
+    for (int prefixed = 0; prefixed < 2; prefixed++) {
+        struct script s = { .n = 0 };
+        struct b so = { .n = 0 };
+        m_start_ok_amqplain(&so, "alice", pw, prefixed);
+        sc_handshake(&s, &so);
+        sc_accept(&s, "/prod");
+        struct drv *v = sc_run(&s, MSG_MAX, 0);
+        CHECK(fstr_is(&v->f.mech, "AMQPLAIN"));
+        CHECK(fstr_is(&v->f.user, "alice"));
+        CHECK((v->f.seen & BW_FACT_CREDS_USER) && (v->f.seen & BW_FACT_CREDS_PASS));
+        CHECK_EQ(v->f.pass_len, strlen(pw));
+        CHECK((v->f.seen & BW_FACT_DEFAULT_CREDS) == 0);
+        CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
+        CHECK_EQ(v->f.anomalies, 0);
+        CHECK(str_is(&ext(v)->vhost, "/prod"));
+        /* the password is nowhere: not in the facts, not in the state, not in the JSON */
+        CHECK(!has_bytes(&v->f, sizeof v->f, pw));
+        CHECK(!has_bytes(v->st, sizeof v->st, pw));
+        CHECK(!has_bytes(&v->f, sizeof v->f, "Zq9!"));
+        char out[4096];
+        json_of(&v->f, out, sizeof out);
+        CHECK(!has_bytes(out, strlen(out), "Zq9!"));
+        if (prefixed) split_sweep(&s, "amqplain");
+        free(v);
+    }
+    /* AMQPLAIN guest/guest is the default pair too */
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    m_start_ok_amqplain(&so, "guest", "guest", false);
+    sc_handshake(&s, &so);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & BW_FACT_DEFAULT_CREDS) != 0);
+    free(v);
+    /* AMQPLAIN without PASSWORD: a user, no password, and an anomaly */
+    s.n = 0; s.used = 0;
+    struct b r = { .n = 0 };
+    kstr(&r, "LOGIN", "bob");
+    so.n = 0;
+    m_start_ok(&so, "AMQPLAIN", r.d, r.n);
+    sc_handshake(&s, &so);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & BW_FACT_CREDS_USER) && !(v->f.seen & BW_FACT_CREDS_PASS));
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_AMQPLAIN)) != 0);
+    free(v);
+}
+
+static void test_plain_secret_nowhere(void)
+{
+    static const char pw[] = "N0t-A-Default!";
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    m_start_ok_plain(&so, "svc-orders", pw);
+    sc_handshake(&s, &so);
+    sc_accept(&s, "/");
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.user, "svc-orders"));
+    CHECK_EQ(v->f.pass_len, strlen(pw));
+    CHECK((v->f.seen & BW_FACT_DEFAULT_CREDS) == 0);
+    CHECK(!has_bytes(&v->f, sizeof v->f, pw));
+    CHECK(!has_bytes(v->st, sizeof v->st, pw));
+    CHECK(!has_bytes(&v->f, sizeof v->f, "N0t-"));
+    char out[4096];
+    json_of(&v->f, out, sizeof out);
+    CHECK(!has_bytes(out, strlen(out), "N0t-"));
+    free(v);
+}
+
+static void test_plain_malformed(void)
+{
+    /* one NUL only: name and password cannot be told apart, so nothing is reported */
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    m_start_ok(&so, "PLAIN", "guest\0guest", 11);
+    sc_handshake(&s, &so);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)) == 0);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_PLAIN)) != 0);
+    CHECK(v->f.user.len == 0);
+    CHECK(!has_bytes(&v->f, sizeof v->f, "guest"));
+    free(v);
+    /* a NUL inside the password: reported, with the whole length */
+    s.n = 0; s.used = 0; so.n = 0;
+    m_start_ok(&so, "PLAIN", "\0u\0pa\0ss", 8);
+    sc_handshake(&s, &so);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.user, "u"));
+    CHECK_EQ(v->f.pass_len, 5);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_PLAIN)) != 0);
+    free(v);
+    /* authzid present: the authcid is the user */
+    s.n = 0; s.used = 0; so.n = 0;
+    m_start_ok(&so, "PLAIN", "admin\0guest\0guest", 17);
+    sc_handshake(&s, &so);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.user, "guest"));
+    CHECK((v->f.seen & BW_FACT_DEFAULT_CREDS) != 0);
+    CHECK_EQ(v->f.anomalies, 0);
+    free(v);
+    /* a response longer than the frame: truncated method, no credentials reported */
+    s.n = 0; s.used = 0; so.n = 0;
+    size_t f = method_open(&so, 0, 10, 11);
+    client_props(&so);
+    sstr(&so, "PLAIN");
+    p32(&so, 200); pn(&so, "\0x\0y", 4);
+    frame_close(&so, f);
+    sc_handshake(&s, &so);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)) == 0);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_METHOD)) != 0);
+    free(v);
+}
+
+static void test_external_anonymous(void)
+{
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    m_start_ok(&so, "EXTERNAL", "", 0);
+    sc_handshake(&s, &so);
+    sc_accept(&s, "/");
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.mech, "EXTERNAL"));
+    CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS | BW_FACT_ANONYMOUS)) == 0);
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_MECH_NOT_OFFERED)) != 0);   /* Start offered AMQPLAIN PLAIN */
+    free(v);
+
+    s.n = 0; s.used = 0; so.n = 0;
+    struct b b = { .n = 0 };
+    hdr(&b, H091); sc_add(&s, TS, &b);
+    b.n = 0; m_start(&b, "PLAIN ANONYMOUS AMQPLAIN"); sc_add(&s, TC, &b);
+    m_start_ok(&so, "ANONYMOUS", "", 0); sc_add(&s, TS, &so);
+    sc_accept(&s, "/");
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.mech, "ANONYMOUS"));
+    CHECK((v->f.seen & BW_FACT_ANONYMOUS) && (v->f.seen & BW_FACT_AUTH_OK));
+    CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)) == 0);
+    CHECK_EQ(v->f.anomalies, 0);
+    free(v);
+}
+
+static void test_close_403(void)
+{
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 }, b = { .n = 0 };
+    m_start_ok_plain(&so, "guest", "wrong");
+    sc_handshake(&s, &so);
+    m_close(&b, 50, 403, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. "
+                         "For details see the broker logfile.");
+    sc_add(&s, TC, &b);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    const struct bw_amqp_ext *x = ext(v);
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) != 0);
+    CHECK((v->f.seen & (BW_FACT_AUTH_OK | BW_FACT_REFUSED | BW_FACT_DEFAULT_CREDS)) == 0);
+    CHECK_EQ(v->f.result_code, 403);
+    CHECK(x->close_seen);
+    CHECK_EQ(x->close_code, 403);
+    CHECK(x->close_text.set && x->close_text.cut && x->close_text.len == BW_AMQP_LSTR_MAX);
+    CHECK(v->stop[TC] && v->last[TC] == BW_PARSE_DONE);
+    char out[4096];
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"close\":{\"code\":403,\"text\":\"ACCESS_REFUSED - Login was refused") != NULL);
+    CHECK(strstr(out, "...\"}") != NULL);
+    /* the TCP close that follows adds nothing */
+    D->close(v->st, BW_CLOSE_FIN_SERVER_FIRST, &v->f);
+    CHECK_EQ(v->f.result_code, 403);
+    trunc_sweep(&s, 3, BW_PARSE_DONE);
+    split_sweep(&s, "close 403");
+    free(v);
+}
+
+static void test_close_after_start_ok(void)
+{
+    static const enum bw_close hows[] = {
+        BW_CLOSE_FIN, BW_CLOSE_RST_CLIENT, BW_CLOSE_RST_SERVER, BW_CLOSE_FIN_SERVER_FIRST,
+        BW_CLOSE_TIMEOUT, BW_CLOSE_EVICTED, BW_CLOSE_END,
+    };
+    static const bool failed[] = { true, false, true, true, false, false, false };
+    for (size_t i = 0; i < sizeof hows / sizeof hows[0]; i++) {
+        struct script s = { .n = 0 };
+        struct b so = { .n = 0 };
+        m_start_ok_plain(&so, "guest", "nope");
+        sc_handshake(&s, &so);
+        struct drv *v = sc_run(&s, MSG_MAX, 0);
+        D->close(v->st, hows[i], &v->f);
+        CHECK_EQ((v->f.seen & BW_FACT_AUTH_FAILED) != 0, failed[i]);
+        CHECK_EQ(v->f.result_code, -1);
+        free(v);
+    }
+    /* after Tune the broker accepted: a later close is no failure */
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 }, b = { .n = 0 };
+    m_start_ok_plain(&so, "guest", "guest");
+    sc_handshake(&s, &so);
+    m_tune(&b, 30, 0, 131072, 60); sc_add(&s, TC, &b);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    D->close(v->st, BW_CLOSE_FIN_SERVER_FIRST, &v->f);
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) == 0);
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
+    free(v);
+    /* without Start-Ok nobody tried to log in */
+    s.n = 0; s.used = 0;
+    b.n = 0; hdr(&b, H091); sc_add(&s, TS, &b);
+    b.n = 0; m_start(&b, "PLAIN"); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    D->close(v->st, BW_CLOSE_FIN_SERVER_FIRST, &v->f);
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) == 0);
+    free(v);
+    /* broker bytes lost after Start-Ok: the Tune may have been in them */
+    s.n = 0; s.used = 0; so.n = 0;
+    m_start_ok_plain(&so, "guest", "guest");
+    sc_handshake(&s, &so);
+    v = sc_run(&s, MSG_MAX, 0);
+    drv_gap(v, TC);
+    D->close(v->st, BW_CLOSE_FIN_SERVER_FIRST, &v->f);
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) == 0);
+    CHECK((v->f.seen & BW_FACT_GAP) != 0);
+    free(v);
+}
+
+static void test_close_530(void)
+{
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 }, b = { .n = 0 };
+    m_start_ok_plain(&so, "guest", "guest");
+    sc_handshake(&s, &so);
+    m_tune(&b, 30, 2047, 131072, 60); sc_add(&s, TC, &b);
+    b.n = 0; m_tune(&b, 31, 2047, 131072, 60); m_open(&b, "/bad"); sc_add(&s, TS, &b);
+    b.n = 0; m_close(&b, 50, 530, "NOT_ALLOWED - vhost /bad not found"); sc_add(&s, TC, &b);
+    b.n = 0; m_empty(&b, 51); sc_add(&s, TS, &b);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & BW_FACT_REFUSED) && (v->f.seen & BW_FACT_AUTH_OK));
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) == 0);
+    CHECK_EQ(v->f.result_code, 530);
+    CHECK(str_is(&ext(v)->vhost, "/bad"));
+    char out[4096];
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"close\":{\"code\":530,\"text\":\"NOT_ALLOWED - vhost /bad not found\"}") != NULL);
+    /* 403 after Tune (a vhost access refusal by some brokers) is a refusal, not a failed login */
+    s.n = 0; s.used = 0;
+    sc_handshake(&s, &so);
+    b.n = 0; m_tune(&b, 30, 2047, 131072, 60); sc_add(&s, TC, &b);
+    b.n = 0; m_close(&b, 50, 403, "ACCESS_REFUSED - vhost"); sc_add(&s, TC, &b);
+    free(v);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & BW_FACT_REFUSED) && !(v->f.seen & BW_FACT_AUTH_FAILED));
+    free(v);
+    /* a normal 200 close: recorded, no fact */
+    s.n = 0; s.used = 0;
+    sc_handshake(&s, &so);
+    b.n = 0; m_close(&b, 50, 200, "Normal shutdown"); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & (BW_FACT_REFUSED | BW_FACT_AUTH_FAILED)) == 0);
+    CHECK_EQ(v->f.result_code, 200);
+    free(v);
+}
+
+static void test_secure(void)
+{
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 }, b = { .n = 0 };
+    m_start_ok(&so, "RABBIT-CR-DEMO", "carol", 5);
+    sc_handshake(&s, &so);
+    m_secure(&b, 20, "Please tell me your password"); sc_add(&s, TC, &b);
+    b.n = 0; m_secure(&b, 21, "My password is S3cr3t-CR"); sc_add(&s, TS, &b);
+    sc_accept(&s, "/");
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.mech, "RABBIT-CR-DEMO"));
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
+    CHECK(!has_bytes(&v->f, sizeof v->f, "S3cr3t"));
+    CHECK(!has_bytes(v->st, sizeof v->st, "S3cr3t"));
+    trunc_sweep(&s, 3, BW_PARSE_OK);
+    trunc_sweep(&s, 4, BW_PARSE_OK);
+    split_sweep(&s, "secure");
+    free(v);
+}
+
+static void test_versions(void)
+{
+    /* 0-10: recognized, confirmed, nothing more parsed */
+    struct drv *v = drv_new();
+    size_t used = 99;
+    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 8);
+    CHECK_STR(v->f.version, "0-10");
+    CHECK((v->f.seen & BW_FACT_CONFIRMED) != 0);
+    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_DONE);   /* the broker's echo */
+    CHECK_EQ(used, 8);
+    CHECK(!ext(v)->mismatch);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 0);
+    free(v);
+    /* 0-10 from the broker first (delivery order), client header later */
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_DONE);
+    CHECK_STR(v->f.version, "0-10");
+    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_DONE);
+    CHECK(!ext(v)->mismatch);
+    free(v);
+
+    /* 0-9 and 0-8 headers */
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TS, H09, 8, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 8);
+    CHECK_STR(v->f.version, "0-9");
+    free(v);
+
+    struct script s = { .n = 0 };
+    struct b b = { .n = 0 }, so = { .n = 0 };
+    hdr(&b, H08); sc_add(&s, TS, &b);
+    b.n = 0; m_start(&b, "PLAIN"); sc_add(&s, TC, &b);
+    m_start_ok_plain(&so, "guest", "x"); sc_add(&s, TS, &so);
+    b.n = 0; m_close(&b, 60, 403, "ACCESS_REFUSED"); sc_add(&s, TC, &b);   /* 0-8 Close is 60 */
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK_STR(v->f.version, "0-8");
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) != 0);
+    CHECK_EQ(v->f.result_code, 403);
+    CHECK_EQ(v->f.anomalies, 0);
+    free(v);
+    /* 0-8 method 50 is Redirect: the broker sends the client away, no close code */
+    s.n = 0; s.used = 0;
+    b.n = 0; hdr(&b, H08); sc_add(&s, TS, &b);
+    b.n = 0; m_start(&b, "PLAIN"); sc_add(&s, TC, &b);
+    b.n = 0; size_t f = method_open(&b, 0, 10, 50); sstr(&b, "10.0.0.2:5672"); sstr(&b, "");
+    frame_close(&b, f); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK(v->last[TC] == BW_PARSE_DONE);
+    CHECK(!ext(v)->close_seen && v->f.result_code == -1);
+    free(v);
+
+    /* Start without any header: the broker's version decides */
+    v = drv_new();
+    b.n = 0; m_start(&b, "PLAIN");
+    drv_feed(v, TC, b.d, b.n);
+    CHECK_STR(v->f.version, "0-9-1");
+    CHECK((v->f.seen & BW_FACT_CONFIRMED) && !(v->f.seen & BW_FACT_MIDSTREAM));
+    free(v);
+}
+
+static void test_mismatch(void)
+{
+    /* an unknown header: the broker answers with the one it speaks */
+    static const uint8_t odd[8] = { 'A', 'M', 'Q', 'P', 1, 1, 0, 8 };
+    struct drv *v = drv_new();
+    size_t used = 99;
+    CHECK_EQ(parse_copy(v, TS, odd, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 8);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_HEADER)) != 0);
+    CHECK_EQ(parse_copy(v, TC, H091, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 8);
+    const struct bw_amqp_ext *x = ext(v);
+    CHECK(x->mismatch);
+    CHECK(memcmp(x->cli_hdr, odd, 8) == 0 && memcmp(x->srv_hdr, H091, 8) == 0);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_VERSION_MISMATCH)) != 0);
+    CHECK((v->f.seen & BW_FACT_REFUSED) && (v->f.seen & BW_FACT_SPEC_VIOLATION));
+    char out[4096];
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"version_mismatch\":{\"client\":\"AMQP 1 1 0 8\",\"server\":\"AMQP 0 0 9 1\"}") != NULL);
+    free(v);
+    /* 0-9-1 to a 0-10 broker */
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TS, H091, 8, &used), BW_PARSE_OK);
+    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_DONE);
+    CHECK(ext(v)->mismatch);
+    CHECK_STR(v->f.version, "0-9-1");
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"server\":\"AMQP 1 1 0 10\"") != NULL);
+    free(v);
+    /* 0-10 client, a 0-9-1 broker's refusal, delivered before the client header */
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, H091, 8, &used), BW_PARSE_DONE);
+    CHECK(ext(v)->mismatch);
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"client\":null") != NULL);
+    free(v);
+    /* a partial header waits */
+    v = drv_new();
+    for (size_t k = 0; k < 8; k++) {
+        CHECK_EQ(parse_copy(v, TC, H091, k, &used), BW_PARSE_NEED_MORE);
+        CHECK_EQ(used, 0);
+    }
+    free(v);
+}
+
+static void test_midstream(void)
+{
+    struct b b = { .n = 0 };
+    publish(&b, 40);
+    struct drv *v = drv_new();
+    drv_feed(v, TS, b.d, b.n);
+    CHECK((v->f.seen & BW_FACT_MIDSTREAM) && (v->f.seen & BW_FACT_CONFIRMED));
+    CHECK_STR(v->f.version, "0-9-1");
+    CHECK(v->stop[TS] && v->last[TS] == BW_PARSE_DONE);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK_EQ(ext(v)->frames[TS], 3);
+    /* the other direction has nothing more to tell either */
+    size_t used = 9;
+    struct b hb = { .n = 0 };
+    size_t f = frame_open(&hb, 8, 0); frame_close(&hb, f);
+    CHECK_EQ(parse_copy(v, TC, hb.d, hb.n, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 0);
+    free(v);
+
+    /* one call per unit: the skipped payload, then its frame-end */
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, hb.d, 7, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 7);
+    CHECK_EQ(parse_copy(v, TC, hb.d + 7, 0, &used), BW_PARSE_NEED_MORE);
+    CHECK_EQ(used, 0);
+    CHECK_EQ(parse_copy(v, TC, hb.d + 7, 1, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 1);
+    CHECK((v->f.seen & BW_FACT_MIDSTREAM) == 0);           /* one frame is not enough */
+    free(v);
+
+    /* a large body is skipped by length, beyond the bytes at hand */
+    b.n = 0;
+    f = frame_open(&b, 3, 1);
+    p8(&b, 'x');
+    patch32(&b, f, 100000);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 7 + 100000);
+    free(v);
+
+    /* a session whose first bytes fall inside a frame: resync onto the next one */
+    b.n = 0;
+    p8(&b, 'z'); p8(&b, 0xCE); p8(&b, 1); p8(&b, 0);
+    publish(&b, 5);
+    v = drv_new();
+    drv_feed(v, TS, b.d, b.n);
+    CHECK((v->f.seen & BW_FACT_MIDSTREAM) != 0);
+    CHECK_EQ(v->f.anomalies, 0);                  /* starting inside a frame is no violation */
+    free(v);
+}
+
+static void test_tables(void)
+{
+    /* server-properties holding every field type, nested tables and arrays */
+    struct b b = { .n = 0 };
+    size_t f = method_open(&b, 0, 10, 10);
+    p8(&b, 0); p8(&b, 9);
+    size_t t = tbl_open(&b);
+    key(&b, "t", 't'); p8(&b, 1);
+    key(&b, "b", 'b'); p8(&b, 0x80);
+    key(&b, "B", 'B'); p8(&b, 0xff);
+    key(&b, "s", 's'); p16(&b, 0x8000);
+    key(&b, "u", 'u'); p16(&b, 0xffff);
+    key(&b, "I", 'I'); p32(&b, 0x80000000u);
+    key(&b, "i", 'i'); p32(&b, 0xffffffffu);
+    key(&b, "L", 'L'); p64(&b, 1);
+    key(&b, "l", 'l'); p64(&b, 2);
+    key(&b, "f", 'f'); p32(&b, 0x3f800000u);
+    key(&b, "d", 'd'); p64(&b, 0x3ff0000000000000ull);
+    key(&b, "D", 'D'); p8(&b, 2); p32(&b, 12345);
+    key(&b, "S", 'S'); lstr(&b, "long string", 11);
+    key(&b, "x", 'x'); lstr(&b, "\x00\x01\x02", 3);
+    key(&b, "T", 'T'); p64(&b, 1700000000);
+    key(&b, "V", 'V');
+    key(&b, "A", 'A');
+    size_t a = tbl_open(&b);
+    p8(&b, 'I'); p32(&b, 7);
+    p8(&b, 'S'); lstr(&b, "in array", 8);
+    p8(&b, 'V');
+    p8(&b, 'A'); size_t a2 = tbl_open(&b); p8(&b, 't'); p8(&b, 0); tbl_close(&b, a2);
+    p8(&b, 'F'); size_t t2 = tbl_open(&b); kstr(&b, "product", "not the broker's"); tbl_close(&b, t2);
+    tbl_close(&b, a);
+    key(&b, "F", 'F');
+    size_t t3 = tbl_open(&b);
+    key(&b, "inner", 'F'); size_t t4 = tbl_open(&b); key(&b, "z", 'V'); tbl_close(&b, t4);
+    kstr(&b, "version", "nested, ignored");
+    tbl_close(&b, t3);
+    kstr(&b, "product", "TypeBroker");
+    tbl_close(&b, t);
+    lstr(&b, "PLAIN", 5);
+    lstr(&b, "en_US", 5);
+    frame_close(&b, f);
+    struct drv *v = drv_new();
+    size_t used = 0;
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, b.n);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK(str_is(&ext(v)->broker_product, "TypeBroker"));
+    CHECK(!ext(v)->broker_version.set);                 /* only top-level keys count */
+    free(v);
+}
+
+/* One table or array value holding `left` levels, tables and arrays alternating. */
+static void nest_mixed(struct b *b, unsigned left, bool in_array)
+{
+    char type = left % 2 ? 'A' : 'F';
+    if (in_array) p8(b, (uint8_t)type);
+    else key(b, "n", type);
+    size_t at = tbl_open(b);
+    if (left > 1) nest_mixed(b, left - 1, type == 'A');
+    tbl_close(b, at);
+}
+
+static void deep_start(struct b *b, unsigned levels)
+{
+    size_t f = method_open(b, 0, 10, 10);
+    p8(b, 0); p8(b, 9);
+    size_t t = tbl_open(b);
+    kstr(b, "product", "Deep");
+    nest_mixed(b, levels, false);
+    kstr(b, "version", "after");
+    tbl_close(b, t);
+    lstr(b, "PLAIN", 5);
+    lstr(b, "en_US", 5);
+    frame_close(b, f);
+}
+
+static void plain_nest(struct b *b, unsigned levels)
+{
+    size_t f = method_open(b, 0, 10, 10);
+    p8(b, 0); p8(b, 9);
+    size_t t = tbl_open(b);
+    kstr(b, "product", "Deep");
+    size_t at[16];
+    for (unsigned i = 0; i < levels; i++) { key(b, "n", 'F'); at[i] = tbl_open(b); }
+    for (unsigned i = levels; i-- > 0;) tbl_close(b, at[i]);
+    kstr(b, "version", "after");
+    tbl_close(b, t);
+    lstr(b, "PLAIN", 5);
+    lstr(b, "en_US", 5);
+    frame_close(b, f);
+}
+
+static void test_table_limits(void)
+{
+    size_t used;
+    struct b b = { .n = 0 };
+    /* eight nested tables below the top-level one: followed */
+    plain_nest(&b, 8);
+    struct drv *v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, b.n);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK(str_is(&ext(v)->broker_version, "after"));
+    free(v);
+    /* nine: the depth limit, the walk stops there; what came before is kept */
+    b.n = 0;
+    plain_nest(&b, 9);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_TABLE_DEPTH));
+    CHECK(str_is(&ext(v)->broker_product, "Deep"));
+    CHECK(!ext(v)->broker_version.set);
+    CHECK((v->f.seen & BW_FACT_SPEC_VIOLATION) != 0);
+    free(v);
+    /* tables and arrays mixed: eight deep is fine, nine is not */
+    b.n = 0;
+    deep_start(&b, 8);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK(str_is(&ext(v)->broker_version, "after"));
+    free(v);
+    b.n = 0;
+    deep_start(&b, 9);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_TABLE_DEPTH));
+    free(v);
+    /* 200 levels: bounded, no stack trouble */
+    static struct b big;
+    big.n = 0;
+    size_t f = method_open(&big, 0, 10, 10);
+    p8(&big, 0); p8(&big, 9);
+    size_t at[201];
+    at[0] = tbl_open(&big);
+    for (unsigned i = 1; i <= 200; i++) { key(&big, "n", 'F'); at[i] = tbl_open(&big); }
+    for (unsigned i = 201; i-- > 0;) tbl_close(&big, at[i]);
+    lstr(&big, "PLAIN", 5); lstr(&big, "", 0);
+    frame_close(&big, f);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, big.d, big.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_TABLE_DEPTH));
+    free(v);
+
+    /* an unknown field type: its length is unknown, the table walk stops */
+    b.n = 0;
+    f = method_open(&b, 0, 10, 10);
+    p8(&b, 0); p8(&b, 9);
+    size_t t = tbl_open(&b);
+    kstr(&b, "product", "P");
+    key(&b, "q", 'Z'); p32(&b, 0);
+    kstr(&b, "version", "V");
+    tbl_close(&b, t);
+    lstr(&b, "PLAIN", 5); lstr(&b, "en_US", 5);
+    frame_close(&b, f);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
+    CHECK(str_is(&ext(v)->broker_product, "P") && !ext(v)->broker_version.set);
+    CHECK(ext(v)->mechanisms.set);                 /* the table length kept the method readable */
+    free(v);
+
+    /* a table length past the end of the frame */
+    b.n = 0;
+    f = method_open(&b, 0, 10, 10);
+    p8(&b, 0); p8(&b, 9);
+    p32(&b, 5000); kstr(&b, "product", "P");
+    frame_close(&b, f);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, b.n);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_TABLE)) && (v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_METHOD)));
+    CHECK(!ext(v)->broker_product.set && !ext(v)->mechanisms.set);
+    free(v);
+
+    /* a string length past the end of its table */
+    b.n = 0;
+    f = method_open(&b, 0, 10, 10);
+    p8(&b, 0); p8(&b, 9);
+    t = tbl_open(&b);
+    key(&b, "product", 'S'); p32(&b, 0x7fffffff); pn(&b, "RabbitMQ", 8);
+    tbl_close(&b, t);
+    lstr(&b, "PLAIN", 5); lstr(&b, "en_US", 5);
+    frame_close(&b, f);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
+    CHECK(!ext(v)->broker_product.set);
+    free(v);
+
+    /* a name length past the table */
+    b.n = 0;
+    f = method_open(&b, 0, 10, 10);
+    p8(&b, 0); p8(&b, 9);
+    t = tbl_open(&b);
+    p8(&b, 200); pn(&b, "abc", 3);
+    tbl_close(&b, t);
+    lstr(&b, "PLAIN", 5); lstr(&b, "en_US", 5);
+    frame_close(&b, f);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
+    free(v);
+
+    /* trailing bytes after the last argument */
+    b.n = 0;
+    f = method_open(&b, 0, 10, 41);
+    sstr(&b, ""); p8(&b, 0xAA);
+    frame_close(&b, f);
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_DONE);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
+    free(v);
+}
+
+/* A session whose client header was seen: broken framing after it is a violation. */
+static struct drv *after_header(void)
+{
+    struct drv *v = drv_new();
+    drv_feed(v, TS, H091, 8);
+    return v;
+}
+
+static void test_hostile_sizes(void)
+{
+    size_t used;
+    /* frame size 0xFFFFFFFF: not followed; the byte is dropped and a frame is searched for */
+    struct b b = { .n = 0 };
+    p8(&b, 1); p16(&b, 0); p32(&b, 0xFFFFFFFFu); p16(&b, 10); p16(&b, 10);
+    struct drv *v = after_header();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 1);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE));
+    /* a connection method bigger than the handshake bound is skipped, not buffered */
+    free(v);
+    b.n = 0;
+    size_t f = method_open(&b, 0, 10, 10);
+    patch32(&b, f, 20000);
+    v = after_header();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 7 + 20000);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE));
+    free(v);
+    /* the negotiated frame-max is enforced as an anomaly; a tiny one is itself odd */
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    m_start_ok_plain(&so, "guest", "guest");
+    sc_handshake(&s, &so);
+    b.n = 0; m_tune(&b, 30, 0, 100, 0); sc_add(&s, TC, &b);
+    b.n = 0; m_tune(&b, 31, 0, 100, 0); sc_add(&s, TS, &b);
+    b.n = 0; publish(&b, 200); sc_add(&s, TS, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_TUNE)) && (v->f.anomalies & AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE)));
+    free(v);
+    /* an unknown frame type and a wrong frame-end */
+    b.n = 0;
+    f = frame_open(&b, 9, 0); frame_close(&b, f);
+    v = after_header();
+    CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 1);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME_TYPE));
+    free(v);
+    b.n = 0;
+    m_open_ok(&b);
+    b.d[b.n - 1] = 0x00;
+    v = after_header();
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 1);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME_END));
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) == 0);
+    free(v);
+    /* a method frame too short for its ids, a heartbeat with a payload, wrong channels */
+    b.n = 0;
+    f = frame_open(&b, 1, 0); p16(&b, 10); frame_close(&b, f);
+    f = frame_open(&b, 8, 3); frame_close(&b, f);
+    f = method_open(&b, 5, 10, 41); sstr(&b, ""); frame_close(&b, f);
+    f = method_open(&b, 0, 20, 10); sstr(&b, ""); frame_close(&b, f);
+    v = after_header();
+    drv_feed(v, TC, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD) | AN(BW_AMQP091_ANOM_BAD_HEARTBEAT) | AN(BW_AMQP091_ANOM_BAD_CHANNEL));
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) == 0);      /* Open-Ok off channel 0 is not read */
+    CHECK(!v->stop[TC]);
+    free(v);
+    /* methods from the wrong peer and unknown methods */
+    b.n = 0;
+    m_start(&b, "PLAIN");
+    v = after_header();
+    CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_WRONG_DIRECTION));
+    CHECK(!ext(v)->mechanisms.set);
+    b.n = 0; m_empty(&b, 99);
+    CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_METHOD)) != 0);
+    free(v);
+    /* a frame-end that is wrong after a skipped payload */
+    b.n = 0; publish(&b, 3);
+    b.d[b.n - 1] = 0x11;
+    v = after_header();
+    drv_feed(v, TS, b.d, b.n);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_FRAME_END)) != 0);
+    CHECK((v->f.seen & BW_FACT_MIDSTREAM) == 0);
+    free(v);
+}
+
+static void test_gap(void)
+{
+    /* broker bytes lost after Start: resync finds the Tune behind junk */
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 }, b = { .n = 0 };
+    m_start_ok_plain(&so, "guest", "guest");
+    sc_handshake(&s, &so);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK_EQ(D->gap(v->st, TC, &v->f), BW_PARSE_OK);
+    CHECK((v->f.seen & BW_FACT_GAP) != 0);
+    p8(&b, 0x55); p8(&b, 0xCE); p8(&b, 0x01); p8(&b, 0x00); p8(&b, 0x00);
+    m_tune(&b, 30, 0, 131072, 60);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
+    CHECK_EQ(v->f.anomalies, 0);                  /* a resync after a gap is no violation */
+    CHECK((v->f.seen & BW_FACT_MIDSTREAM) == 0);
+    free(v);
+    /* a lost header: frames follow and are read */
+    v = drv_new();
+    CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_OK);
+    so.n = 0;
+    m_start_ok_plain(&so, "guest", "guest");
+    drv_feed(v, TS, so.d, so.n);
+    CHECK(fstr_is(&v->f.user, "guest"));
+    CHECK_STR(v->f.version, "0-9-1");
+    free(v);
+    /* junk with no frame in it: bounded, then the direction stops */
+    v = drv_new();
+    CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_OK);
+    static uint8_t junk[4096];
+    memset(junk, 'j', sizeof junk);
+    for (int i = 0; i < 20 && !v->stop[TS]; i++) drv_feed(v, TS, junk, sizeof junk);
+    CHECK(v->stop[TS] && v->last[TS] == BW_PARSE_DONE);
+    free(v);
+    /* a gap after DONE changes nothing */
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_DONE);
+    free(v);
+}
+
+static void test_json_empty(void)
+{
+    struct bw_facts f;
+    bw_facts_init(&f);
+    char out[2048];
+    json_of(&f, out, sizeof out);
+    CHECK_STR(out, "{\"amqp\":{\"broker_product\":null,\"broker_version\":null,\"broker_platform\":null,"
+                   "\"cluster_name\":null,\"mechanisms_offered\":null,\"client_product\":null,"
+                   "\"client_version\":null,\"vhost\":null,\"broker_capabilities\":null,"
+                   "\"client_capabilities\":null,\"close\":null,\"sasl_outcome\":null,"
+                   "\"frames\":{\"to_server\":0,\"to_client\":0}}}");
+    /* names of every anomaly bit */
+    unsigned n = 0;
+    while (D->anomaly_names[n]) n++;
+    CHECK_EQ(n, BW_AMQP091_ANOM_BAD_TUNE + 1);
+    CHECK_STR(D->anomaly_names[BW_AMQP091_ANOM_VERSION_MISMATCH], "version_mismatch");
+    CHECK_STR(D->name, "amqp");
+    CHECK_EQ(D->ports[0], 5672);
+    CHECK(D->state_size <= BW_DISSECTOR_STATE_MAX);
+}
+
+static void test_long_mechs(void)
+{
+    /* a mechanism list longer than the ext keeps: cut, and shown as cut */
+    struct b b = { .n = 0 };
+    m_start(&b, "PLAIN AMQPLAIN EXTERNAL ANONYMOUS RABBIT-CR-DEMO SCRAM-SHA-256 SCRAM-SHA-1 "
+                "GSSAPI OAUTHBEARER XOAUTH2 CRAM-MD5");
+    struct drv *v = drv_new();
+    drv_feed(v, TC, b.d, b.n);
+    CHECK(ext(v)->mechanisms.cut);
+    char out[4096];
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"mechanisms_offered\":[\"PLAIN\",\"AMQPLAIN\",\"EXTERNAL\"") != NULL);
+    CHECK(strstr(out, "...\"]") != NULL);
+    /* a cut list cannot prove a mechanism was not offered */
+    struct b so = { .n = 0 };
+    m_start_ok(&so, "CRAM-MD5", "x", 1);
+    drv_feed(v, TS, H091, 8);
+    drv_feed(v, TS, so.d, so.n);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_MECH_NOT_OFFERED)) == 0);
+    free(v);
+}
+
+static void test_misc_methods(void)
+{
+    size_t used;
+    struct b b = { .n = 0 };
+    /* the client closes during the handshake; the broker's Close-Ok ends its side */
+    struct drv *v = drv_new();
+    drv_feed(v, TS, H091, 8);
+    m_close(&b, 50, 200, "bye");
+    CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, b.n);
+    CHECK(!ext(v)->close_seen && v->f.result_code == -1);   /* not the broker's answer */
+    b.n = 0; m_empty(&b, 51);
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, b.n);
+    CHECK_EQ(v->f.anomalies, 0);
+    free(v);
+    /* Blocked / Unblocked from the broker, Update-Secret from the client: read past quietly */
+    v = drv_new();
+    drv_feed(v, TS, H091, 8);
+    b.n = 0;
+    size_t f = method_open(&b, 0, 10, 60); sstr(&b, "low on memory"); frame_close(&b, f);
+    m_empty(&b, 61);
+    m_empty(&b, 71);
+    drv_feed(v, TC, b.d, b.n);
+    b.n = 0;
+    f = method_open(&b, 0, 10, 70); lstr(&b, "new-token-Sekr1t", 16); sstr(&b, "refresh");
+    frame_close(&b, f);
+    drv_feed(v, TS, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK(!has_bytes(&v->f, sizeof v->f, "Sekr1t"));
+    /* ... and from the wrong peer */
+    b.n = 0; m_empty(&b, 61);
+    drv_feed(v, TS, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_WRONG_DIRECTION));
+    free(v);
+    /* a 0-8 Redirect from the client is out of place */
+    v = drv_new();
+    drv_feed(v, TS, H08, 8);
+    b.n = 0; f = method_open(&b, 0, 10, 50); sstr(&b, "h"); sstr(&b, ""); frame_close(&b, f);
+    CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_WRONG_DIRECTION));
+    free(v);
+    /* AMQPLAIN with a LOGIN that is no string */
+    struct script s = { .n = 0 };
+    struct b r = { .n = 0 }, so = { .n = 0 };
+    key(&r, "LOGIN", 'I'); p32(&r, 7);
+    kstr(&r, "PASSWORD", "pw");
+    m_start_ok(&so, "AMQPLAIN", r.d, r.n);
+    sc_handshake(&s, &so);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_AMQPLAIN)) != 0);
+    CHECK(!(v->f.seen & BW_FACT_CREDS_USER) && (v->f.seen & BW_FACT_CREDS_PASS));
+    free(v);
+}
+
+int main(void)
+{
+    test_probe();
+    test_plain_guest();
+    test_amqplain();
+    test_plain_secret_nowhere();
+    test_plain_malformed();
+    test_external_anonymous();
+    test_close_403();
+    test_close_after_start_ok();
+    test_close_530();
+    test_secure();
+    test_versions();
+    test_mismatch();
+    test_midstream();
+    test_tables();
+    test_table_limits();
+    test_hostile_sizes();
+    test_gap();
+    test_json_empty();
+    test_long_mechs();
+    test_misc_methods();
+    return check_summary("amqp091");
+}
