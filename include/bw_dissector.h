@@ -67,5 +67,8 @@ struct bw_dissector {
 /* dissectors/registry.c */
 extern const struct bw_dissector *const bw_dissectors[];
 extern const size_t bw_dissectors_count;
+/* The TLS handshake dissector for encrypted broker sessions and its capture-time evaluation. */
+extern const struct bw_dissector *const bw_tls_dissector;
+extern bool (*const bw_tls_evaluate_fn)(struct bw_facts *f, uint64_t ts_us);
 
 #endif

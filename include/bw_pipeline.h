@@ -44,7 +44,7 @@ struct bw_pipeline {
     /* TLS: the dissector attached to encrypted broker sessions (NULL = count and bypass them),
      * and its capture-time evaluation (certificate validity and the weak_tls reasons). */
     const struct bw_dissector *tls_dis;
-    void (*tls_evaluate)(struct bw_facts *f, uint64_t ts_us);
+    bool (*tls_evaluate)(struct bw_facts *f, uint64_t ts_us);
     struct bw_known_broker known[BW_KNOWN_BROKERS];
     struct bw_report *report;             /* exposure report, fed at every session end */
     struct bw_decode_stats dec;
@@ -55,6 +55,7 @@ struct bw_pipeline {
     struct bw_session *cur_sess;
     uint64_t cur_ts;
     bool bypass_pending;
+    bool kick_pending;                    /* a dissector was attached: re-offer held bytes */
     bool finishing;
     uint64_t next_stats_us;               /* packet time of the next stats push to sinks */                       /* flushing at session end: probes get a last look */
     struct bw_cbctx cbctx[2];

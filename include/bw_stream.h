@@ -109,6 +109,10 @@ void bw_stream_segment(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32
 void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t ack,
                    const struct bw_stream_cb *cb);
 
+/* The consumer's state changed (a dissector was chosen from the other direction's bytes):
+ * offer the held in-order bytes of this direction again. */
+void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb);
+
 /* End of the direction (FIN/RST/timeout/eviction/end of capture): deliver held data across any
  * holes (gap, then data), then release the buffer. In-order bytes the consumer already refused
  * are dropped. The direction stays usable (later segments are handled as usual). */

@@ -147,6 +147,7 @@ static void attach_tls(struct bw_pipeline *p, struct bw_flow *f, struct bw_sessi
     f->state = BW_FLOW_DISSECT;
     p->cnt.brokers_sessions++;
     p->cnt.flows_tls++;
+    p->kick_pending = true;
 }
 
 /* Facts may have changed: raise what the verdict layer now justifies, once per session. */
@@ -222,6 +223,7 @@ static size_t on_data(void *ctx, const uint8_t *buf, size_t len)
             bw_dispatch_attach(s, p->dis[chosen]);
             f->state = BW_FLOW_DISSECT;
             p->cnt.brokers_sessions++;
+            p->kick_pending = true;                /* the other side's held bytes are now wanted */
             break;
         }
     }
@@ -457,12 +459,21 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     p->cur_sess = s;
     p->cur_ts = ts;
     p->bypass_pending = false;
-    if (pk.seg_len)
-        bw_stream_segment(&p->streams, &s->dir[d], pk.seq, pk.payload, pk.payload_len, pk.seg_len, &p->cb[d]);
+    p->kick_pending = false;
+    if (pk.seg_len) {
+        /* Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number. */
+        uint32_t seq = pk.seq + ((pk.tcp_flags & BW_TCP_SYN) ? 1u : 0u);
+        bw_stream_segment(&p->streams, &s->dir[d], seq, pk.payload, pk.payload_len, pk.seg_len, &p->cb[d]);
+    }
     enum bw_dir o = d == BW_DIR_TOSERVER ? BW_DIR_TOCLIENT : BW_DIR_TOSERVER;
     if ((pk.tcp_flags & BW_TCP_ACK) && s->dir[o].init)
         bw_stream_ack(&p->streams, &s->dir[o], pk.ack, &p->cb[o]);
 
+    if (p->kick_pending) {
+        p->kick_pending = false;
+        bw_stream_kick(&p->streams, &s->dir[o], &p->cb[o]);
+        bw_stream_kick(&p->streams, &s->dir[d], &p->cb[d]);
+    }
     if (p->bypass_pending && !s->dis) {
         p->cnt.flows_not_broker++;
         bypass(p, f);

@@ -156,32 +156,21 @@ static void deliver(struct bw_stream_pool *p, struct bw_stream_dir *d, const str
     }
 }
 
-/* Give up on the hole of g bytes that starts after the in-order held bytes. Those were offered
- * and refused (the consumer needs more, and the more is in the hole), so they go first. */
+/* Give up on the hole of g > 0 bytes that starts after the in-order held bytes. Those were
+ * offered and refused (the consumer needs more, and the more is in the hole), so they go first.
+ * No skip is pending here: a skip is swallowed as soon as data past it is seen (swallow()), so
+ * the part of a hole inside a skip never reaches this point and only the excess is reported. */
 static void declare_gap(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t g,
                         const struct bw_stream_cb *cb)
 {
-    if (d->held > 0) {
+    if (d->held > 0)
         p->st.bytes_dropped += d->held;
-        advance(p, d, d->held);
-    }
-    if (d->skip > 0) {                   /* the part of the hole a skip covers costs nothing */
-        uint32_t s = d->skip < g ? (uint32_t)d->skip : g;
-        d->skip -= s;
-        p->st.bytes_skipped += s;
-        advance(p, d, s);
-        g -= s;
-        if (d->skip > 0)                 /* skip outlasts the hole: it may cover held data too */
-            swallow(p, d, held_extent(d));
-    }
-    if (g > 0) {
-        advance(p, d, g);
-        p->st.gaps++;
-        p->st.gap_bytes += g;
-        if (!cb->gap || !cb->gap(cb->ctx, g)) {
-            stop(p, d);
-            return;
-        }
+    advance(p, d, d->held + g);
+    p->st.gaps++;
+    p->st.gap_bytes += g;
+    if (!cb->gap || !cb->gap(cb->ctx, g)) {
+        stop(p, d);
+        return;
     }
     deliver(p, d, cb);
 }
@@ -497,9 +486,17 @@ void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t a
     tidy(p, d);
 }
 
+void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
+{
+    if (!d->init || d->stopped) return;
+    deliver(p, d, cb);
+    tidy(p, d);
+}
+
 void bw_stream_flush(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
 {
     if (d->init && !d->stopped) {
+        deliver(p, d, cb);                  /* a last offer: the consumer knows the end has come */
         while (!d->stopped && d->nooo > 0)
             declare_gap(p, d, d->ooo[0].start - d->held, cb);
         if (!d->stopped && d->held > 0) {   /* refused already, and nothing more will come */

@@ -1,8 +1,8 @@
 /* fuzz_stream.c: libFuzzer harness for TCP reassembly (sensor/stream.c).
  * The input is a script of segment / ack / flush / start operations on four directions sharing
- * a 3-buffer pool of 4096-byte windows. Segment bytes are a function of their sequence number,
- * so the consumer checks each delivered byte is the right one, in order, and never twice; the
- * pool and direction invariants are checked after every operation. Violations abort. */
+ * a 3-buffer pool of 4096-byte windows. Segment bytes are a function of their sequence number
+ * (plain or altered), so the consumer checks each delivered byte is the first copy offered, in
+ * order, never twice; pool and direction invariants are checked after every operation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +15,26 @@
 #define FZ_ASSERT(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
     abort(); } } while (0)
 
+/* First copies: which copy (plain or altered) of each stream byte was offered first, as
+ * sorted, disjoint intervals of absolute consumer positions (bytes since the direction
+ * started, delivered or not). Only bytes the stream must keep are recorded. */
+#define NIV 4096
+struct iv { uint64_t a, b; bool alter; };
+static struct iv ivs[NDIR][NIV];
+static struct iv iv_tmp[2 * NIV + 2];
+
 struct fz_dir {
     struct bw_stream_dir d;
+    struct iv *iv;           /* first copies, see above */
+    size_t   niv;
+    bool     iv_full;        /* too many intervals: first-copy checks are off until a restart */
     uint32_t front;          /* end of the furthest segment offered */
     uint32_t pos;            /* consumer: sequence number of the next byte it expects */
-    uint64_t abs;            /* consumer: bytes of stream passed, delivered or not */
+    uint64_t abs;            /* consumer: absolute position of that byte */
     uint64_t last_end;       /* consumer: absolute end of the last delivered range */
     size_t   pending;        /* consumer: length of the offer it refused last, 0 if none */
     size_t   expect;         /* consumer: the next offer must be exactly this long (0 = any) */
     bool     said_stop;      /* consumer returned STOP or refused a gap */
-    bool     conflicts;      /* some segment carried altered bytes */
     bool     restarted;      /* bw_stream_start() may have kept an empty buffer attached */
     uint64_t rng;
 };
@@ -46,6 +56,53 @@ static uint64_t next_rnd(uint64_t *s)
     return *s * 2685821657736338717ull;
 }
 
+/* Record [a, b) as offered with `alter`, keeping earlier copies where they overlap. */
+static void iv_add(struct fz_dir *f, uint64_t a, uint64_t b, bool alter)
+{
+    if (a < f->abs)
+        a = f->abs;
+    if (f->iv_full || a >= b)
+        return;
+    size_t no = 0;
+    uint64_t x = a;
+    for (size_t i = 0; i < f->niv; i++) {
+        struct iv v = f->iv[i];
+        if (v.b > x && v.a > x && x < b) {   /* uncovered stretch before v */
+            uint64_t e = v.a < b ? v.a : b;
+            iv_tmp[no++] = (struct iv){ x, e, alter };
+            x = e;
+        }
+        iv_tmp[no++] = v;
+        if (v.b > x && v.a <= x)
+            x = v.b;
+    }
+    if (x < b)
+        iv_tmp[no++] = (struct iv){ x, b, alter };
+    size_t n = 0;                             /* merge neighbours from the same copy */
+    for (size_t i = 0; i < no; i++) {
+        if (n > 0 && iv_tmp[n - 1].b == iv_tmp[i].a && iv_tmp[n - 1].alter == iv_tmp[i].alter)
+            iv_tmp[n - 1].b = iv_tmp[i].b;
+        else
+            iv_tmp[n++] = iv_tmp[i];
+    }
+    if (n > NIV) {
+        f->iv_full = true;
+        return;
+    }
+    memcpy(f->iv, iv_tmp, n * sizeof *f->iv);
+    f->niv = n;
+}
+
+/* The consumer passed everything before f->abs: those records can never be looked up again. */
+static void iv_trim(struct fz_dir *f)
+{
+    size_t k = 0;
+    while (k < f->niv && f->iv[k].b <= f->abs)
+        k++;
+    memmove(f->iv, f->iv + k, (f->niv - k) * sizeof *f->iv);
+    f->niv -= k;
+}
+
 static size_t fz_data(void *ctx, const uint8_t *buf, size_t len)
 {
     struct fz_dir *f = ctx;
@@ -56,9 +113,19 @@ static size_t fz_data(void *ctx, const uint8_t *buf, size_t len)
         FZ_ASSERT(len == f->expect);
     if (f->pending)                           /* refused bytes come back only with more appended */
         FZ_ASSERT(len > f->pending);
+    iv_trim(f);
+    size_t j = 0;
     for (size_t i = 0; i < len; i++) {
+        uint64_t at = f->abs + i;
+        while (j < f->niv && f->iv[j].b <= at)
+            j++;
         uint8_t want = content(f->pos + (uint32_t)i);
-        FZ_ASSERT(buf[i] == want || (f->conflicts && buf[i] == (uint8_t)(want ^ 0xA5)));
+        if (f->iv_full) {
+            FZ_ASSERT(buf[i] == want || buf[i] == (uint8_t)(want ^ 0xA5));
+            continue;
+        }
+        FZ_ASSERT(j < f->niv && f->iv[j].a <= at);   /* every delivered byte was offered */
+        FZ_ASSERT(buf[i] == (uint8_t)(want ^ (f->iv[j].alter ? 0xA5 : 0)));  /* first copy wins */
     }
     uint64_t r = next_rnd(&f->rng);
     size_t used;
@@ -130,6 +197,8 @@ static void check_dir(const struct bw_stream_pool *p, const struct fz_dir *f)
         FZ_ASSERT(!holds);
     if (f->said_stop)
         FZ_ASSERT(d->stopped);
+    if (d->init && !d->stopped)               /* stream and consumer agree on the position */
+        FZ_ASSERT(d->next_seq + (uint32_t)d->skip == f->pos);
 }
 
 static void check_pool(const struct bw_stream_pool *p, const struct fz_dir *fd)
@@ -150,6 +219,8 @@ static void check_pool(const struct bw_stream_pool *p, const struct fz_dir *fd)
 
 static void consumer_start(struct fz_dir *f, uint32_t next)
 {
+    f->niv = 0;
+    f->iv_full = false;
     f->pos = next;
     f->pending = 0;
     f->expect = 0;
@@ -164,15 +235,35 @@ static void do_segment(struct bw_stream_pool *p, struct fz_dir *f, uint32_t seq,
         return;
     for (size_t i = 0; i < len; i++)
         b[i] = (uint8_t)(content(seq + (uint32_t)i) ^ (alter ? 0xA5 : 0));
-    if (alter)
-        f->conflicts = true;
     if (!f->d.init)
         consumer_start(f, seq);               /* midstream pickup starts at this segment */
+    if (!f->d.stopped) {
+        /* The stream keeps byte i when its offset from next_seq, taken from the segment's
+         * start, is at least the pending skip; the consumer's position is next_seq + skip. */
+        uint32_t next = f->d.init ? f->d.next_seq : seq;
+        int64_t rel = (int32_t)(seq - next);
+        int64_t from = rel > (int64_t)f->d.skip ? rel : (int64_t)f->d.skip;
+        if (rel + (int64_t)len > from)
+            iv_add(f, f->abs + (uint64_t)(from - (int64_t)f->d.skip),
+                   f->abs + (uint64_t)(rel + (int64_t)len - (int64_t)f->d.skip), alter);
+    }
     bw_stream_segment(p, &f->d, seq, len ? b : NULL, len, seg_len, cb);
     free(b);
     uint32_t e = seq + (uint32_t)seg_len;
     if ((int32_t)(e - f->front) > 0)
         f->front = e;
+}
+
+static void do_flush(struct bw_stream_pool *p, struct fz_dir *f, const struct bw_stream_cb *cb)
+{
+    bw_stream_flush(p, &f->d, cb);
+    FZ_ASSERT(f->d.buf_idx == 0);
+    if (!f->d.stopped) {                      /* refused bytes end with the flush */
+        f->pos += (uint32_t)f->pending;
+        f->abs += f->pending;
+    }
+    f->pending = 0;
+    f->restarted = false;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -188,6 +279,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t isn = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 | (uint32_t)data[2] << 8 | data[3];
     uint64_t seed = (uint64_t)data[4] << 24 | (uint64_t)data[5] << 16 | (uint64_t)data[6] << 8 | data[7];
     for (int i = 0; i < NDIR; i++) {
+        fd[i].iv = ivs[i];
         fd[i].front = isn + (uint32_t)i * 0x40000000u;
         fd[i].rng = (seed + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)i;
         cb[i] = (struct bw_stream_cb){ fz_data, fz_gap, &fd[i] };
@@ -224,12 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 5:                                      /* flush */
-            bw_stream_flush(&p, &f->d, &cb[k]);
-            FZ_ASSERT(f->d.buf_idx == 0);
-            f->pos += (uint32_t)f->pending;          /* refused bytes end with the flush */
-            f->abs += f->pending;
-            f->pending = 0;
-            f->restarted = false;
+            do_flush(&p, f, &cb[k]);
             break;
         case 6: {                                    /* start again: flags(1) */
             if (size - at < 1) { at = size; break; }
@@ -245,10 +332,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_pool(&p, fd);
     }
-    for (int i = 0; i < NDIR; i++) {
-        bw_stream_flush(&p, &fd[i].d, &cb[i]);
-        fd[i].restarted = false;
-    }
+    for (int i = 0; i < NDIR; i++)
+        do_flush(&p, &fd[i], &cb[i]);
     check_pool(&p, fd);
     FZ_ASSERT(p.st.buffers_in_use == 0);
     for (int i = 0; i < NDIR; i++)

@@ -13,7 +13,8 @@ fields that matter.
   exit N               expected exit status (default 0)
   skip-if-missing      skip (exit 77) when a capture does not exist
 K is a dotted path (alert.kind, mqtt.username); V is compared with the JSON value
-rendered as: strings raw, true/false/null, numbers in decimal. V may be '*' for
+rendered as: strings raw, true/false/null, numbers in decimal, arrays and objects as compact
+JSON (["a","b"]). V may be '*' for
 "present and not null".
 """
 import json
@@ -33,7 +34,7 @@ def render(v):
     if v is None:
         return "null"
     if isinstance(v, (dict, list)):
-        return json.dumps(v, sort_keys=True)
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
     return str(v)
 
 

@@ -223,8 +223,13 @@ static void test_need_more(void)
     CHECK_EQ(r.lens[0], 4); CHECK_EQ(r.lens[1], 8); CHECK_EQ(r.lens[2], 12); CHECK_EQ(r.lens[3], 2);
     CHECK_EQ(d.held, 2);
     CHECK_EQ(d.next_seq, 20);               /* the first byte not consumed */
-    bw_stream_flush(&p, &d, &cb);           /* refused bytes end with the stream */
-    CHECK_EQ(r.calls, 4);
+    bw_stream_kick(&p, &d, &cb);            /* the consumer changed its mind? offered again */
+    CHECK_EQ(r.calls, 5);
+    CHECK_EQ(r.lens[4], 2);
+    CHECK_EQ(d.held, 2);
+    bw_stream_flush(&p, &d, &cb);           /* a last offer, then refused bytes end with the stream */
+    CHECK_EQ(r.calls, 6);
+    CHECK_EQ(r.lens[5], 2);
     CHECK_EQ(p.st.bytes_dropped, 2);
     CHECK_EQ(r.ngaps, 0);
     pool_done(&p);
@@ -621,15 +626,18 @@ static void test_snaplen(void)
     CHECK_EQ(r.gaps[1], 10);                /* [45, 55): lost tail plus a hole */
     CHECK_EQ(r.nout, 42);
     /* the consumer refused the captured part: no buffer is taken for bytes the gap drops */
+    struct bw_stream_pool q; pool(&q, 4096, 1024);
     struct bw_stream_dir e = { 0 };
     struct rec s; rec_init(&s, (struct step){ A_NEED, 100 });
     struct bw_stream_cb cb2 = cb_for(&s);
     bw_stream_start(&e, 0, false);
-    seg_from(&p, &e, &cb2, ref, 0, 0, 10, 20);
+    seg_from(&q, &e, &cb2, ref, 0, 0, 10, 20);
     CHECK_EQ(s.ngaps, 1);
     CHECK_EQ(s.gaps[0], 10);
-    CHECK_EQ(p.st.buffers_hwm, 1);          /* only d's out-of-order data needed one */
+    CHECK_EQ(q.st.buffers_hwm, 0);
+    CHECK_EQ(q.st.bytes_dropped, 10);
     CHECK_EQ(e.next_seq, 20);
+    pool_done(&q);
     /* a skip covering the lost tail: no gap */
     struct bw_stream_dir f = { 0 };
     static const struct step sk[] = { { A_SKIP, 25 } };
@@ -642,7 +650,7 @@ static void test_snaplen(void)
     seg(&p, &f, &cb3, 0, 30, 10);
     CHECK_EQ(t.nout, 15);
     CHECK_MEM(t.out + 10, ref + 35, 5);
-    CHECK_EQ(p.st.truncated_segments, 4);
+    CHECK_EQ(p.st.truncated_segments, 3);
     pool_done(&p);
 }
 
@@ -715,6 +723,30 @@ static void test_stop(void)
     CHECK(e.stopped);
     CHECK_EQ(p.st.buffers_in_use, 0);
     CHECK_EQ(p.st.bytes_dropped, 30);
+    pool_done(&p);
+}
+
+/* Consumed bytes leave room at the buffer's front; data placed past its end must move the
+ * held bytes down first, not land on top of them. */
+static void test_compaction(void)
+{
+    struct bw_stream_pool p; pool(&p, 256, 64);
+    struct bw_stream_dir d = { 0 };
+    static const struct step st[] = { { A_ZERO, 0 }, { A_K, 30 }, { A_ZERO, 0 } };
+    struct rec r; rec_init(&r, (struct step){ A_ALL, 0 });
+    r.steps = st; r.nsteps = 3;
+    struct bw_stream_cb cb = cb_for(&r);
+    bw_stream_start(&d, 0, false);
+    seg(&p, &d, &cb, 0, 0, 20);             /* refused: held at buffer offset 0 */
+    seg(&p, &d, &cb, 0, 20, 20);            /* 30 taken: [30, 40) left at offset 30 */
+    CHECK_EQ(d.head, 30);
+    CHECK_EQ(d.held, 10);
+    seg(&p, &d, &cb, 0, 60, 30);            /* offsets [30, 60) from here: past the buffer end */
+    CHECK_EQ(d.head, 0);
+    seg(&p, &d, &cb, 0, 40, 20);            /* fills the hole */
+    CHECK_EQ(r.nout, 90);
+    CHECK_MEM(r.out, ref, 90);
+    CHECK_EQ(r.ngaps, 0);
     pool_done(&p);
 }
 
@@ -878,6 +910,7 @@ int main(void)
     test_snaplen();
     test_memcap();
     test_stop();
+    test_compaction();
     test_too_many_ranges();
     test_property();
     return check_summary("stream");
