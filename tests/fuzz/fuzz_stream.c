@@ -35,6 +35,7 @@ struct fz_dir {
     size_t   pending;        /* consumer: length of the offer it refused last, 0 if none */
     size_t   expect;         /* consumer: the next offer must be exactly this long (0 = any) */
     bool     said_stop;      /* consumer returned STOP or refused a gap */
+    bool     flushing;       /* inside bw_stream_flush: the held bytes get a last offer */
     bool     restarted;      /* bw_stream_start() may have kept an empty buffer attached */
     uint64_t rng;
 };
@@ -109,6 +110,10 @@ static size_t fz_data(void *ctx, const uint8_t *buf, size_t len)
     FZ_ASSERT(!f->said_stop);                 /* nothing after STOP */
     FZ_ASSERT(len > 0);
     FZ_ASSERT(f->d.next_seq == f->pos);       /* the stream agrees where these bytes start */
+    if (f->flushing && f->pending) {          /* the last offer: the same refused bytes, again */
+        FZ_ASSERT(len == f->pending);
+        return 0;
+    }
     if (f->expect)                            /* a partial take is followed by the rest, at once */
         FZ_ASSERT(len == f->expect);
     if (f->pending)                           /* refused bytes come back only with more appended */
@@ -256,7 +261,9 @@ static void do_segment(struct bw_stream_pool *p, struct fz_dir *f, uint32_t seq,
 
 static void do_flush(struct bw_stream_pool *p, struct fz_dir *f, const struct bw_stream_cb *cb)
 {
+    f->flushing = true;
     bw_stream_flush(p, &f->d, cb);
+    f->flushing = false;
     FZ_ASSERT(f->d.buf_idx == 0);
     if (!f->d.stopped) {                      /* refused bytes end with the flush */
         f->pos += (uint32_t)f->pending;
