@@ -65,7 +65,11 @@ static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, cons
     else bw_json_null(j, "protocol_version");
     if (f->client_id.len || f->client_id.cut) bw_json_fstr(j, "client_id", &f->client_id);
     put_user(j, cfg, f);
-    bw_json_bool(j, "password_present", (f->seen & BW_FACT_CREDS_PASS) != 0);
+    /* Midstream, the handshake was never seen: say "unknown", not "no password". */
+    if ((f->seen & BW_FACT_MIDSTREAM) && !(f->seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)))
+        bw_json_null(j, "password_present");
+    else
+        bw_json_bool(j, "password_present", (f->seen & BW_FACT_CREDS_PASS) != 0);
     if (f->seen & BW_FACT_CREDS_PASS) bw_json_u64(j, "password_length", f->pass_len);
     else bw_json_null(j, "password_length");
     if (f->mech.len) bw_json_fstr(j, "mechanism", &f->mech);
