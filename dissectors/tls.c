@@ -984,7 +984,10 @@ bool bw_tls_evaluate(struct bw_facts *f, uint64_t capture_ts_us)
     if (x->magic != BW_TLS_MAGIC) return false;
     if (x->have & BW_TLS_HAVE_SERVER_HELLO) {        /* the negotiated version, for the report */
         char tmp[16];
-        snprintf(f->tls_version, sizeof f->tls_version, "%s", version_name(x->version, tmp, sizeof tmp));
+        const char *vn = version_name(x->version, tmp, sizeof tmp);
+        size_t n = strnlen(vn, sizeof f->tls_version - 1);
+        memcpy(f->tls_version, vn, n);
+        f->tls_version[n] = '\0';
     }
     uint32_t w = x->weak & (BW_TLS_WEAK_EXPIRED | BW_TLS_WEAK_NOT_YET_VALID);
     if ((x->have & BW_TLS_HAVE_SERVER_HELLO) && x->version < 0x0303)

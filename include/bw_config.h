@@ -31,6 +31,14 @@ struct bw_config {
     bool        redact_usernames;  /* --redact-usernames */
     uint32_t    brute_n, brute_t;  /* --bruteforce N/T */
     double      pace;              /* --pace X: replay -r files at X times recorded speed; 0 = flat out */
+    /* Redis sink (docs/redis.md) */
+    const char *redis_url;         /* --redis URL (an argv string: main scrubs its password) */
+    const char *redis_stream;      /* --redis-stream, default brokerwatch:alerts */
+    uint64_t    redis_maxlen;      /* --redis-maxlen: XADD MAXLEN ~ N; 0 = never trim */
+    bool        redis_publish;     /* --redis-publish: also PUBLISH on brokerwatch:alerts */
+    bool        redis_optional;    /* --redis-optional: bad credentials / unknown host do not stop the run */
+    uint64_t    redis_queue;       /* --redis-queue: memory queue bound in bytes */
+    const char *spool_dir;         /* --spool DIR: undelivered records wait on disk */
 };
 
 enum bw_config_res { BW_CONFIG_RUN = 0, BW_CONFIG_EXIT_OK = 1, BW_CONFIG_USAGE = 2 };

@@ -8,11 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 #include "bw_config.h"
+#include "bw_redis.h"
 #include "bw_verdict.h"
 
 enum {
     OPT_SENSOR = 256, OPT_MAX_FLOWS, OPT_MAX_SESSIONS, OPT_STREAM_MEMCAP, OPT_STREAM_WINDOW,
     OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE, OPT_PACE,
+    OPT_REDIS, OPT_REDIS_STREAM, OPT_REDIS_MAXLEN, OPT_REDIS_PUBLISH, OPT_REDIS_OPTIONAL, OPT_REDIS_QUEUE,
+    OPT_SPOOL,
 };
 
 static const struct option longopts[] = {
@@ -37,6 +40,13 @@ static const struct option longopts[] = {
     { "redact-usernames", no_argument,       NULL, OPT_REDACT },
     { "bruteforce",       required_argument, NULL, OPT_BRUTE },
     { "pace",             required_argument, NULL, OPT_PACE },
+    { "redis",            required_argument, NULL, OPT_REDIS },
+    { "redis-stream",     required_argument, NULL, OPT_REDIS_STREAM },
+    { "redis-maxlen",     required_argument, NULL, OPT_REDIS_MAXLEN },
+    { "redis-publish",    no_argument,       NULL, OPT_REDIS_PUBLISH },
+    { "redis-optional",   no_argument,       NULL, OPT_REDIS_OPTIONAL },
+    { "redis-queue",      required_argument, NULL, OPT_REDIS_QUEUE },
+    { "spool",            required_argument, NULL, OPT_SPOOL },
     { NULL, 0, NULL, 0 },
 };
 
@@ -62,6 +72,17 @@ static const char usage_text[] =
 "      --redact-usernames write user names as sha256:<hex>\n"
 "  -q, --quiet            no messages on stderr except errors\n"
 "  -v, --verbose          print counters at exit (twice: more detail)\n"
+"\n"
+"Redis (docs/redis.md; without -o, no JSON lines on stdout):\n"
+"      --redis URL        also send alerts to Redis: redis://[user:password@]host[:port][/db]\n"
+"                         or unix:///path; password also from $BROKERWATCH_REDIS_PASSWORD\n"
+"      --redis-stream KEY stream of alerts (default brokerwatch:alerts)\n"
+"      --redis-maxlen N   trim the stream to about N entries (default 1000000; 0 = never)\n"
+"      --redis-publish    also PUBLISH each alert on channel brokerwatch:alerts\n"
+"      --redis-optional   run even if Redis refuses the credentials or the host is unknown\n"
+"      --redis-queue SZ   memory queue for undelivered records (default 16M)\n"
+"      --spool DIR        keep records Redis cannot take yet on disk, in order, and deliver\n"
+"                         them first when it is back (also on the next start)\n"
 "\n"
 "Detection and limits:\n"
 "      --bruteforce N/T   alert on N auth failures from one client to one broker\n"
@@ -126,6 +147,7 @@ static void defaults(struct bw_config *c)
     c->close_timeout_s = 30;
     c->brute_n = 10;
     c->brute_t = 60;
+    c->redis_maxlen = BW_REDIS_MAXLEN_DEFAULT;
     if (gethostname(c->sensor_name, sizeof c->sensor_name - 1) != 0 || !c->sensor_name[0])
         snprintf(c->sensor_name, sizeof c->sensor_name, "brokerwatch");
 }
@@ -136,6 +158,7 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
 {
     uint32_t u;
     uint64_t sz;
+    const char *redis_only = NULL;        /* a Redis option seen (they need --redis) */
     defaults(c);
     opterr = 0;           /* our own one-line messages */
     optind = 1;
@@ -197,6 +220,37 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
                 USAGE("--bruteforce wants N/T with N in 1-%d and T in 1-86400 seconds, not '%s'", BW_BRUTE_N_MAX, optarg);
             break;
         }
+        case OPT_REDIS: {
+            struct bw_redis_url url;
+            char uerr[200];
+            if (bw_redis_url_parse(optarg, &url, uerr, sizeof uerr) != 0) USAGE("--redis: %s", uerr);
+            c->redis_url = optarg;
+            break;
+        }
+        case OPT_REDIS_STREAM:
+            redis_only = "--redis-stream";
+            if (!*optarg || strlen(optarg) > 200) USAGE("--redis-stream wants a key name of 1-200 characters");
+            c->redis_stream = optarg;
+            break;
+        case OPT_REDIS_MAXLEN: {
+            redis_only = "--redis-maxlen";
+            uint32_t m;
+            if (!bw_parse_u32(optarg, 0, 4000000000u, &m)) USAGE("--redis-maxlen wants a number of entries (0 = never trim), not '%s'", optarg);
+            c->redis_maxlen = m;
+            break;
+        }
+        case OPT_REDIS_PUBLISH: c->redis_publish = true; redis_only = "--redis-publish"; break;
+        case OPT_REDIS_OPTIONAL: c->redis_optional = true; redis_only = "--redis-optional"; break;
+        case OPT_REDIS_QUEUE:
+            redis_only = "--redis-queue";
+            if (!bw_parse_size(optarg, &sz) || sz < (64u << 10) || sz > (4ULL << 30)) USAGE("--redis-queue wants a size from 64K to 4G (e.g. 16M), not '%s'", optarg);
+            c->redis_queue = sz;
+            break;
+        case OPT_SPOOL:
+            redis_only = "--spool";
+            if (!*optarg) USAGE("--spool wants a directory");
+            c->spool_dir = optarg;
+            break;
         case ':': USAGE("option '%s' needs a value", argv[optind - 1]);
         case OPT_PACE: {
             char *end;
@@ -215,6 +269,7 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
     if (c->nrfiles && c->iface) USAGE("give either -r FILE or -i IFACE, not both");
     if (c->pace > 0 && c->iface) USAGE("--pace applies to -r files, not to live capture");
     if (!c->nrfiles && !c->iface) USAGE("no input: give -r FILE (a capture) or -i IFACE (live)");
+    if (!c->redis_url && redis_only) USAGE("%s needs --redis URL", redis_only);
     if (c->stream_memcap < c->stream_window) USAGE("--stream-memcap must be at least --stream-window");
     if (c->max_sessions > c->max_flows) c->max_sessions = c->max_flows;
     if (c->dpi_slots > c->max_sessions) c->dpi_slots = c->max_sessions;

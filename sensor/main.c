@@ -11,6 +11,7 @@
 #include "bw_capture.h"
 #include "bw_config.h"
 #include "bw_pipeline.h"
+#include "bw_redis.h"
 #include "bw_sink.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -95,12 +96,50 @@ int main(int argc, char **argv)
     }
     install_signals();
 
-    struct bw_sink *jsonl = bw_sink_jsonl_open(cfg.jsonl_path ? cfg.jsonl_path : "-", cfg.iface != NULL,
-                                               err, sizeof err);
-    if (!jsonl) {
-        fprintf(stderr, "brokerwatch: %s\n", err);
-        bw_config_free(&cfg);
-        return 1;
+    /* Redis: parse the URL (config.c checked it), take the password from the environment when the
+     * URL has none, then overwrite it in argv so ps and /proc/PID/cmdline never show it. */
+    struct bw_redis_sink_cfg rcfg;
+    memset(&rcfg, 0, sizeof rcfg);
+    if (cfg.redis_url) {
+        if (bw_redis_url_parse(cfg.redis_url, &rcfg.url, err, sizeof err) != 0) {
+            fprintf(stderr, "brokerwatch: --redis: %s (see brokerwatch --help)\n", err);
+            bw_config_free(&cfg);
+            return 2;
+        }
+        bw_redis_url_env_password(&rcfg.url, getenv(BW_REDIS_PASSWORD_ENV));
+        for (int i = 1; i < argc; i++) bw_redis_url_scrub(argv[i]);
+        rcfg.stream = cfg.redis_stream ? cfg.redis_stream : BW_REDIS_STREAM_DEFAULT;
+        rcfg.maxlen = cfg.redis_maxlen;
+        rcfg.publish = cfg.redis_publish;
+        rcfg.optional = cfg.redis_optional;
+        rcfg.spool_dir = cfg.spool_dir;
+        rcfg.sensor = cfg.sensor_name;
+        rcfg.live = cfg.iface != NULL;
+        rcfg.quiet = cfg.quiet;
+        rcfg.queue_bytes = (size_t)cfg.redis_queue;
+    }
+
+    /* JSON lines go to -o, or to stdout when no other sink was asked for. */
+    struct bw_sink *jsonl = NULL, *redis = NULL;
+    if (cfg.jsonl_path || !cfg.redis_url) {
+        jsonl = bw_sink_jsonl_open(cfg.jsonl_path ? cfg.jsonl_path : "-", cfg.iface != NULL, err, sizeof err);
+        if (!jsonl) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            bw_config_free(&cfg);
+            return 1;
+        }
+    }
+    if (cfg.redis_url) {
+        /* Refused credentials or an unknown host stop the run here (unless --redis-optional);
+         * Redis being down does not: records wait in memory and in the spool. */
+        redis = bw_sink_redis_open(&rcfg, err, sizeof err);
+        memset(rcfg.url.password, 0, sizeof rcfg.url.password);   /* the sink keeps its own copy */
+        if (!redis) {
+            fprintf(stderr, "brokerwatch: redis: %s\n", err);
+            if (jsonl) jsonl->close(jsonl);
+            bw_config_free(&cfg);
+            return 1;
+        }
     }
     static struct bw_pipeline pl;                  /* large; one per process */
     int rc = bw_pipeline_init(&pl, &cfg, bw_dissectors, bw_dissectors_count);
@@ -108,11 +147,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "brokerwatch: cannot set up the sensor's memory pools (--max-flows %u, "
                 "--stream-memcap %llu): %s\n", cfg.max_flows, (unsigned long long)cfg.stream_memcap,
                 bw_strerror(rc));
-        jsonl->close(jsonl);
+        if (jsonl) jsonl->close(jsonl);
+        if (redis) redis->close(redis);
         bw_config_free(&cfg);
         return 1;
     }
-    if (bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
+    if (jsonl && bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
+    if (redis && bw_pipeline_add_sink(&pl, redis) != 0) status = 1;
+    pl.tls_dis = bw_tls_dissector;                 /* follow encrypted brokers' handshakes */
+    pl.tls_evaluate = bw_tls_evaluate_fn;
 
     struct bw_capture_stats kstats = { 0, 0, 0 };
     if (cfg.iface) {
@@ -147,11 +190,23 @@ int main(int argc, char **argv)
     struct bw_stats st;
     bw_pipeline_stats(&pl, &st);
     st.kernel = kstats;
-    char sink_err[sizeof jsonl->errmsg];
-    memcpy(sink_err, jsonl->errmsg, sizeof sink_err);      /* close() frees the sink */
-    if (jsonl->close(jsonl) != 0) {
-        fprintf(stderr, "brokerwatch: %s\n", sink_err[0] ? sink_err : "cannot write alerts");
-        status = 1;
+    if (jsonl) {
+        char sink_err[sizeof jsonl->errmsg];
+        memcpy(sink_err, jsonl->errmsg, sizeof sink_err);      /* close() frees the sink */
+        if (jsonl->close(jsonl) != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", sink_err[0] ? sink_err : "cannot write alerts");
+            status = 1;
+        }
+    }
+    /* Redis: the last counters (with the kernel's drops), then deliver what waits (a few seconds
+     * at most); what Redis cannot take now stays in the spool for the next start. */
+    struct bw_redis_report rrep;
+    int rstatus = 0;
+    if (redis) {
+        char line[4096];
+        size_t n = bw_stats_json(&st, cfg.sensor_name, line, sizeof line);
+        if (n) redis->stats(redis, line, n, &st);
+        rstatus = bw_sink_redis_drain(redis, &rrep);
     }
     if (cfg.verbose) {
         char line[4096];
@@ -163,6 +218,21 @@ int main(int argc, char **argv)
                 (unsigned long long)st.pipe.brokers_sessions, (unsigned long long)st.pipe.alerts);
         if (st.kernel.dropped) fprintf(stderr, ", %llu dropped by the kernel", (unsigned long long)st.kernel.dropped);
         fputc('\n', stderr);
+    }
+    if (redis) {
+        char spooled[4200] = "";
+        if (cfg.spool_dir)
+            snprintf(spooled, sizeof spooled, "; %llu alerts (%llu records) remain spooled in %s%s",
+                     (unsigned long long)rrep.spooled_alerts, (unsigned long long)rrep.spooled_records,
+                     cfg.spool_dir, rrep.spooled_records ? ", delivered first on the next start" : "");
+        if (!cfg.quiet || rrep.spooled_records)
+            fprintf(stderr, "brokerwatch: redis: %llu alerts delivered to %s (stream %s)%s\n",
+                    (unsigned long long)rrep.alerts_delivered, rrep.where, rcfg.stream, spooled);
+        if (rstatus != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", redis->errmsg);
+            status = 1;
+        }
+        redis->close(redis);
     }
     bw_pipeline_free(&pl);
     bw_config_free(&cfg);
