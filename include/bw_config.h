@@ -30,6 +30,9 @@ struct bw_config {
     bool        session_log;       /* --session-log */
     bool        redact_usernames;  /* --redact-usernames */
     uint32_t    brute_n, brute_t;  /* --bruteforce N/T */
+    const char *report_path;       /* --report FILE: the exposure table there instead of stderr */
+    const char *report_json_path;  /* --report-json FILE */
+    bool        show_usernames;    /* --show-usernames: user names in the report */
     double      pace;              /* --pace X: replay -r files at X times recorded speed; 0 = flat out */
     /* Redis sink (docs/redis.md) */
     const char *redis_url;         /* --redis URL (an argv string: main scrubs its password) */

@@ -13,7 +13,7 @@
 
 enum {
     OPT_SENSOR = 256, OPT_MAX_FLOWS, OPT_MAX_SESSIONS, OPT_STREAM_MEMCAP, OPT_STREAM_WINDOW,
-    OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE, OPT_PACE,
+    OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE, OPT_PACE, OPT_REPORT, OPT_REPORT_JSON, OPT_SHOW_USERS,
     OPT_REDIS, OPT_REDIS_STREAM, OPT_REDIS_MAXLEN, OPT_REDIS_PUBLISH, OPT_REDIS_OPTIONAL, OPT_REDIS_QUEUE,
     OPT_SPOOL,
 };
@@ -40,6 +40,9 @@ static const struct option longopts[] = {
     { "redact-usernames", no_argument,       NULL, OPT_REDACT },
     { "bruteforce",       required_argument, NULL, OPT_BRUTE },
     { "pace",             required_argument, NULL, OPT_PACE },
+    { "report",           required_argument, NULL, OPT_REPORT },
+    { "report-json",      required_argument, NULL, OPT_REPORT_JSON },
+    { "show-usernames",   no_argument,       NULL, OPT_SHOW_USERS },
     { "redis",            required_argument, NULL, OPT_REDIS },
     { "redis-stream",     required_argument, NULL, OPT_REDIS_STREAM },
     { "redis-maxlen",     required_argument, NULL, OPT_REDIS_MAXLEN },
@@ -70,6 +73,10 @@ static const char usage_text[] =
 "      --sensor-name NAME name in every record (default: host name)\n"
 "      --session-log      also write one \"session\" record per broker session\n"
 "      --redact-usernames write user names as sha256:<hex>\n"
+"      --report FILE      write the exposure report (one row per broker) to FILE\n"
+"                         instead of stderr; -q keeps it off stderr\n"
+"      --report-json FILE the exposure report as JSON\n"
+"      --show-usernames   list user names seen in cleartext in the report\n"
 "  -q, --quiet            no messages on stderr except errors\n"
 "  -v, --verbose          print counters at exit (twice: more detail)\n"
 "\n"
@@ -252,6 +259,9 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             c->spool_dir = optarg;
             break;
         case ':': USAGE("option '%s' needs a value", argv[optind - 1]);
+        case OPT_REPORT: c->report_path = optarg; break;
+        case OPT_REPORT_JSON: c->report_json_path = optarg; break;
+        case OPT_SHOW_USERS: c->show_usernames = true; break;
         case OPT_PACE: {
             char *end;
             errno = 0;

@@ -2,6 +2,9 @@
  * Wires configuration, capture, pipeline and sinks; owns process concerns (signals, exit status,
  * the final messages). Exit: 0 ok, 1 runtime error, 2 usage error. Alerts found before an error
  * are always written before exiting. */
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +14,8 @@
 #include "bw_capture.h"
 #include "bw_config.h"
 #include "bw_pipeline.h"
+#include "bw_progress.h"
+#include "bw_report.h"
 #include "bw_redis.h"
 #include "bw_sink.h"
 
@@ -58,8 +63,10 @@ static void pace(struct pacer *pc, uint64_t ts)
 }
 
 /* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
-static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pacer *pc)
+static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pacer *pc,
+                      struct bw_progress *prog, uint64_t done_before)
 {
+    uint64_t n = 0;
     char err[512];
     const uint8_t *data;
     size_t caplen;
@@ -71,6 +78,8 @@ static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pac
             if (pc) pace(pc, ts);
             if (stop_requested) return 0;
             bw_pipeline_packet(pl, dlt, data, caplen, ts);
+            if (prog && (++n & 1023) == 0)         /* a clock read per 1024 packets, not per packet */
+                bw_progress_update(prog, done_before + bw_capture_offset(cap), pl->cnt.packets, pl->cnt.alerts);
             continue;
         }
         if (rc == 2) { if (stop_requested) return 0; continue; }
@@ -78,6 +87,31 @@ static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pac
         fprintf(stderr, "brokerwatch: %s\n", err);
         return 1;
     }
+}
+
+/* The exposure report: a table on stderr (or --report FILE), JSON with --report-json.
+ * Returns 0, or 1 after one line saying which file could not be written and why. */
+static int write_reports(const struct bw_config *cfg, const struct bw_report *rep)
+{
+    int status = 0;
+    if (cfg->report_path || !cfg->quiet) {
+        FILE *out = cfg->report_path ? fopen(cfg->report_path, "w") : stderr;
+        if (!out || bw_report_write_text(rep, out, cfg->show_usernames) != 0 ||
+            (cfg->report_path && fclose(out) != 0)) {
+            fprintf(stderr, "brokerwatch: cannot write the report to '%s': %s\n",
+                    cfg->report_path ? cfg->report_path : "stderr", strerror(errno));
+            status = 1;
+        }
+    }
+    if (cfg->report_json_path) {
+        FILE *out = fopen(cfg->report_json_path, "w");
+        if (!out || bw_report_write_json(rep, out, cfg->show_usernames) != 0 || fclose(out) != 0) {
+            fprintf(stderr, "brokerwatch: cannot write the JSON report to '%s': %s\n",
+                    cfg->report_json_path, strerror(errno));
+            status = 1;
+        }
+    }
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -165,7 +199,7 @@ int main(int argc, char **argv)
             status = 1;
         } else {
             if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s\n", cfg.iface);
-            status = run_source(&pl, live_capture, NULL);
+            status = run_source(&pl, live_capture, NULL, NULL, 0);
             if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
             struct bw_capture *c = live_capture;
             live_capture = NULL;
@@ -173,6 +207,15 @@ int main(int argc, char **argv)
         }
     } else {
         struct pacer pc = { .speed = cfg.pace };
+        struct bw_progress prog;
+        uint64_t total = 0, done = 0;
+        for (size_t i = 0; i < cfg.nrfiles; i++) {
+            struct stat sb;
+            if (strcmp(cfg.rfiles[i], "-") != 0 && stat(cfg.rfiles[i], &sb) == 0 && S_ISREG(sb.st_mode))
+                total += (uint64_t)sb.st_size;
+        }
+        /* Only for a person watching a terminal; never into logs or pipes. */
+        bw_progress_init(&prog, !cfg.quiet && isatty(STDERR_FILENO), stderr, total);
         for (size_t i = 0; i < cfg.nrfiles && !stop_requested && status == 0; i++) {
             struct bw_capture *cap;
             if (bw_capture_open_file(&cap, cfg.rfiles[i], cfg.bpf, err, sizeof err) != 0) {
@@ -180,13 +223,16 @@ int main(int argc, char **argv)
                 status = 1;
                 break;
             }
-            status = run_source(&pl, cap, &pc);
+            status = run_source(&pl, cap, &pc, &prog, done);
+            done += bw_capture_offset(cap);
             bw_capture_close(cap);
         }
+        bw_progress_end(&prog);
     }
 
     /* Whatever happened, finish every session so no alert found so far is lost. */
     bw_pipeline_finish(&pl);
+    if (write_reports(&cfg, pl.report) != 0) status = 1;
     struct bw_stats st;
     bw_pipeline_stats(&pl, &st);
     st.kernel = kstats;

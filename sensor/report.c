@@ -111,7 +111,9 @@ void bw_report_session(struct bw_report *r, const struct bw_report_session *s)
     }
     if (tls) {
         w->tls = true;
-        if (f->tls_version[0]) memcpy(w->tls_version, f->tls_version, sizeof w->tls_version);
+        /* The weakest version seen is the one that matters ("SSLv3" < "TLSv1.0" < ... as text). */
+        if (f->tls_version[0] && (!w->tls_version[0] || strcmp(f->tls_version, w->tls_version) < 0))
+            memcpy(w->tls_version, f->tls_version, sizeof w->tls_version);
     } else {
         w->plaintext = true;
     }
