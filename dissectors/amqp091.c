@@ -1,8 +1,10 @@
-/* amqp091.c: AMQP 0-9-1 dissector (also the 0-9 and 0-8 headers; the 0-10 header is recognized
- * and reported, its framing is not parsed). AMQP 0-9-1 spec: §4.2.2 protocol header, §4.2.3
- * frames (type, channel, size, payload, frame-end 0xCE), §4.2.5.5 field tables (RabbitMQ's errata
- * type set), §1.4.2 connection class (Start .. Close-Ok). It owns struct amqp091_state and the
- * "amqp" ext record; it never stores a password, never allocates, and skips content by length. */
+/* amqp091.c: AMQP 0-9-1 dissector (also the 0-9 and 0-8 headers, and the connection handshake of
+ * AMQP 0-10). AMQP 0-9-1 spec: §4.2.2 protocol header, §4.2.3 frames (type, channel, size,
+ * payload, frame-end 0xCE), §4.2.5.5 field tables (RabbitMQ's errata type set), §1.4.2 connection
+ * class (Start .. Close-Ok). AMQP 0-10 (amqp.0-10.xml): 12-byte frame headers, control segments of
+ * the connection class with packed arguments, the 0-10 type codes whose width the code says.
+ * It owns struct amqp091_state and the "amqp" ext record; it never stores a password, never
+ * allocates, and skips content by length. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,7 +48,7 @@ enum proto { P_NONE, P_091, P_09, P_08, P_010, P_OTHER };
 static const char *const anomaly_names[BW_AMQP091_ANOM_COUNT + 1] = {
     "bad_header", "version_mismatch", "bad_frame_type", "bad_frame_end", "frame_too_large",
     "bad_channel", "bad_heartbeat", "bad_method", "wrong_direction", "bad_table", "table_depth",
-    "bad_plain", "bad_amqplain", "mech_not_offered", "bad_tune", NULL,
+    "bad_plain", "bad_amqplain", "mech_not_offered", "bad_tune", "bad_frame", NULL,
 };
 
 enum phase { PH_START, PH_FRAMES, PH_DONE };
@@ -333,6 +335,26 @@ static void properties(struct bw_cur t, bool broker, struct bw_facts *f, struct 
     table_result(r, f);
 }
 
+/* The broker as it announced itself, "<product> <version>", for the facts every report reads.
+ * A product name that was cut gets no version appended: the pair would read as one name. */
+static void product_fact(struct bw_facts *f, const struct bw_amqp_ext *x)
+{
+    char tmp[2 * BW_AMQP_STR_MAX + 1];
+    size_t n = 0;
+    bool cut = x->broker_product.cut;
+    if (!x->broker_product.set || x->broker_product.len == 0) return;
+    memcpy(tmp, x->broker_product.s, x->broker_product.len);
+    n = x->broker_product.len;
+    if (!cut && x->broker_version.set && x->broker_version.len > 0) {
+        tmp[n++] = ' ';
+        memcpy(tmp + n, x->broker_version.s, x->broker_version.len);
+        n += x->broker_version.len;
+        cut = x->broker_version.cut;
+    }
+    bw_fstr_set(&f->product, (const uint8_t *)tmp, n);
+    if (cut) f->product.cut = true;
+}
+
 /* ---- connection methods (§1.4.2) ---- */
 
 static void method_tail(struct bw_cur *m, struct bw_facts *f)
@@ -389,6 +411,7 @@ static void start(struct amqp091_state *st, struct bw_cur *m, struct bw_facts *f
         return;
     }
     properties(tab, true, f, x);
+    product_fact(f, x);
     struct bw_bytes mechs = bw_cur_bytes(m, bw_cur_be32(m));
     if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     bw_amqp_lstr_set(&x->mechanisms, mechs.ptr, mechs.len);
@@ -698,6 +721,381 @@ static enum bw_parse frame(struct amqp091_state *st, struct dir_state *d, enum b
     return BW_PARSE_OK;
 }
 
+/* ---- AMQP 0-10 (amqp.0-10.xml): framing, type codes, connection controls ---- */
+
+#define F10_HDR          12           /* flags, type, size(2), 0, track, channel(2), 0(4) */
+#define F10_FIRST_FRAME  0x02         /* first frame of its segment */
+#define F10_LAST_FRAME   0x01         /* last frame of its segment */
+#define F10_FMT_MASK     0xF0         /* format version 0 and reserved bits: all zero */
+
+enum { SEG_CONTROL = 0, SEG_COMMAND = 1, SEG_HEADER = 2, SEG_BODY = 3 };
+enum { C10_CONNECTION = 0x01 };
+enum {
+    C_START = 0x01, C_START_OK, C_SECURE, C_SECURE_OK, C_TUNE, C_TUNE_OK, C_OPEN, C_OPEN_OK,
+    C_REDIRECT, C_HEARTBEAT, C_CLOSE, C_CLOSE_OK,
+};
+enum { CODE_CONNECTION_FORCED = 320 };
+
+/* Type codes of the values read by name (str8/str16 and their latin variants). */
+enum { T10_STR8_LATIN = 0x84, T10_STR8 = 0x85, T10_STR16_LATIN = 0x94, T10_STR16 = 0x95 };
+
+struct f10 {
+    uint8_t  flags, seg, track;
+    uint16_t size, ch;
+    bool     reserved_ok;             /* format, reserved bits and bytes all zero */
+};
+
+static bool f10_header(const uint8_t *p, size_t n, struct f10 *h)
+{
+    struct bw_cur c = bw_cur_init(p, n);
+    h->flags = bw_cur_u8(&c);
+    h->seg = bw_cur_u8(&c);
+    h->size = bw_cur_be16(&c);
+    uint8_t r4 = bw_cur_u8(&c);
+    uint8_t tr = bw_cur_u8(&c);
+    h->ch = bw_cur_be16(&c);
+    uint32_t r8 = bw_cur_be32(&c);
+    h->track = tr & 0x0f;
+    h->reserved_ok = (h->flags & F10_FMT_MASK) == 0 && r4 == 0 && (tr & 0xf0) == 0 && r8 == 0;
+    return !c.bad;
+}
+
+/* One value of type `code`: the code alone fixes its width (fixed sizes by the high nibble,
+ * 0x8x / 0x9x / 0xAx a 1-, 2- or 4-byte length first). 0xBx and 0xEx are reserved: unknown
+ * width, so nothing after them can be read. */
+static bool v10_value(struct bw_cur *c, uint8_t code, struct bw_bytes *out)
+{
+    static const uint8_t fixed[16] = { 1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 5, 9, 0, 0 };
+    size_t n;
+    switch (code >> 4) {
+    case 0x8: n = bw_cur_u8(c); break;
+    case 0x9: n = bw_cur_be16(c); break;
+    case 0xa: n = bw_cur_be32(c); break;
+    case 0xb: case 0xe: return false;
+    default:  n = fixed[code >> 4]; break;    /* 0xFx: void and bit, no bytes */
+    }
+    *out = bw_cur_bytes(c, n);
+    return !c->bad;
+}
+
+static bool v10_is_str(uint8_t code)
+{
+    return code == T10_STR8 || code == T10_STR16 || code == T10_STR8_LATIN || code == T10_STR16_LATIN;
+}
+
+/* map: size(4), then inside it count(4) and count entries of key str8, type code, value. An
+ * empty map may be sent as size 0. The entries must fill the map exactly. With `props`, the
+ * string values of product, version (and the broker's platform) are kept; 0-10 has no
+ * capabilities table, so props_seen stays clear and the capability lists read as unknown. */
+static void v10_map(struct bw_cur *m, bool broker, bool props, struct bw_facts *f,
+                    struct bw_amqp_ext *x)
+{
+    uint32_t size = bw_cur_be32(m);
+    struct bw_cur t = bw_cur_sub(m, size);
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_TABLE); return; }
+    uint32_t count = size ? bw_cur_be32(&t) : 0;
+    /* every entry takes at least two bytes: a lying count ends with the map's bytes */
+    for (uint32_t i = 0; i < count && !t.bad; i++) {
+        struct bw_bytes k = bw_cur_bytes(&t, bw_cur_u8(&t)), v;
+        uint8_t code = bw_cur_u8(&t);
+        if (t.bad || !v10_value(&t, code, &v)) { t.bad = true; break; }
+        if (!props || !v10_is_str(code)) continue;
+        struct bw_amqp_str *dst = NULL;
+        if (bw_amqp_eq(k, "product"))
+            dst = broker ? &x->broker_product : &x->client_product;
+        else if (bw_amqp_eq(k, "version"))
+            dst = broker ? &x->broker_version : &x->client_version;
+        else if (broker && bw_amqp_eq(k, "platform"))
+            dst = &x->broker_platform;
+        if (dst) bw_amqp_str_set(dst, v.ptr, v.len);
+    }
+    if (t.bad || bw_cur_left(&t) != 0) anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
+}
+
+/* array: size(4), then inside it the item type code(1), count(4) and the items. With `mechs`,
+ * string items are the mechanism names offered; otherwise the array is only bounded. */
+static void v10_array(struct bw_cur *m, struct bw_amqp_lstr *mechs, struct bw_facts *f)
+{
+    uint32_t size = bw_cur_be32(m);
+    struct bw_cur a = bw_cur_sub(m, size);
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_TABLE); return; }
+    if (mechs) memset(mechs, 0, sizeof *mechs);
+    if (mechs) mechs->set = true;
+    if (size == 0) return;
+    uint8_t code = bw_cur_u8(&a);
+    uint32_t count = bw_cur_be32(&a);
+    if (a.bad) { anomaly(f, BW_AMQP091_ANOM_BAD_TABLE); return; }
+    if (!mechs) return;
+    if (!v10_is_str(code)) {        /* names are strings: anything else cannot be listed */
+        if (count) anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
+        return;
+    }
+    for (uint32_t i = 0; i < count && !a.bad; i++) {   /* a string item takes >= 1 byte */
+        struct bw_bytes v;
+        if (v10_value(&a, code, &v)) bw_amqp_lstr_add(mechs, v.ptr, v.len);
+    }
+    if (a.bad || bw_cur_left(&a) != 0) anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
+}
+
+/* Packing flags of a connection control: bit i (bit i % 8 of byte i / 8) = field i present. */
+static bool pf_has(uint16_t pf, unsigned i) { return (pf >> i) & 1u; }
+
+static void start10(struct amqp091_state *st, uint16_t pf, struct bw_cur *m, struct bw_facts *f,
+                    struct bw_amqp_ext *x)
+{
+    st->start = true;
+    if (pf_has(pf, 0)) {
+        v10_map(m, true, true, f, x);          /* server-properties */
+        product_fact(f, x);
+    }
+    if (pf_has(pf, 1)) v10_array(m, &x->mechanisms, f);
+    if (pf_has(pf, 2)) v10_array(m, NULL, f);     /* locales */
+}
+
+static void start_ok10(struct amqp091_state *st, uint16_t pf, struct bw_cur *m,
+                       struct bw_facts *f, struct bw_amqp_ext *x)
+{
+    struct bw_bytes mech = { NULL, 0 }, resp = { NULL, 0 };
+    st->start_ok = true;
+    if (pf_has(pf, 0)) v10_map(m, false, true, f, x);   /* client-properties */
+    if (pf_has(pf, 1)) mech = bw_cur_bytes(m, bw_cur_u8(m));
+    if (m->bad || !pf_has(pf, 1)) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }   /* required */
+    bw_fstr_set(&f->mech, mech.ptr, mech.len);
+    if (x->mechanisms.set && !bw_amqp_lstr_has(&x->mechanisms, mech.ptr, mech.len))
+        anomaly(f, BW_AMQP091_ANOM_MECH_NOT_OFFERED);
+    if (bw_amqp_eq(mech, "ANONYMOUS")) f->seen |= BW_FACT_ANONYMOUS;
+    if (pf_has(pf, 2)) resp = bw_cur_bytes(m, bw_cur_be32(m));
+    /* A response cut by the segment: which bytes are the password is unknown, report nothing. */
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
+    if (pf_has(pf, 2) && bw_amqp_eq(mech, "PLAIN")) {
+        struct bw_bytes user, pass;
+        bool extra;
+        if (!bw_amqp_plain_split(resp, &user, &pass, &extra)) {
+            anomaly(f, BW_AMQP091_ANOM_BAD_PLAIN);
+        } else {
+            if (extra || user.len == 0) anomaly(f, BW_AMQP091_ANOM_BAD_PLAIN);
+            bw_amqp_creds(f, user, true, pass, true);   /* password: compared, never copied */
+        }
+    }
+    if (pf_has(pf, 3)) (void)bw_cur_bytes(m, bw_cur_u8(m));   /* locale */
+}
+
+static void tune10(struct amqp091_state *st, bool from_broker, uint16_t pf, struct bw_cur *m,
+                   struct bw_facts *f)
+{
+    uint16_t fmax = 0;
+    if (pf_has(pf, 0)) (void)bw_cur_be16(m);      /* channel-max */
+    if (pf_has(pf, 1)) fmax = bw_cur_be16(m);     /* max-frame-size */
+    if (pf_has(pf, 2)) (void)bw_cur_be16(m);      /* heartbeat-min (Tune-Ok: heartbeat) */
+    if (from_broker && pf_has(pf, 3)) (void)bw_cur_be16(m);   /* heartbeat-max */
+    if (from_broker) {
+        st->tune = true;
+        f->seen |= BW_FACT_AUTH_OK;            /* Tune follows a successful SASL exchange */
+    }
+    if (m->bad) return;
+    if (fmax != 0 && fmax < FRAME_MIN_SIZE) anomaly(f, BW_AMQP091_ANOM_BAD_TUNE);
+    if (pf_has(pf, 1) && (!from_broker || st->frame_max == 0)) st->frame_max = fmax;
+}
+
+static void close10(struct amqp091_state *st, uint16_t pf, struct bw_cur *m, struct bw_facts *f,
+                    struct bw_amqp_ext *x)
+{
+    uint16_t code = pf_has(pf, 0) ? bw_cur_be16(m) : 0;
+    struct bw_bytes text = { NULL, 0 };
+    if (pf_has(pf, 1)) text = bw_cur_bytes(m, bw_cur_u8(m));
+    st->closed = true;
+    x->close_seen = true;
+    if (text.ptr) bw_amqp_lstr_set(&x->close_text, text.ptr, text.len);
+    if (m->bad || !pf_has(pf, 0)) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }  /* required */
+    x->close_code = code;
+    f->result_code = code;
+    /* A login refused during the SASL exchange: 403 as in 0-9-1, or connection-forced, which
+     * 0-10 brokers send when authentication fails. Anything else but 200 is a refusal. */
+    bool sasl = !st->tune && !st->open_ok;
+    if ((code == CODE_ACCESS_REFUSED && (st->start || st->start_ok) && sasl) ||
+        (code == CODE_CONNECTION_FORCED && st->start_ok && sasl))
+        f->seen |= BW_FACT_AUTH_FAILED;
+    else if (code != CODE_OK)
+        f->seen |= BW_FACT_REFUSED;
+}
+
+/* One connection control: class and code read, packing flags and arguments in m. Returns OK, or
+ * DONE when that direction has nothing more to tell. */
+static enum bw_parse control10(struct amqp091_state *st, enum bw_dir dir, uint8_t code,
+                               struct bw_cur *m, struct bw_facts *f, struct bw_amqp_ext *x)
+{
+    /* fields per control, by code; unknown codes have none */
+    static const uint8_t nfields[C_CLOSE_OK + 1] = { 0, 3, 4, 1, 1, 4, 3, 3, 1, 2, 0, 2, 0 };
+    bool cli = dir == BW_DIR_TOSERVER;
+    if (code == 0 || code > C_CLOSE_OK) {
+        anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
+        return BW_PARSE_OK;
+    }
+    uint16_t pf = bw_cur_le16(m);
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return BW_PARSE_OK; }
+    if (pf >> nfields[code]) anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);   /* fields it has not */
+    st->handshake = true;
+    switch (code) {
+    case C_START:
+        if (direction_ok(cli, false, f)) { start10(st, pf, m, f, x); method_tail(m, f); }
+        return BW_PARSE_OK;
+    case C_START_OK:
+        if (direction_ok(cli, true, f)) { start_ok10(st, pf, m, f, x); method_tail(m, f); }
+        return BW_PARSE_OK;
+    case C_SECURE:     /* challenge / response: never kept, they may carry secrets */
+    case C_SECURE_OK:
+        (void)direction_ok(cli, code == C_SECURE_OK, f);
+        return BW_PARSE_OK;
+    case C_TUNE:
+    case C_TUNE_OK:
+        if (direction_ok(cli, code == C_TUNE_OK, f)) { tune10(st, !cli, pf, m, f); method_tail(m, f); }
+        return BW_PARSE_OK;
+    case C_OPEN:
+        if (!direction_ok(cli, true, f)) return BW_PARSE_OK;
+        if (pf_has(pf, 0)) {
+            struct bw_bytes vh = bw_cur_bytes(m, bw_cur_u8(m));
+            if (vh.ptr) bw_amqp_str_set(&x->vhost, vh.ptr, vh.len);
+        }
+        if (pf_has(pf, 1)) v10_array(m, NULL, f);   /* capabilities; insist is a bit: no bytes */
+        method_tail(m, f);
+        return BW_PARSE_DONE;                 /* the client has said all it will say */
+    case C_OPEN_OK:
+        if (!direction_ok(cli, false, f)) return BW_PARSE_OK;
+        if (pf_has(pf, 0)) v10_array(m, NULL, f);   /* known-hosts */
+        method_tail(m, f);
+        st->open_ok = true;
+        f->seen |= BW_FACT_AUTH_OK;
+        return BW_PARSE_DONE;
+    case C_REDIRECT:                          /* the broker sends the client elsewhere */
+        if (!direction_ok(cli, false, f)) return BW_PARSE_OK;
+        if (pf_has(pf, 0)) (void)bw_cur_bytes(m, bw_cur_be16(m));   /* host */
+        if (pf_has(pf, 1)) v10_array(m, NULL, f);                   /* known-hosts */
+        method_tail(m, f);
+        return BW_PARSE_DONE;
+    case C_HEARTBEAT:
+        method_tail(m, f);
+        return BW_PARSE_OK;
+    case C_CLOSE:
+        if (cli) return BW_PARSE_DONE;        /* the client's own close is no broker answer */
+        close10(st, pf, m, f, x);
+        method_tail(m, f);
+        return BW_PARSE_DONE;
+    default:                                  /* C_CLOSE_OK */
+        return BW_PARSE_DONE;
+    }
+}
+
+/* Skip a frame by its size (possibly beyond this buffer). */
+static enum bw_parse skip10(const struct f10 *h, enum bw_dir dir, size_t *used,
+                            struct bw_amqp_ext *x)
+{
+    *used = h->size;
+    x->frames[dir]++;
+    return BW_PARSE_OK;
+}
+
+/* The frames after the first one of a control segment split across frames: all of them in buf,
+ * continuations on the same channel, the whole segment within HS_FRAME_MAX. Returns the wire
+ * length of the segment (its payloads are gathered into seg), 0 when more bytes are needed, or
+ * SIZE_MAX when the segment cannot be followed (too large, or its frames out of order). */
+static size_t gather10(const struct f10 *h, const uint8_t *buf, size_t len, uint8_t *seg,
+                       size_t cap, size_t *seglen, unsigned *frames, struct bw_facts *f)
+{
+    size_t off = 0, n = 0;
+    unsigned k = 0;
+    struct f10 g = *h;
+    for (;;) {
+        if (off + g.size > HS_FRAME_MAX) {
+            anomaly(f, BW_AMQP091_ANOM_FRAME_TOO_LARGE);
+            return SIZE_MAX;
+        }
+        if (len - off < g.size) return 0;
+        off += g.size;
+        k++;
+        if (g.flags & F10_LAST_FRAME) break;
+        if (!f10_header(buf + off, len - off, &g)) return 0;
+        if (g.size < F10_HDR || g.seg != SEG_CONTROL || g.ch != h->ch || g.track != h->track ||
+            (g.flags & F10_FIRST_FRAME)) {
+            anomaly(f, BW_AMQP091_ANOM_BAD_FRAME);
+            return SIZE_MAX;
+        }
+    }
+    /* every frame is in buf: copy the payloads */
+    struct bw_cur all = bw_cur_init(buf, off);
+    while (bw_cur_left(&all) > 0) {
+        struct bw_bytes rest = bw_cur_rest(&all);
+        struct f10 c;
+        if (!f10_header(rest.ptr, rest.len, &c) || c.size < F10_HDR) break;
+        (void)bw_cur_skip(&all, F10_HDR);
+        struct bw_bytes pl = bw_cur_bytes(&all, c.size - F10_HDR);
+        if (all.bad || pl.len > cap - n) break;
+        if (pl.len) memcpy(seg + n, pl.ptr, pl.len);
+        n += pl.len;
+    }
+    *seglen = n;
+    *frames = k;
+    return off;
+}
+
+static enum bw_parse frame10(struct amqp091_state *st, struct dir_state *d, enum bw_dir dir,
+                             const uint8_t *buf, size_t len, size_t *used, struct bw_facts *f,
+                             struct bw_amqp_ext *x)
+{
+    struct f10 h;
+    if (!f10_header(buf, len, &h)) return BW_PARSE_NEED_MORE;
+    /* No resync in 0-10: a frame that cannot be one ends this direction. */
+    if (h.size < F10_HDR || h.seg > SEG_BODY) {
+        anomaly(f, h.size < F10_HDR ? BW_AMQP091_ANOM_BAD_FRAME : BW_AMQP091_ANOM_BAD_FRAME_TYPE);
+        d->phase = PH_DONE;
+        return BW_PARSE_DONE;
+    }
+    if (!h.reserved_ok) anomaly(f, BW_AMQP091_ANOM_BAD_FRAME);
+    if (st->frame_max != 0 && h.size > st->frame_max) anomaly(f, BW_AMQP091_ANOM_FRAME_TOO_LARGE);
+    if (h.seg != SEG_CONTROL) return skip10(&h, dir, used, x);
+    if (h.track != 0) anomaly(f, BW_AMQP091_ANOM_BAD_FRAME);   /* controls use track 0 */
+    /* A frame continuing a segment already read or refused. */
+    if (!(h.flags & F10_FIRST_FRAME)) return skip10(&h, dir, used, x);
+
+    struct bw_cur m;
+    size_t wire;
+    unsigned frames = 1;
+    uint8_t gathered[HS_FRAME_MAX];
+    if (h.flags & F10_LAST_FRAME) {            /* the whole control in one frame */
+        if (h.size > HS_FRAME_MAX) {           /* refuse to buffer it; skip it instead */
+            anomaly(f, BW_AMQP091_ANOM_FRAME_TOO_LARGE);
+            return skip10(&h, dir, used, x);
+        }
+        if (len < h.size) return BW_PARSE_NEED_MORE;
+        m = bw_cur_init(buf, h.size);
+        (void)bw_cur_skip(&m, F10_HDR);
+        wire = h.size;
+    } else {
+        size_t seglen = 0;
+        wire = gather10(&h, buf, len, gathered, sizeof gathered, &seglen, &frames, f);
+        if (wire == 0) return BW_PARSE_NEED_MORE;
+        if (wire == SIZE_MAX) return skip10(&h, dir, used, x);
+        m = bw_cur_init(gathered, seglen);
+    }
+    *used = wire;
+    x->frames[dir] += frames;
+
+    uint8_t cls = bw_cur_u8(&m), code = bw_cur_u8(&m);
+    if (m.bad) {                               /* no room for class and control codes */
+        anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
+        return BW_PARSE_OK;
+    }
+    if (cls != C10_CONNECTION) return BW_PARSE_OK;   /* session and the rest: not ours */
+    if (h.ch != 0) {                           /* the connection's controls use channel 0 */
+        anomaly(f, BW_AMQP091_ANOM_BAD_CHANNEL);
+        return BW_PARSE_OK;
+    }
+    if (control10(st, dir, code, &m, f, x) == BW_PARSE_DONE) {
+        d->phase = PH_DONE;
+        return BW_PARSE_DONE;
+    }
+    return BW_PARSE_OK;
+}
+
 /* ---- headers ---- */
 
 static void mismatch(struct amqp091_state *st, struct bw_facts *f, struct bw_amqp_ext *x)
@@ -745,7 +1143,7 @@ static bool dir_start(struct amqp091_state *st, struct dir_state *d, enum bw_dir
             anomaly(f, BW_AMQP091_ANOM_BAD_HEADER);
         }
         check_headers(st, f, x);
-        d->phase = (p == P_091 || p == P_09 || p == P_08) ? PH_FRAMES : PH_DONE;
+        d->phase = (p == P_091 || p == P_09 || p == P_08 || p == P_010) ? PH_FRAMES : PH_DONE;
     } else {
         memcpy(st->srv_hdr, buf, HDR_LEN);
         st->have_srv_hdr = true;
@@ -754,7 +1152,8 @@ static bool dir_start(struct amqp091_state *st, struct dir_state *d, enum bw_dir
             set_version(f, P_010);
         }
         check_headers(st, f, x);
-        d->phase = PH_DONE;                   /* a refusal, or 0-10 framing we do not follow */
+        /* A 0-10 echo goes on with 0-10 frames; any other broker header is a refusal. */
+        d->phase = (p == P_010 && st->proto == P_010 && !x->mismatch) ? PH_FRAMES : PH_DONE;
     }
     *r = d->phase == PH_DONE ? BW_PARSE_DONE : BW_PARSE_OK;
     return true;
@@ -780,8 +1179,14 @@ static enum bw_parse amqp091_parse(void *state, enum bw_dir dir, const uint8_t *
     if (d->phase == PH_DONE) return BW_PARSE_DONE;
     if (d->phase == PH_START && dir_start(st, d, dir, buf, len, used, f, x, &r))
         return r;
-    /* 0-10 framing is not followed; a confirmed midstream session has nothing more to tell. */
-    if (st->midstream || st->proto == P_010 || (dir == BW_DIR_TOSERVER && st->proto == P_OTHER)) {
+    /* 0-10 frames after 0-10 headers; 0-9-1 framing is not tried on a broker that sent the
+     * 0-10 header (whatever the client sent). A confirmed midstream session has nothing more to
+     * tell. */
+    bool srv010 = st->have_srv_hdr && hdr_proto(st->srv_hdr) == P_010;
+    if (st->proto == P_010 && !x->mismatch)
+        return frame10(st, d, dir, buf, len, used, f, x);
+    if (st->midstream || st->proto == P_010 || (dir == BW_DIR_TOCLIENT && srv010) ||
+        (dir == BW_DIR_TOSERVER && st->proto == P_OTHER)) {
         d->phase = PH_DONE;
         return BW_PARSE_DONE;
     }

@@ -1,8 +1,8 @@
-/* bw_amqp.h: the two AMQP dissectors, dissectors/amqp091.c (AMQP 0-9-1, 0-9, 0-8; 0-10
- * recognized) and dissectors/amqp10.c (OASIS AMQP 1.0), both app_proto "amqp": their anomaly
- * bits, the facts extension they share in bw_facts.ext, and the helpers both use (bounded string
- * copies, the SASL PLAIN split of RFC 4616 §2, the JSON members). Nothing here keeps a password:
- * PLAIN is split into borrowed views only. */
+/* bw_amqp.h: the two AMQP dissectors, dissectors/amqp091.c (AMQP 0-9-1, 0-9, 0-8, and the 0-10
+ * connection handshake) and dissectors/amqp10.c (OASIS AMQP 1.0), both app_proto "amqp": their
+ * anomaly bits, the facts extension they share in bw_facts.ext, and the helpers both use (bounded
+ * string copies, the SASL PLAIN split of RFC 4616 §2, the JSON members). Nothing here keeps a
+ * password: PLAIN is split into borrowed views only. */
 #ifndef BW_AMQP_H
 #define BW_AMQP_H
 
@@ -16,7 +16,7 @@
 #include "bw_facts.h"
 #include "bw_json.h"
 
-extern const struct bw_dissector bw_dissector_amqp091;   /* dissectors/amqp091.c */
+extern const struct bw_dissector bw_dissector_amqp091;   /* dissectors/amqp091.c (and 0-10) */
 extern const struct bw_dissector bw_dissector_amqp10;    /* dissectors/amqp10.c */
 
 /* Anomaly bits (bw_facts.anomalies) of the 0-9-1 dissector; names in its anomaly_names. */
@@ -36,6 +36,8 @@ enum bw_amqp091_anomaly {
     BW_AMQP091_ANOM_BAD_AMQPLAIN,      /* "bad_amqplain": LOGIN / PASSWORD missing or no string */
     BW_AMQP091_ANOM_MECH_NOT_OFFERED,  /* "mech_not_offered": Start-Ok picks an unlisted mechanism */
     BW_AMQP091_ANOM_BAD_TUNE,          /* "bad_tune": frame-max below the 4096 minimum */
+    BW_AMQP091_ANOM_BAD_FRAME,         /* "bad_frame": 0-10 frame size < 12, reserved bits set,
+                                          a segment's frames out of order */
     BW_AMQP091_ANOM_COUNT
 };
 
@@ -104,18 +106,18 @@ struct bw_amqp_ext {
     int16_t  sasl_outcome;        /* 1.0 sasl-outcome code; -1 = none */
     uint16_t broker_caps;         /* BW_AMQP_CAP_* offered by the broker (0-9-1) */
     uint16_t client_caps;         /* BW_AMQP_CAP_* announced by the client (0-9-1) */
-    int32_t  close_code;          /* 0-9-1 reply-code of the broker's Close; -1 = none */
+    int32_t  close_code;          /* 0-x reply-code of the broker's Close; -1 = none */
     uint8_t  cli_hdr[8];          /* protocol headers of the mismatching round (valid when mismatch) */
     uint8_t  srv_hdr[8];
     uint32_t frames[2];           /* frames seen, indexed by enum bw_dir */
     struct bw_amqp_str  broker_product, broker_version, broker_platform, cluster_name;
     struct bw_amqp_str  client_product, client_version;
-    struct bw_amqp_str  vhost;            /* 0-9-1 Connection.Open virtual-host */
+    struct bw_amqp_str  vhost;            /* 0-9-1 / 0-10 Connection.Open virtual-host */
     struct bw_amqp_str  hostname;         /* 1.0 open hostname (else sasl-init hostname) */
     struct bw_amqp_str  container_id;     /* 1.0 client open container-id */
     struct bw_amqp_str  condition;        /* 1.0 close error condition */
     struct bw_amqp_lstr mechanisms;       /* offered, space-separated */
-    struct bw_amqp_lstr close_text;       /* 0-9-1 reply-text / 1.0 error description */
+    struct bw_amqp_lstr close_text;       /* 0-x reply-text / 1.0 error description */
 };
 _Static_assert(sizeof(struct bw_amqp_ext) <= BW_FACTS_EXT_MAX, "amqp ext too big");
 _Static_assert(_Alignof(struct bw_amqp_ext) <= 8, "amqp ext alignment");

@@ -1,7 +1,8 @@
 /* test_amqp091.c: the AMQP 0-9-1 dissector on hand-built byte vectors: probes, every connection
  * method, field tables with every type and the depth limit, PLAIN / AMQPLAIN / EXTERNAL /
  * ANONYMOUS, Close 403 and 530, a broker dropping the connection after Start-Ok, 0-8 / 0-9 /
- * 0-10 headers, version mismatch, midstream, gaps, hostile sizes, and truncation and split sweeps.
+ * 0-10 headers, version mismatch, midstream, gaps, hostile sizes, and truncation and split sweeps;
+ * the AMQP 0-10 connection handshake (controls split over frames, lying sizes and counts).
  * Bytes go through a driver that behaves like the stream layer; every parse call receives an
  * exact-size heap copy so ASan sees a read past the end. */
 #ifndef _GNU_SOURCE
@@ -800,26 +801,50 @@ static void test_secure(void)
 
 static void test_versions(void)
 {
-    /* 0-10: recognized, confirmed, nothing more parsed */
+    /* 0-10: recognized, confirmed, 0-10 frames follow on both sides */
     struct drv *v = drv_new();
     size_t used = 99;
-    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_OK);
     CHECK_EQ(used, 8);
     CHECK_STR(v->f.version, "0-10");
     CHECK((v->f.seen & BW_FACT_CONFIRMED) != 0);
-    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_DONE);   /* the broker's echo */
+    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_OK);     /* the broker's echo */
     CHECK_EQ(used, 8);
     CHECK(!ext(v)->mismatch);
     CHECK_EQ(v->f.anomalies, 0);
-    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_DONE);
+    /* a second header is no 0-10 frame: segment type 'M' */
+    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_NEED_MORE);   /* 8 < 12 bytes */
     CHECK_EQ(used, 0);
+    static const uint8_t twice[16] = { 'A', 'M', 'Q', 'P', 1, 1, 0, 10, 'A', 'M', 'Q', 'P', 1, 1, 0, 10 };
+    CHECK_EQ(parse_copy(v, TS, twice, 16, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 0);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME_TYPE));
     free(v);
     /* 0-10 from the broker first (delivery order), client header later */
     v = drv_new();
-    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_OK);
     CHECK_STR(v->f.version, "0-10");
-    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_OK);
     CHECK(!ext(v)->mismatch);
+    free(v);
+    /* the broker echoes 0-10 to a 0-9-1 client: a mismatch; its 0-10 frames are not read as
+     * 0-9-1 frames, the client's frames still are */
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_OK);
+    CHECK_EQ(parse_copy(v, TS, H091, 8, &used), BW_PARSE_OK);
+    CHECK(ext(v)->mismatch);
+    CHECK_EQ(parse_copy(v, TC, twice, 16, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 0);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_VERSION_MISMATCH));
+    free(v);
+    /* a 0-10 client refused with a 0-9-1 header: neither side is followed any further */
+    v = drv_new();
+    CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_OK);
+    CHECK_EQ(parse_copy(v, TC, H091, 8, &used), BW_PARSE_DONE);
+    CHECK(ext(v)->mismatch);
+    CHECK_EQ(parse_copy(v, TS, twice, 16, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 0);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_VERSION_MISMATCH));
     free(v);
 
     /* 0-9 and 0-8 headers */
@@ -1317,7 +1342,8 @@ static void test_json_empty(void)
     /* names of every anomaly bit */
     unsigned n = 0;
     while (D->anomaly_names[n]) n++;
-    CHECK_EQ(n, BW_AMQP091_ANOM_BAD_TUNE + 1);
+    CHECK_EQ(n, BW_AMQP091_ANOM_COUNT);
+    CHECK_STR(D->anomaly_names[BW_AMQP091_ANOM_BAD_FRAME], "bad_frame");
     CHECK_STR(D->anomaly_names[BW_AMQP091_ANOM_VERSION_MISMATCH], "version_mismatch");
     CHECK_STR(D->name, "amqp");
     CHECK_EQ(D->ports[0], 5672);
@@ -1401,6 +1427,626 @@ static void test_misc_methods(void)
     free(v);
 }
 
+/* ---- AMQP 0-10 ---- */
+
+static void patch16(struct b *b, size_t at, unsigned v)
+{
+    b->d[at] = (uint8_t)(v >> 8); b->d[at + 1] = (uint8_t)v;
+}
+/* A frame header: flags, segment type, size (patched by f10_close), track, channel. */
+static size_t f10_open(struct b *b, unsigned flags, unsigned seg, unsigned track, unsigned ch)
+{
+    size_t at = b->n;
+    p8(b, flags); p8(b, seg); p16(b, 0); p8(b, 0); p8(b, track); p16(b, ch); p32(b, 0);
+    return at;
+}
+static void f10_close(struct b *b, size_t at) { patch16(b, at + 2, (unsigned)(b->n - at)); }
+/* A whole connection control in one frame on channel 0, packing flags little end first. */
+static size_t c10_open(struct b *b, unsigned code, unsigned pf)
+{
+    size_t at = f10_open(b, 0x0f, 0, 0, 0);
+    p8(b, 1); p8(b, code); p8(b, pf & 0xff); p8(b, pf >> 8);
+    return at;
+}
+static void str16(struct b *b, const char *s) { p16(b, (unsigned)strlen(s)); pn(b, s, strlen(s)); }
+static size_t m10_open(struct b *b, uint32_t count) { size_t at = tbl_open(b); p32(b, count); return at; }
+static void e10_str16(struct b *b, const char *k, const char *v) { sstr(b, k); p8(b, 0x95); str16(b, v); }
+/* array of str16 from a space-separated list */
+static void a10_str16(struct b *b, const char *list)
+{
+    size_t at = tbl_open(b);
+    p8(b, 0x95);
+    size_t cnt = b->n;
+    p32(b, 0);
+    uint32_t n = 0;
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        p16(b, (unsigned)len); pn(b, p, len); n++;
+        p += len;
+        if (*p == ' ') p++;
+    }
+    patch32(b, cnt, n);
+    tbl_close(b, at);
+}
+
+/* connection.start as qpidd sends it, with a product and version when given */
+static void c10_start(struct b *b, const char *product, const char *version, const char *mechs)
+{
+    size_t f = c10_open(b, 0x01, 0x07);
+    size_t m = m10_open(b, product ? 5 : 3);
+    e10_str16(b, "qpid.federation_tag", "cbe75170-b507-4175-bebf-978fcd24401b");
+    sstr(b, "qpid.pid"); p8(b, 0x31); p64(b, 2971);               /* int64 */
+    sstr(b, "nested"); p8(b, 0xa8);                               /* a map inside: skipped */
+    size_t in = m10_open(b, 1); e10_str16(b, "product", "not-me"); tbl_close(b, in);
+    if (product) { e10_str16(b, "product", product); e10_str16(b, "version", version); }
+    tbl_close(b, m);
+    a10_str16(b, mechs);
+    a10_str16(b, "en_US");
+    f10_close(b, f);
+}
+/* connection.start-ok as qpid's python client sends it: no locale */
+static void c10_start_ok(struct b *b, const char *mech, const void *resp, size_t rlen)
+{
+    size_t f = c10_open(b, 0x02, 0x07);
+    size_t m = m10_open(b, 3);
+    e10_str16(b, "product", "qpid python client");
+    sstr(b, "qpid.client_ppid"); p8(b, 0x31); p64(b, 2971);
+    e10_str16(b, "version", "development");
+    tbl_close(b, m);
+    sstr(b, mech);
+    lstr(b, resp, rlen);
+    f10_close(b, f);
+}
+static void c10_start_ok_plain(struct b *b, const char *user, const char *pass)
+{
+    uint8_t r[256];
+    size_t n = plain_resp(r, user, pass);
+    c10_start_ok(b, "PLAIN", r, n);
+}
+static void c10_tune(struct b *b)
+{
+    size_t f = c10_open(b, 0x05, 0x0f);
+    p16(b, 0xfffe); p16(b, 0xffff); p16(b, 0); p16(b, 120);
+    f10_close(b, f);
+}
+static void c10_tune_ok(struct b *b)
+{
+    size_t f = c10_open(b, 0x06, 0x07);
+    p16(b, 0xfffe); p16(b, 0xffff); p16(b, 120);
+    f10_close(b, f);
+}
+static void c10_open_vh(struct b *b, const char *vhost)
+{
+    size_t f = c10_open(b, 0x07, vhost ? 0x07 : 0x04);        /* insist: a bit, no bytes */
+    if (vhost) { sstr(b, vhost); a10_str16(b, "qpid.federate"); }
+    f10_close(b, f);
+}
+static void c10_open_ok(struct b *b)
+{
+    size_t f = c10_open(b, 0x08, 0x01);
+    size_t a = tbl_open(b); p8(b, 0x95); p32(b, 0); tbl_close(b, a);   /* known-hosts: none */
+    f10_close(b, f);
+}
+static void c10_close(struct b *b, unsigned code, const char *text)
+{
+    size_t f = c10_open(b, 0x0b, text ? 0x03 : 0x01);
+    p16(b, code);
+    if (text) sstr(b, text);
+    f10_close(b, f);
+}
+static void c10_empty(struct b *b, unsigned code)   /* close-ok, heartbeat */
+{
+    size_t f = c10_open(b, code, 0);
+    f10_close(b, f);
+}
+/* session.attach on channel 0 and a message.transfer command + header + body on channel 1 */
+static void s10_traffic(struct b *b, size_t body)
+{
+    size_t f = f10_open(b, 0x0f, 0, 0, 0);
+    p8(b, 2); p8(b, 1); p8(b, 1); p8(b, 0); str16(b, "cf7e58fe-2fe8-499c-8a16"); f10_close(b, f);
+    f = f10_open(b, 0x0b, 1, 1, 1);
+    p8(b, 4); p8(b, 1); p8(b, 1); p8(b, 0); p16(b, 0); sstr(b, "amq.direct"); f10_close(b, f);
+    f = f10_open(b, 0x03, 2, 1, 1);
+    p32(b, 0); f10_close(b, f);
+    f = f10_open(b, 0x07, 3, 1, 1);
+    for (size_t i = 0; i < body; i++) p8(b, 'x');
+    f10_close(b, f);
+}
+
+/* headers, then Start .. Start-Ok as separate messages (0..3) */
+static void sc10_handshake(struct script *s, const struct b *startok, const char *product)
+{
+    struct b b = { .n = 0 };
+    hdr(&b, H010); sc_add(s, TS, &b);
+    b.n = 0; hdr(&b, H010); sc_add(s, TC, &b);
+    b.n = 0; c10_start(&b, product, "1.39.0", "ANONYMOUS PLAIN"); sc_add(s, TC, &b);
+    sc_add(s, TS, startok);
+}
+/* Tune, Tune-Ok, Open, Open-Ok (messages 4..7) */
+static void sc10_accept(struct script *s, const char *vhost)
+{
+    struct b b = { .n = 0 };
+    c10_tune(&b); sc_add(s, TC, &b);
+    b.n = 0; c10_tune_ok(&b); sc_add(s, TS, &b);
+    b.n = 0; c10_open_vh(&b, vhost); sc_add(s, TS, &b);
+    b.n = 0; c10_open_ok(&b); sc_add(s, TC, &b);
+}
+
+static void test_v010_anonymous(void)
+{
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    c10_start_ok(&so, "ANONYMOUS", "None@fjeld", 10);
+    sc10_handshake(&s, &so, "qpid-cpp");
+    sc10_accept(&s, "/");
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    const struct bw_amqp_ext *x = ext(v);
+    CHECK_STR(v->f.version, "0-10");
+    CHECK(fstr_is(&v->f.mech, "ANONYMOUS"));
+    CHECK((v->f.seen & (BW_FACT_CONFIRMED | BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK)) ==
+          (BW_FACT_CONFIRMED | BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK));
+    CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS | BW_FACT_AUTH_FAILED |
+                        BW_FACT_REFUSED | BW_FACT_MIDSTREAM | BW_FACT_SPEC_VIOLATION)) == 0);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK_EQ(v->f.result_code, -1);
+    CHECK(fstr_is(&v->f.product, "qpid-cpp 1.39.0"));
+    CHECK(str_is(&x->broker_product, "qpid-cpp"));       /* not the nested map's */
+    CHECK(str_is(&x->broker_version, "1.39.0"));
+    CHECK(str_is(&x->client_product, "qpid python client"));
+    CHECK(str_is(&x->client_version, "development"));
+    CHECK(str_is(&x->vhost, "/"));
+    CHECK(x->mechanisms.set && x->mechanisms.len == 15 && memcmp(x->mechanisms.s, "ANONYMOUS PLAIN", 15) == 0);
+    CHECK_EQ(x->frames[TS], 3);
+    CHECK_EQ(x->frames[TC], 3);
+    CHECK(!x->close_seen && !x->mismatch);
+    CHECK(v->stop[TS] && v->last[TS] == BW_PARSE_DONE);
+    CHECK(v->stop[TC] && v->last[TC] == BW_PARSE_DONE);
+    char out[4096];
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"mechanisms_offered\":[\"ANONYMOUS\",\"PLAIN\"]") != NULL);
+    CHECK(strstr(out, "\"broker_capabilities\":null") != NULL);   /* 0-10 has no such table */
+    CHECK(strstr(out, "\"vhost\":\"/\"") != NULL);
+
+    for (unsigned i = 0; i < 8; i++)
+        trunc_sweep(&s, i, i >= 6 ? BW_PARSE_DONE : BW_PARSE_OK);   /* Open, Open-Ok end a side */
+    split_sweep(&s, "0-10 anonymous");
+    free(v);
+
+    /* no product in server-properties (qpidd): no product fact; Open with no field at all */
+    s.n = 0; s.used = 0;
+    sc10_handshake(&s, &so, NULL);
+    sc10_accept(&s, NULL);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK(v->f.product.len == 0 && !ext(v)->broker_product.set && !ext(v)->vhost.set);
+    CHECK((v->f.seen & BW_FACT_ANONYMOUS) && (v->f.seen & BW_FACT_AUTH_OK));
+    CHECK_EQ(v->f.anomalies, 0);
+    free(v);
+
+    /* the whole handshake in two writes per side, as the capture has it */
+    v = drv_new();
+    struct b c = { .n = 0 }, k = { .n = 0 };
+    hdr(&c, H010); c10_start(&c, "qpid-cpp", "1.39.0", "ANONYMOUS PLAIN");
+    hdr(&k, H010);
+    drv_feed(v, TS, k.d, k.n);
+    drv_feed(v, TC, c.d, c.n);
+    drv_feed(v, TS, so.d, so.n);
+    c.n = 0; c10_tune(&c); c10_open_ok(&c);
+    k.n = 0; c10_tune_ok(&k); c10_open_vh(&k, "/"); c10_close(&k, 200, NULL);
+    drv_feed(v, TS, k.d, k.n);
+    drv_feed(v, TC, c.d, c.n);
+    CHECK((v->f.seen & BW_FACT_ANONYMOUS) && (v->f.seen & BW_FACT_AUTH_OK));
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK(!ext(v)->close_seen);
+    free(v);
+}
+
+static void test_v010_plain(void)
+{
+    /* guest/guest: cleartext and default credentials */
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 };
+    c10_start_ok_plain(&so, "guest", "guest");
+    sc10_handshake(&s, &so, "qpid-cpp");
+    sc10_accept(&s, "/");
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.mech, "PLAIN"));
+    CHECK(fstr_is(&v->f.user, "guest"));
+    CHECK((v->f.seen & BW_FACT_CREDS_USER) && (v->f.seen & BW_FACT_CREDS_PASS));
+    CHECK_EQ(v->f.pass_len, 5);
+    CHECK((v->f.seen & BW_FACT_DEFAULT_CREDS) && (v->f.seen & BW_FACT_AUTH_OK));
+    CHECK((v->f.seen & BW_FACT_ANONYMOUS) == 0);
+    CHECK_EQ(v->f.anomalies, 0);
+    split_sweep(&s, "0-10 plain guest");
+    trunc_sweep(&s, 3, BW_PARSE_OK);
+    free(v);
+
+    /* another pair: kept name, counted password that appears nowhere */
+    static const char pw[] = "Qx7-0ten-Secret";
+    s.n = 0; s.used = 0; so.n = 0;
+    c10_start_ok_plain(&so, "alice", pw);
+    sc10_handshake(&s, &so, "qpid-cpp");
+    sc10_accept(&s, "prod");
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.user, "alice"));
+    CHECK_EQ(v->f.pass_len, strlen(pw));
+    CHECK((v->f.seen & BW_FACT_DEFAULT_CREDS) == 0);
+    CHECK(!has_bytes(&v->f, sizeof v->f, pw));
+    CHECK(!has_bytes(v->st, sizeof v->st, pw));
+    char out[4096];
+    CHECK(strstr(json_of(&v->f, out, sizeof out), pw) == NULL);
+    free(v);
+
+    /* PLAIN without the second NUL: nothing reported; a mechanism not offered */
+    so.n = 0;
+    c10_start_ok(&so, "PLAIN", "\0alice", 6);
+    s.n = 0; s.used = 0;
+    sc10_handshake(&s, &so, NULL);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)) == 0);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_PLAIN));
+    free(v);
+    so.n = 0;
+    c10_start_ok(&so, "CRAM-MD5", "x", 1);
+    s.n = 0; s.used = 0;
+    sc10_handshake(&s, &so, NULL);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_MECH_NOT_OFFERED));
+    CHECK(fstr_is(&v->f.mech, "CRAM-MD5"));
+    free(v);
+}
+
+static void test_v010_close(void)
+{
+    /* 403 after Start-Ok: a failed login */
+    struct script s = { .n = 0 };
+    struct b so = { .n = 0 }, b = { .n = 0 };
+    c10_start_ok_plain(&so, "guest", "wrong");
+    sc10_handshake(&s, &so, "qpid-cpp");
+    c10_close(&b, 403, "ACCESS_REFUSED"); sc_add(&s, TC, &b);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    const struct bw_amqp_ext *x = ext(v);
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) != 0);
+    CHECK((v->f.seen & (BW_FACT_AUTH_OK | BW_FACT_REFUSED | BW_FACT_DEFAULT_CREDS)) == 0);
+    CHECK_EQ(v->f.result_code, 403);
+    CHECK(x->close_seen && x->close_code == 403);
+    CHECK(x->close_text.set && x->close_text.len == 14 && memcmp(x->close_text.s, "ACCESS_REFUSED", 14) == 0);
+    CHECK(v->stop[TC] && v->last[TC] == BW_PARSE_DONE);
+    CHECK_EQ(v->f.anomalies, 0);
+    trunc_sweep(&s, 4, BW_PARSE_DONE);
+    split_sweep(&s, "0-10 close 403");
+    free(v);
+
+    /* 320 connection-forced after Start-Ok: how qpidd refuses a login */
+    s.n = 0; s.used = 0; b.n = 0;
+    sc10_handshake(&s, &so, NULL);
+    c10_close(&b, 320, "connection-forced: Authentication failed"); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) && !(v->f.seen & BW_FACT_REFUSED));
+    CHECK_EQ(v->f.result_code, 320);
+    free(v);
+
+    /* 320 before any Start-Ok, or after the Tune: a refusal, not a login failure */
+    s.n = 0; s.used = 0;
+    b.n = 0; hdr(&b, H010); sc_add(&s, TS, &b);
+    b.n = 0; hdr(&b, H010); c10_start(&b, NULL, NULL, "PLAIN"); c10_close(&b, 320, "bye"); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & BW_FACT_REFUSED) && !(v->f.seen & BW_FACT_AUTH_FAILED));
+    free(v);
+    s.n = 0; s.used = 0;
+    sc10_handshake(&s, &so, NULL);
+    b.n = 0; c10_tune(&b); c10_close(&b, 402, "invalid-path"); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & BW_FACT_REFUSED) && (v->f.seen & BW_FACT_AUTH_OK) && !(v->f.seen & BW_FACT_AUTH_FAILED));
+    CHECK_EQ(v->f.result_code, 402);
+    free(v);
+
+    /* the broker's 200 is neither; a close with no reply-code is malformed */
+    s.n = 0; s.used = 0;
+    sc10_handshake(&s, &so, NULL);
+    b.n = 0; c10_close(&b, 200, NULL); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK((v->f.seen & (BW_FACT_REFUSED | BW_FACT_AUTH_FAILED)) == 0);
+    CHECK_EQ(v->f.result_code, 200);
+    free(v);
+    s.n = 0; s.used = 0;
+    sc10_handshake(&s, &so, NULL);
+    b.n = 0; c10_empty(&b, 0x0b); sc_add(&s, TC, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK(ext(v)->close_seen && ext(v)->close_code == -1 && v->f.result_code == -1);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
+    CHECK((v->f.seen & (BW_FACT_REFUSED | BW_FACT_AUTH_FAILED)) == 0);
+    free(v);
+
+    /* the client's close is no answer; close-ok ends the broker's side */
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    drv_feed(v, TC, H010, 8);
+    b.n = 0; c10_close(&b, 200, NULL);
+    drv_feed(v, TS, b.d, b.n);
+    CHECK(v->stop[TS] && !ext(v)->close_seen && v->f.result_code == -1);
+    b.n = 0; c10_empty(&b, 0x0a); c10_empty(&b, 0x0c);     /* heartbeat, close-ok */
+    drv_feed(v, TC, b.d, b.n);
+    CHECK(v->stop[TC] && v->last[TC] == BW_PARSE_DONE);
+    CHECK_EQ(v->f.anomalies, 0);
+    free(v);
+
+    /* the broker drops the connection after Start-Ok without a Tune */
+    s.n = 0; s.used = 0;
+    sc10_handshake(&s, &so, NULL);
+    v = sc_run(&s, MSG_MAX, 0);
+    D->close(v->st, BW_CLOSE_FIN_SERVER_FIRST, &v->f);
+    CHECK((v->f.seen & BW_FACT_AUTH_FAILED) != 0);
+    free(v);
+}
+
+/* A control split over frames: the first frame, middles, the last, all on channel 0. */
+static void c10_split(struct b *out, const struct b *whole, size_t piece)
+{
+    const uint8_t *pl = whole->d + 12;
+    size_t left = whole->n - 12;
+    bool first = true;
+    while (left > 0) {
+        size_t k = left < piece ? left : piece;
+        unsigned fl = 0x08 | 0x04 | (first ? 0x02 : 0) | (k == left ? 0x01 : 0);
+        size_t f = f10_open(out, fl, 0, 0, 0);
+        pn(out, pl, k);
+        f10_close(out, f);
+        pl += k; left -= k; first = false;
+    }
+}
+
+static void test_v010_segments(void)
+{
+    /* Start split over frames reads like the whole one; its frames are counted */
+    struct b whole = { .n = 0 }, b = { .n = 0 }, so = { .n = 0 };
+    c10_start(&whole, "qpid-cpp", "1.39.0", "ANONYMOUS PLAIN");
+    c10_split(&b, &whole, 40);
+    struct script s = { .n = 0 };
+    struct b h = { .n = 0 };
+    hdr(&h, H010); sc_add(&s, TS, &h); sc_add(&s, TC, &h);
+    sc_add(&s, TC, &b);
+    c10_start_ok(&so, "ANONYMOUS", "", 0); sc_add(&s, TS, &so);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK(str_is(&ext(v)->broker_product, "qpid-cpp"));
+    CHECK(ext(v)->mechanisms.len == 15);
+    CHECK_EQ(ext(v)->frames[TC], (whole.n - 12 + 39) / 40);
+    CHECK_EQ(v->f.anomalies, 0);
+    trunc_sweep(&s, 2, BW_PARSE_OK);          /* NEED_MORE until the last frame is in */
+    split_sweep(&s, "0-10 segment");
+    free(v);
+
+    /* a segment past the handshake bound: the first frame is skipped, its rest too, and the
+     * next control is read */
+    size_t used;
+    b.n = 0;
+    size_t f = f10_open(&b, 0x0a, 0, 0, 0); p8(&b, 1); p8(&b, 1); f10_close(&b, f);
+    patch16(&b, f + 2, 20000);
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    drv_feed(v, TC, H010, 8);
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 20000);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE));
+    free(v);
+    /* ... also when only the sum of its frames is too large */
+    uint8_t *big = calloc(1, 12000 + 24);
+    static const uint8_t h1[12] = { 0x0a, 0, 0x2e, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0 };   /* 12000 */
+    static const uint8_t h2[12] = { 0x05, 0, 0x2e, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    memcpy(big, h1, 12); big[12] = 1; big[13] = 1;
+    memcpy(big + 12000, h2, 12);
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    drv_feed(v, TC, H010, 8);
+    CHECK_EQ(parse_copy(v, TC, big, 12000 + 12, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 12000);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE));
+    CHECK_EQ(parse_copy(v, TC, big + 12000, 12, &used), BW_PARSE_OK);   /* the rest: skipped */
+    CHECK_EQ(used, 12000);
+    CHECK(!ext(v)->mechanisms.set);
+    free(big);
+    b.n = 0; c10_tune(&b);
+    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
+    free(v);
+    /* a segment interrupted by a frame of another kind */
+    b.n = 0;
+    f = f10_open(&b, 0x0a, 0, 0, 0); p8(&b, 1); p8(&b, 5); f10_close(&b, f);
+    f = f10_open(&b, 0x0f, 1, 1, 1); p8(&b, 4); p8(&b, 1); f10_close(&b, f);
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    drv_feed(v, TC, H010, 8);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME));
+    CHECK((v->f.seen & BW_FACT_AUTH_OK) == 0 && !v->stop[TC]);
+    free(v);
+
+    /* commands, headers and bodies are skipped by length, past the buffer too */
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    b.n = 0; s10_traffic(&b, 3000);
+    drv_feed(v, TS, b.d, 400);
+    CHECK(v->skip[TS] > 0);
+    drv_feed(v, TS, b.d + 400, b.n - 400);
+    CHECK_EQ(v->have[TS], 0);
+    CHECK_EQ(ext(v)->frames[TS], 4);
+    CHECK_EQ(v->f.anomalies, 0);
+    CHECK(!v->stop[TS]);
+    free(v);
+}
+
+static void test_v010_hostile(void)
+{
+    size_t used;
+    struct b b = { .n = 0 };
+    struct drv *v;
+    /* frame sizes below the header and unknown segment types end the direction */
+    static const uint8_t small[12] = { 0x0f, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0 };
+    static const uint8_t segt[12]  = { 0x0f, 9, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0 };
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    CHECK_EQ(parse_copy(v, TS, small, 12, &used), BW_PARSE_DONE);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME));
+    free(v);
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    CHECK_EQ(parse_copy(v, TS, segt, 12, &used), BW_PARSE_DONE);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME_TYPE));
+    free(v);
+    /* a 64 KiB control in one frame is skipped, not buffered; an empty one is malformed */
+    static const uint8_t huge[14] = { 0x0f, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1 };
+    static const uint8_t empty[12] = { 0x0f, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0 };
+    v = drv_new();
+    drv_feed(v, TC, H010, 8);
+    CHECK_EQ(parse_copy(v, TC, huge, 14, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 0xffff);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE));
+    free(v);
+    v = drv_new();
+    drv_feed(v, TC, H010, 8);
+    CHECK_EQ(parse_copy(v, TC, empty, 12, &used), BW_PARSE_OK);
+    CHECK_EQ(used, 12);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
+    free(v);
+
+    /* map and array sizes and counts that lie */
+    static const uint32_t lies[][2] = {     /* map size, map count */
+        { 0xFFFFFFFFu, 1 }, { 4, 0xFFFFFFFFu }, { 3, 0 }, { 4, 1 },
+    };
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        b.n = 0;
+        size_t f = c10_open(&b, 0x01, 0x01);
+        p32(&b, lies[i][0]); p32(&b, lies[i][1]);
+        f10_close(&b, f);
+        v = drv_new();
+        drv_feed(v, TC, H010, 8);
+        drv_feed(v, TC, b.d, b.n);
+        CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_TABLE)) != 0);
+        CHECK(!v->stop[TC]);
+        free(v);
+    }
+    /* reserved type codes have no known width; str16 lengths past the map */
+    static const uint8_t codes[] = { 0xb0, 0xe3, 0x95 };
+    for (size_t i = 0; i < sizeof codes; i++) {
+        b.n = 0;
+        size_t f = c10_open(&b, 0x01, 0x01);
+        size_t m = m10_open(&b, 1); sstr(&b, "product"); p8(&b, codes[i]); p16(&b, 0x7fff); tbl_close(&b, m);
+        f10_close(&b, f);
+        v = drv_new();
+        drv_feed(v, TC, H010, 8);
+        drv_feed(v, TC, b.d, b.n);
+        CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
+        CHECK(!ext(v)->broker_product.set && v->f.product.len == 0);
+        free(v);
+    }
+    /* a mechanism array of void items with a huge count; of str16 with a lying count */
+    b.n = 0;
+    size_t f = c10_open(&b, 0x01, 0x02);
+    p32(&b, 5); p8(&b, 0xf0); p32(&b, 0xFFFFFFFFu);
+    f10_close(&b, f);
+    f = c10_open(&b, 0x01, 0x02);
+    p32(&b, 9); p8(&b, 0x95); p32(&b, 0xFFFFFFFFu); str16(&b, "AB");
+    f10_close(&b, f);
+    v = drv_new();
+    drv_feed(v, TC, H010, 8);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
+    CHECK(ext(v)->mechanisms.len == 2);
+    free(v);
+
+    /* a response length past the control: no credentials at all */
+    b.n = 0;
+    f = c10_open(&b, 0x02, 0x06);
+    sstr(&b, "PLAIN"); p32(&b, 0xFFFFFFF0u); pn(&b, "\0guest\0guest", 12);
+    f10_close(&b, f);
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    drv_feed(v, TS, b.d, b.n);
+    CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)) == 0);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
+    free(v);
+    /* start-ok without a mechanism; flags for fields a control has not; unknown controls */
+    b.n = 0;
+    f = c10_open(&b, 0x02, 0x00); f10_close(&b, f);
+    f = c10_open(&b, 0x0c, 0x8000); f10_close(&b, f);
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    drv_feed(v, TS, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
+    CHECK(v->f.mech.len == 0);
+    free(v);
+    b.n = 0;
+    f = c10_open(&b, 0x20, 0); f10_close(&b, f);
+    f = c10_open(&b, 0x00, 0); f10_close(&b, f);
+    v = drv_new();
+    drv_feed(v, TC, H010, 8);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
+    CHECK(!v->stop[TC]);
+    free(v);
+    /* a tune with trailing bytes, one below the frame minimum, frames above what was tuned */
+    b.n = 0;
+    f = c10_open(&b, 0x05, 0x02); p16(&b, 512); p8(&b, 0); f10_close(&b, f);
+    s10_traffic(&b, 600);
+    v = drv_new();
+    drv_feed(v, TC, H010, 8);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD) | AN(BW_AMQP091_ANOM_BAD_TUNE) |
+                             AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE));
+    free(v);
+
+    /* reserved bits, a control on the command track, the connection off channel 0, the
+     * wrong side: noted; the last two are not read */
+    b.n = 0;
+    f = f10_open(&b, 0x3f, 0, 0, 0); p8(&b, 1); p8(&b, 0x0a); p16(&b, 0); f10_close(&b, f);
+    f = f10_open(&b, 0x0f, 0, 1, 0); p8(&b, 1); p8(&b, 0x0a); p16(&b, 0); f10_close(&b, f);
+    f = f10_open(&b, 0x0f, 0, 0, 3); p8(&b, 1); p8(&b, 0x08); p16(&b, 0); f10_close(&b, f);
+    c10_start_ok(&b, "ANONYMOUS", "", 0);
+    v = drv_new();
+    drv_feed(v, TC, H010, 8);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME) | AN(BW_AMQP091_ANOM_BAD_CHANNEL) |
+                             AN(BW_AMQP091_ANOM_WRONG_DIRECTION));
+    CHECK((v->f.seen & (BW_FACT_AUTH_OK | BW_FACT_ANONYMOUS)) == 0);
+    CHECK(!v->stop[TC]);
+    free(v);
+
+    /* a gap ends a 0-10 direction: there is no resync */
+    v = drv_new();
+    drv_feed(v, TS, H010, 8);
+    CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_DONE);
+    CHECK((v->f.seen & BW_FACT_GAP) != 0);
+    free(v);
+}
+
+static void test_product_fact(void)
+{
+    /* 0-9-1: Connection.Start's product and version */
+    struct b b = { .n = 0 };
+    m_start(&b, "PLAIN");
+    struct drv *v = drv_new();
+    drv_feed(v, TC, b.d, b.n);
+    CHECK(fstr_is(&v->f.product, "RabbitMQ 3.10.8"));
+    free(v);
+    /* a product name cut by the ext gets no version; the pair is cut by the facts' bound */
+    static const char *const names[] = {
+        "A-broker-product-name-longer-than-forty-five-bytes-by-far",
+        "A-product-name-of-exactly-forty-five-bytes-ok",   /* kept whole */
+    };
+    for (size_t i = 0; i < 2; i++) {
+        b.n = 0;
+        c10_start(&b, names[i], "1.2.3-with-a-long-version-string-here", "PLAIN");
+        v = drv_new();
+        drv_feed(v, TC, H010, 8);
+        drv_feed(v, TC, b.d, b.n);
+        CHECK(v->f.product.cut);
+        if (i == 0) CHECK_EQ(v->f.product.len, BW_AMQP_STR_MAX);
+        else CHECK(v->f.product.len == BW_FACTS_STR_MAX && v->f.product.s[BW_AMQP_STR_MAX] == ' ');
+        CHECK_EQ(v->f.anomalies, 0);
+        free(v);
+    }
+}
+
 int main(void)
 {
     test_probe();
@@ -1423,5 +2069,11 @@ int main(void)
     test_json_empty();
     test_long_mechs();
     test_misc_methods();
+    test_v010_anonymous();
+    test_v010_plain();
+    test_v010_close();
+    test_v010_segments();
+    test_v010_hostile();
+    test_product_fact();
     return check_summary("amqp091");
 }
