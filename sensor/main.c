@@ -232,7 +232,8 @@ int main(int argc, char **argv)
 
     /* Whatever happened, finish every session so no alert found so far is lost. */
     bw_pipeline_finish(&pl);
-    if (write_reports(&cfg, pl.report) != 0) status = 1;
+    /* A run that failed before its first packet has nothing to report but the error. */
+    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&cfg, pl.report) != 0) status = 1;
     struct bw_stats st;
     bw_pipeline_stats(&pl, &st);
     st.kernel = kstats;
