@@ -1008,6 +1008,29 @@ bool bw_tls_evaluate(struct bw_facts *f, uint64_t capture_ts_us)
     return x->weak != 0;
 }
 
+/* "TLSv1.1: old_tls_version, cert_expired" for the weak_tls alert's summary. */
+static void tls_describe(const struct bw_facts *f, char *out, size_t cap)
+{
+    const struct bw_tls_facts *x = bw_tls_facts_of(f);
+    char tmp[16];
+    size_t n = 0;
+    if (!cap) return;
+    out[0] = '\0';
+    if (!x) return;
+    if (x->have & BW_TLS_HAVE_SERVER_HELLO) {
+        int k = snprintf(out, cap, "%s", version_name(x->version, tmp, sizeof tmp));
+        n = k < 0 ? 0 : (size_t)k < cap ? (size_t)k : cap - 1;
+    }
+    for (unsigned b = 0; b < BW_TLS_WEAK_COUNT && n + 1 < cap; b++) {
+        if (!(x->weak & (1u << b))) continue;
+        int k = snprintf(out + n, cap - n, "%s%s", n ? (out[n - 1] == ',' ? " " : ": ") : "", bw_tls_weak_names[b]);
+        if (k < 0) break;
+        n += (size_t)k < cap - n ? (size_t)k : cap - n - 1;
+        if (n + 1 < cap) { out[n++] = ','; out[n] = '\0'; }
+    }
+    if (n && out[n - 1] == ',') out[n - 1] = '\0';
+}
+
 /* ---- JSON ---- */
 
 static const char *version_name(uint16_t v, char *tmp, size_t cap)
@@ -1211,4 +1234,5 @@ const struct bw_dissector bw_dissector_tls = {
     .close = tls_close,
     .facts_json = tls_facts_json,
     .anomaly_names = anomaly_names,
+    .describe = tls_describe,
 };

@@ -60,6 +60,8 @@ struct bw_dissector {
     void (*close)(void *state, enum bw_close how, struct bw_facts *facts);
     /* Append protocol-specific members to the open protocol object; NULL = none. */
     void (*facts_json)(const struct bw_facts *facts, struct bw_json *j);
+    /* A short phrase for alert summaries (e.g. why a TLS session is weak); NULL = none. */
+    void (*describe)(const struct bw_facts *facts, char *out, size_t cap);
     /* Names of the anomaly bits (index = bit), NULL-terminated; NULL = none. */
     const char *const *anomaly_names;
 };

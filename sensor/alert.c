@@ -138,9 +138,13 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
         snprintf(out, cap, "client %s subscribed to a wildcard topic filter on %s broker %s:%u without TLS",
                  cli, app, srv, sport);
         break;
-    case BW_KIND_WEAK_TLS:
-        snprintf(out, cap, "weak TLS on %s broker %s:%u", app, srv, sport);
+    case BW_KIND_WEAK_TLS: {
+        char why[160] = "";
+        if (s->dis && s->dis->describe) s->dis->describe(f, why, sizeof why);
+        snprintf(out, cap, "weak TLS on %s broker %s:%u%s%s%s", app, srv, sport, why[0] ? " (" : "", why,
+                 why[0] ? ")" : "");
         break;
+    }
     default:
         snprintf(out, cap, "%s session", app);
         break;
