@@ -95,17 +95,20 @@ static int write_reports(const struct bw_config *cfg, const struct bw_report *re
 {
     int status = 0;
     if (cfg->report_path || !cfg->quiet) {
-        FILE *out = cfg->report_path ? fopen(cfg->report_path, "w") : stderr;
+        bool to_file = cfg->report_path && strcmp(cfg->report_path, "-") != 0;
+        FILE *out = to_file ? fopen(cfg->report_path, "w") : cfg->report_path ? stdout : stderr;
         if (!out || bw_report_write_text(rep, out, cfg->show_usernames) != 0 ||
-            (cfg->report_path && fclose(out) != 0)) {
+            (to_file ? fclose(out) != 0 : fflush(out) != 0)) {
             fprintf(stderr, "brokerwatch: cannot write the report to '%s': %s\n",
                     cfg->report_path ? cfg->report_path : "stderr", strerror(errno));
             status = 1;
         }
     }
     if (cfg->report_json_path) {
-        FILE *out = fopen(cfg->report_json_path, "w");
-        if (!out || bw_report_write_json(rep, out, cfg->show_usernames) != 0 || fclose(out) != 0) {
+        bool to_file = strcmp(cfg->report_json_path, "-") != 0;   /* "-" = stdout */
+        FILE *out = to_file ? fopen(cfg->report_json_path, "w") : stdout;
+        if (!out || bw_report_write_json(rep, out, cfg->show_usernames) != 0 ||
+            (to_file ? fclose(out) != 0 : fflush(out) != 0)) {
             fprintf(stderr, "brokerwatch: cannot write the JSON report to '%s': %s\n",
                     cfg->report_json_path, strerror(errno));
             status = 1;
