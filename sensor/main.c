@@ -78,7 +78,8 @@ static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pac
             if (pc) pace(pc, ts);
             if (stop_requested) return 0;
             bw_pipeline_packet(pl, dlt, data, caplen, ts);
-            if (prog && (++n & 1023) == 0)         /* a clock read per 1024 packets, not per packet */
+            /* A clock read per 1024 packets, not per packet (paced replays are slow anyway). */
+            if (prog && ((++n & 1023) == 0 || (pc && pc->speed > 0)))
                 bw_progress_update(prog, done_before + bw_capture_offset(cap), pl->cnt.packets, pl->cnt.alerts);
             continue;
         }

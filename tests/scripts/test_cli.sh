@@ -49,5 +49,15 @@ want=$(( full + $("$bin" -q -r "$src/pcaps/mqtt_creds.pcap" | grep -c '"event_ty
 "$bin" -q -v -r "$cap" >/dev/null 2>"$tmp/err"
 grep -q '"event_type":"stats"' "$tmp/err" && ok || bad "-v counters"
 
+# The progress line: on a terminal only (script(1) gives one), erased at the end; never in a file.
+"$bin" -r "$src/pcaps/amqp10_plain_fail.pcap" --pace 4 -o /dev/null 2>"$tmp/err"
+grep -q $'\r\\[' "$tmp/err" && bad "progress line written to a file" || ok
+if command -v script >/dev/null; then
+    script -qc "'$bin' -r '$src/pcaps/amqp10_plain_fail.pcap' --pace 4 -o /dev/null" "$tmp/tty" >/dev/null 2>&1
+    grep -q '% ' "$tmp/tty" && grep -q $'\e\\[K' "$tmp/tty" && ok || bad "no progress line on a terminal"
+    script -qc "'$bin' -q -r '$src/pcaps/amqp10_plain_fail.pcap' --pace 4 -o /dev/null" "$tmp/tty" >/dev/null 2>&1
+    grep -q '% ' "$tmp/tty" && bad "progress line despite -q" || ok
+fi
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
