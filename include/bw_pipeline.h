@@ -57,7 +57,8 @@ struct bw_pipeline {
     bool bypass_pending;
     bool kick_pending;                    /* a dissector was attached: re-offer held bytes */
     bool finishing;
-    uint64_t next_stats_us;               /* packet time of the next stats push to sinks */                       /* flushing at session end: probes get a last look */
+    uint64_t next_stats_us;               /* packet time of the next stats push to sinks */
+    struct bw_capture_stats kernel;       /* live capture: the kernel's counters, kept current by main */                       /* flushing at session end: probes get a last look */
     struct bw_cbctx cbctx[2];
     struct bw_stream_cb cb[2];
     char rec[BW_RECORD_MAX];

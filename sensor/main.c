@@ -62,6 +62,20 @@ static void pace(struct pacer *pc, uint64_t ts)
     while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0) {}
 }
 
+/* Live capture with no packets for a while: refresh the kernel's counters and, every
+ * BW_STATS_INTERVAL_S of wall time, push the counters to the sinks (Redis's sensor hash), since
+ * packet time stands still when nothing arrives. */
+static void idle_tick(struct bw_pipeline *pl, struct bw_capture *cap)
+{
+    static struct timespec last;                   /* main's loop only; no other thread */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - last.tv_sec < BW_STATS_INTERVAL_S) return;
+    last = now;
+    if (bw_capture_stats(cap, &pl->kernel) != 0) memset(&pl->kernel, 0, sizeof pl->kernel);
+    bw_pipeline_push_stats(pl);
+}
+
 /* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
 static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pacer *pc,
                       struct bw_progress *prog, uint64_t done_before)
@@ -78,12 +92,18 @@ static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pac
             if (pc) pace(pc, ts);
             if (stop_requested) return 0;
             bw_pipeline_packet(pl, dlt, data, caplen, ts);
+            if (!prog && (n & 1023) == 1023 && bw_capture_stats(cap, &pl->kernel) != 0)
+                memset(&pl->kernel, 0, sizeof pl->kernel);  /* live: kernel drops for the stats */
             /* A clock read per 1024 packets, not per packet (paced replays are slow anyway). */
             if (prog && ((++n & 1023) == 0 || (pc && pc->speed > 0)))
                 bw_progress_update(prog, done_before + bw_capture_offset(cap), pl->cnt.packets, pl->cnt.alerts);
             continue;
         }
-        if (rc == 2) { if (stop_requested) return 0; continue; }
+        if (rc == 2) {                             /* live and idle: keep the counters current */
+            if (stop_requested) return 0;
+            idle_tick(pl, cap);
+            continue;
+        }
         if (rc == 0) return 0;
         fprintf(stderr, "brokerwatch: %s\n", err);
         return 1;
@@ -205,6 +225,7 @@ int main(int argc, char **argv)
             if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s\n", cfg.iface);
             status = run_source(&pl, live_capture, NULL, NULL, 0);
             if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
+            pl.kernel = kstats;
             struct bw_capture *c = live_capture;
             live_capture = NULL;
             bw_capture_close(c);

@@ -511,4 +511,5 @@ void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out)
     if (p->dpi) bw_classify_get_stats(p->dpi, &out->dpi);
     out->start_us = p->start_us;
     out->now_us = p->now_us;
+    out->kernel = p->kernel;
 }
