@@ -103,11 +103,20 @@ def main():
     ap.add_argument("--copies", type=int, default=200)
     ap.add_argument("--noise-flows", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--build-only", metavar="PCAP", help=argparse.SUPPRESS)
     ap.add_argument("exe", nargs="?", default=os.path.join(ROOT, "build", "brokerwatch"))
     a = ap.parse_args()
+    if a.build_only:
+        print(*build(a.build_only, a.copies, a.noise_flows))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         cap = os.path.join(tmp, "bench.pcap")
-        npk, nbytes = build(cap, a.copies, a.noise_flows)
+        # Built in another process: the sensor's children are forked from this one, and a large
+        # parent would inflate their measured peak memory.
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--copies", str(a.copies),
+                              "--noise-flows", str(a.noise_flows), "--build-only", cap],
+                             capture_output=True, text=True, check=True).stdout.split()
+        npk, nbytes = int(out[0]), int(out[1])
         print(f"capture: {npk} packets, {nbytes / 1e6:.1f} MB ({a.copies} copies of the bundled sessions, "
               f"{a.noise_flows} non-broker flows)")
         best = None
