@@ -13,6 +13,7 @@ struct bw_config {
     const char *rfiles[BW_MAX_FILES];
     size_t      nrfiles;
     const char *iface;             /* -i */
+    const char *run_as;            /* -Z USER: drop root once the capture is open */
     int         buffer_mib;        /* -B */
     int         snaplen;           /* -s */
     const char *jsonl_path;        /* -o / --jsonl; NULL = stdout when no other sink */

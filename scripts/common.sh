@@ -10,7 +10,7 @@ BW_PY=/usr/bin/python3
 
 # What building and testing the sensor needs.
 BW_BUILD_PKGS=(tcpreplay cmake gcc clang libclang-rt-14-dev pkg-config libpcap-dev libndpi-dev
-               libhiredis-dev libssl-dev libjansson-dev python3 iproute2 tcpdump redis-server)
+               libhiredis-dev libssl-dev libjansson-dev libcap-ng-dev python3 iproute2 tcpdump redis-server)
 
 bw_log() { printf '%s: %s\n' "${BW_PROG:-${0##*/}}" "$*" >&2; }
 bw_die() { bw_log "error: $*"; exit 1; }

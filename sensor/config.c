@@ -21,6 +21,7 @@ enum {
 static const struct option longopts[] = {
     { "read",             required_argument, NULL, 'r' },
     { "interface",        required_argument, NULL, 'i' },
+    { "user",             required_argument, NULL, 'Z' },
     { "buffer-size",      required_argument, NULL, 'B' },
     { "snaplen",          required_argument, NULL, 's' },
     { "jsonl",            required_argument, NULL, 'o' },
@@ -64,6 +65,8 @@ static const char usage_text[] =
 "  -i, --interface IFACE  capture live (promiscuous, immediate mode)\n"
 "  -B, --buffer-size MIB  kernel capture buffer for -i (default 64)\n"
 "  -s, --snaplen BYTES    bytes captured per packet for -i (default 65535)\n"
+"  -Z, --user USER        after opening the capture and outputs, become USER and keep\n"
+"                         no capability (recommended for -i)\n"
 "      --pace X           replay -r files at X times their recorded speed (1 = as\n"
 "                         captured); default: as fast as possible\n"
 "  BPF expression         filter packets as tcpdump does (e.g. 'tcp port 1883')\n"
@@ -170,13 +173,14 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
     opterr = 0;           /* our own one-line messages */
     optind = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":r:i:B:s:o:qvhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:i:B:s:o:qvhVZ:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             if (c->nrfiles >= BW_MAX_FILES) USAGE("too many -r files (at most %d)", BW_MAX_FILES);
             c->rfiles[c->nrfiles++] = optarg;
             break;
         case 'i': c->iface = optarg; break;
+        case 'Z': c->run_as = optarg; break;
         case 'B':
             if (!bw_parse_u32(optarg, 1, 4096, &u)) USAGE("-B wants a buffer size in MiB (1-4096), not '%s'", optarg);
             c->buffer_mib = (int)u;

@@ -14,6 +14,7 @@
 #include "bw_capture.h"
 #include "bw_config.h"
 #include "bw_pipeline.h"
+#include "bw_privs.h"
 #include "bw_progress.h"
 #include "bw_report.h"
 #include "bw_redis.h"
@@ -221,8 +222,12 @@ int main(int argc, char **argv)
                                  err, sizeof err) != 0) {
             fprintf(stderr, "brokerwatch: %s\n", err);
             status = 1;
+        } else if (cfg.run_as && bw_privs_drop(cfg.run_as, err, sizeof err) != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", err);  /* never capture as root by mistake */
+            status = 1;
         } else {
-            if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s\n", cfg.iface);
+            if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s%s%s\n", cfg.iface,
+                                    cfg.run_as ? " as " : "", cfg.run_as ? cfg.run_as : "");
             status = run_source(&pl, live_capture, NULL, NULL, 0);
             if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
             pl.kernel = kstats;
@@ -238,6 +243,10 @@ int main(int argc, char **argv)
             struct stat sb;
             if (strcmp(cfg.rfiles[i], "-") != 0 && stat(cfg.rfiles[i], &sb) == 0 && S_ISREG(sb.st_mode))
                 total += (uint64_t)sb.st_size;
+        }
+        if (cfg.run_as && bw_privs_drop(cfg.run_as, err, sizeof err) != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            status = 1;
         }
         /* Only for a person watching a terminal; never into logs or pipes. */
         bw_progress_init(&prog, !cfg.quiet && isatty(STDERR_FILENO), stderr, total);

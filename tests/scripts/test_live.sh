@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_live.sh: live capture end to end. A network namespace holds a veth pair; the sensor
 # captures on one end (-i) while tcpreplay sends a bundled capture into the other. The alerts
-# must be those the same capture gives when read with -r. Skipped (77) where namespaces or
+# must be those the same capture gives when read with -r; the sensor runs as nobody (-Z). Skipped (77) where namespaces or
 # tcpreplay are not available.
 set -uo pipefail
 bin=$1 src=$2
@@ -24,7 +24,7 @@ ip netns exec "$ns" ip link set va up
 ip netns exec "$ns" ip link set vb up
 ip netns exec "$ns" ip link set lo up
 
-ip netns exec "$ns" "$bin" -i vb -o "$tmp/live.jsonl" --sensor-name live 2>"$tmp/err" &
+ip netns exec "$ns" "$bin" -i vb -Z nobody -o "$tmp/live.jsonl" --sensor-name live 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 100); do
     grep -q "capturing on vb" "$tmp/err" 2>/dev/null && break
@@ -32,6 +32,11 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 grep -q "capturing on vb" "$tmp/err" || { cat "$tmp/err"; echo "FAIL: sensor did not start"; exit 1; }
+# -Z nobody: once capturing, the sensor is no longer root and holds no capability.
+uid=$(awk '/^Uid:/ {print $3}' "/proc/$pid/status")
+capeff=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status")
+[[ $uid == "$(id -u nobody)" && $capeff == 0000000000000000 ]] ||
+    { echo "FAIL: still privileged after -Z nobody (uid $uid, CapEff $capeff)"; exit 1; }
 ip netns exec "$ns" tcpreplay -q -i va "$pcap" >/dev/null 2>&1 || { echo "FAIL: tcpreplay"; exit 1; }
 # The alerts leave when the broker's answer is seen: wait for them, bounded.
 for _ in $(seq 100); do
