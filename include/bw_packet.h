@@ -61,6 +61,7 @@ struct bw_packet {
 struct bw_decode_stats {
     uint64_t not_ip, not_tcp, fragments, truncated, malformed, unsupported;
     uint64_t vlan_tagged, ipv6, ip_options, ipv6_ext;
+    uint64_t ip_len_zero;         /* IPv4 total length 0 (segmentation offload): captured length used */
 };
 
 /* Decode one captured frame. `data`/`caplen` are the captured bytes, `dlt` the link type.

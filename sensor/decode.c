@@ -101,6 +101,12 @@ static enum bw_decode_res decode_ipv4(struct bw_bytes ip, struct bw_packet *out,
     if ((vihl >> 4) != 4)                       /* link layer said IPv4, the packet disagrees */
         return BW_DEC_MALFORMED;
     size_t ihl = (size_t)(vihl & 0x0f) * 4;
+    if (total == 0 && ihl >= IPV4_MIN_HDR) {
+        /* Captured on a host that hands segmentation to its NIC (TSO/GSO): the stack leaves the
+         * length to the card. The captured bytes are all there is to go by. */
+        st->ip_len_zero++;
+        total = ip.len;
+    }
     if (ihl < IPV4_MIN_HDR || total < ihl)      /* header or total length smaller than the header */
         return BW_DEC_MALFORMED;
 

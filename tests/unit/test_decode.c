@@ -633,7 +633,7 @@ static void test_lying_ip_length(void)
     struct bw_decode_stats st;
     memset(&st, 0, sizeof st);
     static const unsigned cases[][2] = {  /* ihl_words, total length */
-        { 5, 0 }, { 5, 19 },               /* total below the header */
+        { 5, 19 },                         /* total below the header */
         { 6, 22 },                         /* total below the header with options */
         { 4, 50 }, { 0, 50 },              /* IHL below the minimum */
         { 5, 30 }, { 5, 39 },              /* the TCP header would end past the packet */
@@ -647,7 +647,25 @@ static void test_lying_ip_length(void)
         put(&f, PL, sizeof PL);
         CHECK_EQ(run_st(BW_DLT_EN10MB, f.b, f.n, &st).r, BW_DEC_MALFORMED);
     }
-    CHECK_EQ(st.malformed, 7);
+    CHECK_EQ(st.malformed, 6);
+
+    /* Total length 0: a segmentation-offload capture; the captured bytes give the length. */
+    {
+        struct frame f0 = { .n = 0 };
+        eth(&f0, 0x0800);
+        ipv4(&f0, 5, 0, 0, 6);
+        tcp(&f0, 5, BW_TCP_ACK);
+        put(&f0, PL, sizeof PL);
+        memset(&st, 0, sizeof st);
+        struct bw_packet pk;
+        CHECK_EQ(bw_decode_packet(BW_DLT_EN10MB, f0.b, f0.n, 1, &pk, &st), BW_DEC_TCP);
+        CHECK_EQ(pk.payload_len, sizeof PL);
+        CHECK_EQ(pk.seg_len, sizeof PL);
+        CHECK_EQ(st.ip_len_zero, 1);
+        /* ... but never with a header shorter than the minimum */
+        f0.b[14] = 0x44;
+        CHECK_EQ(bw_decode_packet(BW_DLT_EN10MB, f0.b, f0.n, 1, &pk, &st), BW_DEC_MALFORMED);
+    }
 
     struct frame f = { .n = 0 };       /* total covers 5 of the 10 bytes: the rest is not ours */
     eth(&f, 0x0800);
