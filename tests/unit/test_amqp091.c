@@ -202,154 +202,14 @@ static void publish(struct b *b, size_t body)
     frame_close(b, f);
 }
 
-/* ---- a driver that behaves like the stream layer ---- */
+/* ---- the stream-layer driver (tests/support/dissector_driver.h), bound to this dissector ---- */
 
-struct drv {
-    _Alignas(16) uint8_t st[BW_DISSECTOR_STATE_MAX];
-    struct bw_facts f;
-    uint8_t  pend[2][16384];
-    size_t   have[2];
-    uint64_t skip[2];
-    bool     stop[2];
-    enum bw_parse last[2];
-    unsigned calls;
-};
+#include "dissector_driver.h"
 
-static struct drv *drv_new(void)
-{
-    struct drv *v = calloc(1, sizeof *v);
-    bw_facts_init(&v->f);
-    D->reset(v->st);
-    v->last[0] = v->last[1] = BW_PARSE_NEED_MORE;
-    return v;
-}
-
-static enum bw_parse parse_copy(struct drv *v, enum bw_dir dir, const uint8_t *p, size_t n,
-                                size_t *used)
-{
-    uint8_t *c = malloc(n ? n : 1);               /* exact size: ASan sees one byte past */
-    if (n) memcpy(c, p, n);
-    enum bw_parse r = D->parse(v->st, dir, c, n, used, &v->f);
-    free(c);
-    return r;
-}
-
-static void drv_feed(struct drv *v, enum bw_dir dir, const uint8_t *p, size_t n)
-{
-    if (v->stop[dir]) return;
-    size_t k = v->skip[dir] < n ? (size_t)v->skip[dir] : n;    /* honour *used > len skips */
-    v->skip[dir] -= k;
-    p += k; n -= k;
-    if (n > sizeof v->pend[dir] - v->have[dir]) { CHECK(!"driver buffer too small"); return; }
-    memcpy(v->pend[dir] + v->have[dir], p, n);
-    v->have[dir] += n;
-    while (v->have[dir] > 0 && !v->stop[dir]) {
-        size_t used = 0;
-        enum bw_parse r = parse_copy(v, dir, v->pend[dir], v->have[dir], &used);
-        v->calls++;
-        v->last[dir] = r;
-        if (r == BW_PARSE_OK && used == 0) { CHECK(!"OK without progress"); v->stop[dir] = true; break; }
-        if (used > v->have[dir]) { v->skip[dir] = used - v->have[dir]; used = v->have[dir]; }
-        memmove(v->pend[dir], v->pend[dir] + used, v->have[dir] - used);
-        v->have[dir] -= used;
-        if (r == BW_PARSE_DONE || r == BW_PARSE_MALFORMED) v->stop[dir] = true;
-        if (r != BW_PARSE_OK) break;
-    }
-}
-
-static void drv_gap(struct drv *v, enum bw_dir dir)
-{
-    if (v->stop[dir]) return;
-    v->have[dir] = 0;
-    v->skip[dir] = 0;
-    if (D->gap(v->st, dir, &v->f) != BW_PARSE_OK) v->stop[dir] = true;
-}
-
-
-/* ---- scripts: a session as a list of messages ---- */
-
-#define MSG_MAX 16
-struct script {
-    unsigned n;
-    struct { enum bw_dir dir; size_t off, len; } m[MSG_MAX];
-    uint8_t data[32768];
-    size_t used;
-};
-
-static void sc_add(struct script *s, enum bw_dir dir, const struct b *b)
-{
-    s->m[s->n].dir = dir;
-    s->m[s->n].off = s->used;
-    s->m[s->n].len = b->n;
-    memcpy(s->data + s->used, b->d, b->n);
-    s->used += b->n;
-    s->n++;
-}
-
-/* Play the script; message `split` is delivered in two pieces cut at `at`. */
-static struct drv *sc_run(const struct script *s, unsigned split, size_t at)
-{
-    struct drv *v = drv_new();
-    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++) {
-        const uint8_t *p = s->data + s->m[i].off;
-        size_t len = s->m[i].len;
-        if (i == split) {
-            drv_feed(v, s->m[i].dir, p, at);
-            drv_feed(v, s->m[i].dir, p + at, len - at);
-        } else {
-            drv_feed(v, s->m[i].dir, p, len);
-        }
-    }
-    return v;
-}
-
-/* Every message cut in two at every offset gives the facts of the unsplit run. */
-static void split_sweep(const struct script *s, const char *what)
-{
-    struct drv *ref = sc_run(s, MSG_MAX, 0);
-    unsigned bad = 0;
-    size_t runs = 0, want = 0;
-    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++)
-        for (size_t at = 0; at <= s->m[i].len; at++) {
-            struct drv *v = sc_run(s, i, at);
-            runs++;
-            if (memcmp(&v->f, &ref->f, sizeof v->f) != 0) {
-                if (!bad) fprintf(stderr, "split %s: message %u at %zu differs\n", what, i, at);
-                bad++;
-            }
-            free(v);
-        }
-    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++) want += s->m[i].len + 1;
-    CHECK_EQ(runs, want);
-    CHECK(runs > 100);
-    CHECK_EQ(bad, 0);
-    free(ref);
-}
-
-/* Every proper prefix of message `m` (one header or one frame), parsed after the messages
- * before it, is NEED_MORE with nothing consumed; the whole message is consumed exactly. */
-static void trunc_sweep(const struct script *s, unsigned m, enum bw_parse whole)
-{
-    struct drv *v = drv_new();
-    for (unsigned i = 0; i < m && i < MSG_MAX; i++) drv_feed(v, s->m[i].dir, s->data + s->m[i].off, s->m[i].len);
-    CHECK(!v->stop[s->m[m].dir]);
-    CHECK_EQ(v->have[s->m[m].dir], 0);
-    unsigned bad = 0;
-    for (size_t k = 0; k <= s->m[m].len; k++) {
-        struct drv *w = malloc(sizeof *w);
-        memcpy(w, v, sizeof *w);
-        size_t used = 12345;
-        enum bw_parse r = parse_copy(w, s->m[m].dir, s->data + s->m[m].off, k, &used);
-        if (k < s->m[m].len && (r != BW_PARSE_NEED_MORE || used != 0)) {
-            if (!bad) fprintf(stderr, "trunc msg %u prefix %zu: r=%d used=%zu\n", m, k, r, used);
-            bad++;
-        }
-        if (k == s->m[m].len) { CHECK_EQ(r, whole); CHECK_EQ(used, k); }
-        free(w);
-    }
-    CHECK_EQ(bad, 0);
-    free(v);
-}
+static void sc_add(struct script *s, enum bw_dir dir, const struct b *b) { script_add(s, dir, b->d, b->n); }
+static struct drv *sc_run(const struct script *s, unsigned split, size_t at) { return sc_run_with(D, s, split, at); }
+static void split_sweep(const struct script *s, const char *what) { split_sweep_with(D, s, what); }
+static void trunc_sweep(const struct script *s, unsigned m, enum bw_parse whole) { trunc_sweep_with(D, s, m, whole); }
 
 static bool has_bytes(const void *hay, size_t n, const char *needle)
 {
@@ -802,7 +662,7 @@ static void test_secure(void)
 static void test_versions(void)
 {
     /* 0-10: recognized, confirmed, 0-10 frames follow on both sides */
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     size_t used = 99;
     CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_OK);
     CHECK_EQ(used, 8);
@@ -821,7 +681,7 @@ static void test_versions(void)
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME_TYPE));
     free(v);
     /* 0-10 from the broker first (delivery order), client header later */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_OK);
     CHECK_STR(v->f.version, "0-10");
     CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_OK);
@@ -829,7 +689,7 @@ static void test_versions(void)
     free(v);
     /* the broker echoes 0-10 to a 0-9-1 client: a mismatch; its 0-10 frames are not read as
      * 0-9-1 frames, the client's frames still are */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_OK);
     CHECK_EQ(parse_copy(v, TS, H091, 8, &used), BW_PARSE_OK);
     CHECK(ext(v)->mismatch);
@@ -838,7 +698,7 @@ static void test_versions(void)
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_VERSION_MISMATCH));
     free(v);
     /* a 0-10 client refused with a 0-9-1 header: neither side is followed any further */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TS, H010, 8, &used), BW_PARSE_OK);
     CHECK_EQ(parse_copy(v, TC, H091, 8, &used), BW_PARSE_DONE);
     CHECK(ext(v)->mismatch);
@@ -848,7 +708,7 @@ static void test_versions(void)
     free(v);
 
     /* 0-9 and 0-8 headers */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TS, H09, 8, &used), BW_PARSE_OK);
     CHECK_EQ(used, 8);
     CHECK_STR(v->f.version, "0-9");
@@ -878,7 +738,7 @@ static void test_versions(void)
     free(v);
 
     /* Start without any header: the broker's version decides */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; m_start(&b, "PLAIN");
     drv_feed(v, TC, b.d, b.n);
     CHECK_STR(v->f.version, "0-9-1");
@@ -890,7 +750,7 @@ static void test_mismatch(void)
 {
     /* an unknown header: the broker answers with the one it speaks */
     static const uint8_t odd[8] = { 'A', 'M', 'Q', 'P', 1, 1, 0, 8 };
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     size_t used = 99;
     CHECK_EQ(parse_copy(v, TS, odd, 8, &used), BW_PARSE_DONE);
     CHECK_EQ(used, 8);
@@ -907,7 +767,7 @@ static void test_mismatch(void)
     CHECK(strstr(out, "\"version_mismatch\":{\"client\":\"AMQP 1 1 0 8\",\"server\":\"AMQP 0 0 9 1\"}") != NULL);
     free(v);
     /* 0-9-1 to a 0-10 broker */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TS, H091, 8, &used), BW_PARSE_OK);
     CHECK_EQ(parse_copy(v, TC, H010, 8, &used), BW_PARSE_DONE);
     CHECK(ext(v)->mismatch);
@@ -916,14 +776,14 @@ static void test_mismatch(void)
     CHECK(strstr(out, "\"server\":\"AMQP 1 1 0 10\"") != NULL);
     free(v);
     /* 0-10 client, a 0-9-1 broker's refusal, delivered before the client header */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, H091, 8, &used), BW_PARSE_DONE);
     CHECK(ext(v)->mismatch);
     json_of(&v->f, out, sizeof out);
     CHECK(strstr(out, "\"client\":null") != NULL);
     free(v);
     /* a partial header waits */
-    v = drv_new();
+    v = drv_new(D);
     for (size_t k = 0; k < 8; k++) {
         CHECK_EQ(parse_copy(v, TC, H091, k, &used), BW_PARSE_NEED_MORE);
         CHECK_EQ(used, 0);
@@ -935,7 +795,7 @@ static void test_midstream(void)
 {
     struct b b = { .n = 0 };
     publish(&b, 40);
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     drv_feed(v, TS, b.d, b.n);
     CHECK((v->f.seen & BW_FACT_MIDSTREAM) && (v->f.seen & BW_FACT_CONFIRMED));
     CHECK_STR(v->f.version, "0-9-1");
@@ -951,7 +811,7 @@ static void test_midstream(void)
     free(v);
 
     /* one call per unit: the skipped payload, then its frame-end */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, hb.d, 7, &used), BW_PARSE_OK);
     CHECK_EQ(used, 7);
     CHECK_EQ(parse_copy(v, TC, hb.d + 7, 0, &used), BW_PARSE_NEED_MORE);
@@ -966,7 +826,7 @@ static void test_midstream(void)
     f = frame_open(&b, 3, 1);
     p8(&b, 'x');
     patch32(&b, f, 100000);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(used, 7 + 100000);
     free(v);
@@ -975,7 +835,7 @@ static void test_midstream(void)
     b.n = 0;
     p8(&b, 'z'); p8(&b, 0xCE); p8(&b, 1); p8(&b, 0);
     publish(&b, 5);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, b.d, b.n);
     CHECK((v->f.seen & BW_FACT_MIDSTREAM) != 0);
     CHECK_EQ(v->f.anomalies, 0);                  /* starting inside a frame is no violation */
@@ -1023,7 +883,7 @@ static void test_tables(void)
     lstr(&b, "PLAIN", 5);
     lstr(&b, "en_US", 5);
     frame_close(&b, f);
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     size_t used = 0;
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(used, b.n);
@@ -1080,7 +940,7 @@ static void test_table_limits(void)
     struct b b = { .n = 0 };
     /* eight nested tables below the top-level one: followed */
     plain_nest(&b, 8);
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(used, b.n);
     CHECK_EQ(v->f.anomalies, 0);
@@ -1089,7 +949,7 @@ static void test_table_limits(void)
     /* nine: the depth limit, the walk stops there; what came before is kept */
     b.n = 0;
     plain_nest(&b, 9);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(used, b.n);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_TABLE_DEPTH));
@@ -1100,14 +960,14 @@ static void test_table_limits(void)
     /* tables and arrays mixed: eight deep is fine, nine is not */
     b.n = 0;
     deep_start(&b, 8);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(v->f.anomalies, 0);
     CHECK(str_is(&ext(v)->broker_version, "after"));
     free(v);
     b.n = 0;
     deep_start(&b, 9);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_TABLE_DEPTH));
     free(v);
@@ -1122,7 +982,7 @@ static void test_table_limits(void)
     for (unsigned i = 201; i-- > 0;) tbl_close(&big, at[i]);
     lstr(&big, "PLAIN", 5); lstr(&big, "", 0);
     frame_close(&big, f);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, big.d, big.n, &used), BW_PARSE_OK);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_TABLE_DEPTH));
     free(v);
@@ -1138,7 +998,7 @@ static void test_table_limits(void)
     tbl_close(&b, t);
     lstr(&b, "PLAIN", 5); lstr(&b, "en_US", 5);
     frame_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
     CHECK(str_is(&ext(v)->broker_product, "P") && !ext(v)->broker_version.set);
@@ -1151,7 +1011,7 @@ static void test_table_limits(void)
     p8(&b, 0); p8(&b, 9);
     p32(&b, 5000); kstr(&b, "product", "P");
     frame_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(used, b.n);
     CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_TABLE)) && (v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_METHOD)));
@@ -1167,7 +1027,7 @@ static void test_table_limits(void)
     tbl_close(&b, t);
     lstr(&b, "PLAIN", 5); lstr(&b, "en_US", 5);
     frame_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
     CHECK(!ext(v)->broker_product.set);
@@ -1182,7 +1042,7 @@ static void test_table_limits(void)
     tbl_close(&b, t);
     lstr(&b, "PLAIN", 5); lstr(&b, "en_US", 5);
     frame_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
     free(v);
@@ -1192,7 +1052,7 @@ static void test_table_limits(void)
     f = method_open(&b, 0, 10, 41);
     sstr(&b, ""); p8(&b, 0xAA);
     frame_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_DONE);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
     free(v);
@@ -1201,7 +1061,7 @@ static void test_table_limits(void)
 /* A session whose client header was seen: broken framing after it is a violation. */
 static struct drv *after_header(void)
 {
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     drv_feed(v, TS, H091, 8);
     return v;
 }
@@ -1305,7 +1165,7 @@ static void test_gap(void)
     CHECK((v->f.seen & BW_FACT_MIDSTREAM) == 0);
     free(v);
     /* a lost header: frames follow and are read */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_OK);
     so.n = 0;
     m_start_ok_plain(&so, "guest", "guest");
@@ -1314,7 +1174,7 @@ static void test_gap(void)
     CHECK_STR(v->f.version, "0-9-1");
     free(v);
     /* junk with no frame in it: bounded, then the direction stops */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_OK);
     static uint8_t junk[4096];
     memset(junk, 'j', sizeof junk);
@@ -1322,7 +1182,7 @@ static void test_gap(void)
     CHECK(v->stop[TS] && v->last[TS] == BW_PARSE_DONE);
     free(v);
     /* a gap after DONE changes nothing */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_DONE);
     free(v);
@@ -1356,7 +1216,7 @@ static void test_long_mechs(void)
     struct b b = { .n = 0 };
     m_start(&b, "PLAIN AMQPLAIN EXTERNAL ANONYMOUS RABBIT-CR-DEMO SCRAM-SHA-256 SCRAM-SHA-1 "
                 "GSSAPI OAUTHBEARER XOAUTH2 CRAM-MD5");
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     drv_feed(v, TC, b.d, b.n);
     CHECK(ext(v)->mechanisms.cut);
     char out[4096];
@@ -1377,7 +1237,7 @@ static void test_misc_methods(void)
     size_t used;
     struct b b = { .n = 0 };
     /* the client closes during the handshake; the broker's Close-Ok ends its side */
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     drv_feed(v, TS, H091, 8);
     m_close(&b, 50, 200, "bye");
     CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_DONE);
@@ -1389,7 +1249,7 @@ static void test_misc_methods(void)
     CHECK_EQ(v->f.anomalies, 0);
     free(v);
     /* Blocked / Unblocked from the broker, Update-Secret from the client: read past quietly */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H091, 8);
     b.n = 0;
     size_t f = method_open(&b, 0, 10, 60); sstr(&b, "low on memory"); frame_close(&b, f);
@@ -1408,7 +1268,7 @@ static void test_misc_methods(void)
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_WRONG_DIRECTION));
     free(v);
     /* a 0-8 Redirect from the client is out of place */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H08, 8);
     b.n = 0; f = method_open(&b, 0, 10, 50); sstr(&b, "h"); sstr(&b, ""); frame_close(&b, f);
     CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
@@ -1624,7 +1484,7 @@ static void test_v010_anonymous(void)
     free(v);
 
     /* the whole handshake in two writes per side, as the capture has it */
-    v = drv_new();
+    v = drv_new(D);
     struct b c = { .n = 0 }, k = { .n = 0 };
     hdr(&c, H010); c10_start(&c, "qpid-cpp", "1.39.0", "ANONYMOUS PLAIN");
     hdr(&k, H010);
@@ -1759,7 +1619,7 @@ static void test_v010_close(void)
     free(v);
 
     /* the client's close is no answer; close-ok ends the broker's side */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     drv_feed(v, TC, H010, 8);
     b.n = 0; c10_close(&b, 200, NULL);
@@ -1822,7 +1682,7 @@ static void test_v010_segments(void)
     b.n = 0;
     size_t f = f10_open(&b, 0x0a, 0, 0, 0); p8(&b, 1); p8(&b, 1); f10_close(&b, f);
     patch16(&b, f + 2, 20000);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     drv_feed(v, TC, H010, 8);
     CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_OK);
@@ -1835,7 +1695,7 @@ static void test_v010_segments(void)
     static const uint8_t h2[12] = { 0x05, 0, 0x2e, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0 };
     memcpy(big, h1, 12); big[12] = 1; big[13] = 1;
     memcpy(big + 12000, h2, 12);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     drv_feed(v, TC, H010, 8);
     CHECK_EQ(parse_copy(v, TC, big, 12000 + 12, &used), BW_PARSE_OK);
@@ -1853,7 +1713,7 @@ static void test_v010_segments(void)
     b.n = 0;
     f = f10_open(&b, 0x0a, 0, 0, 0); p8(&b, 1); p8(&b, 5); f10_close(&b, f);
     f = f10_open(&b, 0x0f, 1, 1, 1); p8(&b, 4); p8(&b, 1); f10_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     drv_feed(v, TC, H010, 8);
     drv_feed(v, TC, b.d, b.n);
@@ -1862,7 +1722,7 @@ static void test_v010_segments(void)
     free(v);
 
     /* commands, headers and bodies are skipped by length, past the buffer too */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     b.n = 0; s10_traffic(&b, 3000);
     drv_feed(v, TS, b.d, 400);
@@ -1883,12 +1743,12 @@ static void test_v010_hostile(void)
     /* frame sizes below the header and unknown segment types end the direction */
     static const uint8_t small[12] = { 0x0f, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0 };
     static const uint8_t segt[12]  = { 0x0f, 9, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0 };
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     CHECK_EQ(parse_copy(v, TS, small, 12, &used), BW_PARSE_DONE);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME));
     free(v);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     CHECK_EQ(parse_copy(v, TS, segt, 12, &used), BW_PARSE_DONE);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME_TYPE));
@@ -1896,13 +1756,13 @@ static void test_v010_hostile(void)
     /* a 64 KiB control in one frame is skipped, not buffered; an empty one is malformed */
     static const uint8_t huge[14] = { 0x0f, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1 };
     static const uint8_t empty[12] = { 0x0f, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0 };
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TC, H010, 8);
     CHECK_EQ(parse_copy(v, TC, huge, 14, &used), BW_PARSE_OK);
     CHECK_EQ(used, 0xffff);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_FRAME_TOO_LARGE));
     free(v);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TC, H010, 8);
     CHECK_EQ(parse_copy(v, TC, empty, 12, &used), BW_PARSE_OK);
     CHECK_EQ(used, 12);
@@ -1918,7 +1778,7 @@ static void test_v010_hostile(void)
         size_t f = c10_open(&b, 0x01, 0x01);
         p32(&b, lies[i][0]); p32(&b, lies[i][1]);
         f10_close(&b, f);
-        v = drv_new();
+        v = drv_new(D);
         drv_feed(v, TC, H010, 8);
         drv_feed(v, TC, b.d, b.n);
         CHECK((v->f.anomalies & AN(BW_AMQP091_ANOM_BAD_TABLE)) != 0);
@@ -1932,7 +1792,7 @@ static void test_v010_hostile(void)
         size_t f = c10_open(&b, 0x01, 0x01);
         size_t m = m10_open(&b, 1); sstr(&b, "product"); p8(&b, codes[i]); p16(&b, 0x7fff); tbl_close(&b, m);
         f10_close(&b, f);
-        v = drv_new();
+        v = drv_new(D);
         drv_feed(v, TC, H010, 8);
         drv_feed(v, TC, b.d, b.n);
         CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
@@ -1947,7 +1807,7 @@ static void test_v010_hostile(void)
     f = c10_open(&b, 0x01, 0x02);
     p32(&b, 9); p8(&b, 0x95); p32(&b, 0xFFFFFFFFu); str16(&b, "AB");
     f10_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TC, H010, 8);
     drv_feed(v, TC, b.d, b.n);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_TABLE));
@@ -1959,7 +1819,7 @@ static void test_v010_hostile(void)
     f = c10_open(&b, 0x02, 0x06);
     sstr(&b, "PLAIN"); p32(&b, 0xFFFFFFF0u); pn(&b, "\0guest\0guest", 12);
     f10_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     drv_feed(v, TS, b.d, b.n);
     CHECK((v->f.seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)) == 0);
@@ -1969,7 +1829,7 @@ static void test_v010_hostile(void)
     b.n = 0;
     f = c10_open(&b, 0x02, 0x00); f10_close(&b, f);
     f = c10_open(&b, 0x0c, 0x8000); f10_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     drv_feed(v, TS, b.d, b.n);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
@@ -1978,7 +1838,7 @@ static void test_v010_hostile(void)
     b.n = 0;
     f = c10_open(&b, 0x20, 0); f10_close(&b, f);
     f = c10_open(&b, 0x00, 0); f10_close(&b, f);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TC, H010, 8);
     drv_feed(v, TC, b.d, b.n);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD));
@@ -1988,7 +1848,7 @@ static void test_v010_hostile(void)
     b.n = 0;
     f = c10_open(&b, 0x05, 0x02); p16(&b, 512); p8(&b, 0); f10_close(&b, f);
     s10_traffic(&b, 600);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TC, H010, 8);
     drv_feed(v, TC, b.d, b.n);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_METHOD) | AN(BW_AMQP091_ANOM_BAD_TUNE) |
@@ -2002,7 +1862,7 @@ static void test_v010_hostile(void)
     f = f10_open(&b, 0x0f, 0, 1, 0); p8(&b, 1); p8(&b, 0x0a); p16(&b, 0); f10_close(&b, f);
     f = f10_open(&b, 0x0f, 0, 0, 3); p8(&b, 1); p8(&b, 0x08); p16(&b, 0); f10_close(&b, f);
     c10_start_ok(&b, "ANONYMOUS", "", 0);
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TC, H010, 8);
     drv_feed(v, TC, b.d, b.n);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP091_ANOM_BAD_FRAME) | AN(BW_AMQP091_ANOM_BAD_CHANNEL) |
@@ -2012,7 +1872,7 @@ static void test_v010_hostile(void)
     free(v);
 
     /* a gap ends a 0-10 direction: there is no resync */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, H010, 8);
     CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_DONE);
     CHECK((v->f.seen & BW_FACT_GAP) != 0);
@@ -2024,7 +1884,7 @@ static void test_product_fact(void)
     /* 0-9-1: Connection.Start's product and version */
     struct b b = { .n = 0 };
     m_start(&b, "PLAIN");
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     drv_feed(v, TC, b.d, b.n);
     CHECK(fstr_is(&v->f.product, "RabbitMQ 3.10.8"));
     free(v);
@@ -2036,7 +1896,7 @@ static void test_product_fact(void)
     for (size_t i = 0; i < 2; i++) {
         b.n = 0;
         c10_start(&b, names[i], "1.2.3-with-a-long-version-string-here", "PLAIN");
-        v = drv_new();
+        v = drv_new(D);
         drv_feed(v, TC, H010, 8);
         drv_feed(v, TC, b.d, b.n);
         CHECK(v->f.product.cut);

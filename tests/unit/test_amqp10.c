@@ -173,147 +173,14 @@ static void f_transfer(struct b *b, size_t payload)
 
 static void f_empty(struct b *b) { size_t f = frame_open(b, 0, 0); frame_close(b, f); }
 
-/* ---- a driver that behaves like the stream layer ---- */
+/* ---- the stream-layer driver (tests/support/dissector_driver.h), bound to this dissector ---- */
 
-struct drv {
-    _Alignas(16) uint8_t st[BW_DISSECTOR_STATE_MAX];
-    struct bw_facts f;
-    uint8_t  pend[2][16384];
-    size_t   have[2];
-    uint64_t skip[2];
-    bool     stop[2];
-    enum bw_parse last[2];
-};
+#include "dissector_driver.h"
 
-static struct drv *drv_new(void)
-{
-    struct drv *v = calloc(1, sizeof *v);
-    bw_facts_init(&v->f);
-    D->reset(v->st);
-    v->last[0] = v->last[1] = BW_PARSE_NEED_MORE;
-    return v;
-}
-
-static enum bw_parse parse_copy(struct drv *v, enum bw_dir dir, const uint8_t *p, size_t n,
-                                size_t *used)
-{
-    uint8_t *c = malloc(n ? n : 1);               /* exact size: ASan sees one byte past */
-    if (n) memcpy(c, p, n);
-    enum bw_parse r = D->parse(v->st, dir, c, n, used, &v->f);
-    free(c);
-    return r;
-}
-
-static void drv_feed(struct drv *v, enum bw_dir dir, const uint8_t *p, size_t n)
-{
-    if (v->stop[dir]) return;
-    size_t k = v->skip[dir] < n ? (size_t)v->skip[dir] : n;    /* honour *used > len skips */
-    v->skip[dir] -= k;
-    p += k; n -= k;
-    if (n > sizeof v->pend[dir] - v->have[dir]) { CHECK(!"driver buffer too small"); return; }
-    memcpy(v->pend[dir] + v->have[dir], p, n);
-    v->have[dir] += n;
-    while (v->have[dir] > 0 && !v->stop[dir]) {
-        size_t used = 0;
-        enum bw_parse r = parse_copy(v, dir, v->pend[dir], v->have[dir], &used);
-        v->last[dir] = r;
-        if (r == BW_PARSE_OK && used == 0) { CHECK(!"OK without progress"); v->stop[dir] = true; break; }
-        if (used > v->have[dir]) { v->skip[dir] = used - v->have[dir]; used = v->have[dir]; }
-        memmove(v->pend[dir], v->pend[dir] + used, v->have[dir] - used);
-        v->have[dir] -= used;
-        if (r == BW_PARSE_DONE || r == BW_PARSE_MALFORMED) v->stop[dir] = true;
-        if (r != BW_PARSE_OK) break;
-    }
-}
-
-static void drv_gap(struct drv *v, enum bw_dir dir)
-{
-    if (v->stop[dir]) return;
-    v->have[dir] = 0;
-    v->skip[dir] = 0;
-    if (D->gap(v->st, dir, &v->f) != BW_PARSE_OK) v->stop[dir] = true;
-}
-
-/* ---- scripts ---- */
-
-#define MSG_MAX 16
-struct script {
-    unsigned n;
-    struct { enum bw_dir dir; size_t off, len; } m[MSG_MAX];
-    uint8_t data[32768];
-    size_t used;
-};
-
-static void sc_add(struct script *s, enum bw_dir dir, const struct b *b)
-{
-    s->m[s->n].dir = dir;
-    s->m[s->n].off = s->used;
-    s->m[s->n].len = b->n;
-    memcpy(s->data + s->used, b->d, b->n);
-    s->used += b->n;
-    s->n++;
-}
-
-static struct drv *sc_run(const struct script *s, unsigned split, size_t at)
-{
-    struct drv *v = drv_new();
-    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++) {
-        const uint8_t *p = s->data + s->m[i].off;
-        size_t len = s->m[i].len;
-        if (i == split) {
-            drv_feed(v, s->m[i].dir, p, at);
-            drv_feed(v, s->m[i].dir, p + at, len - at);
-        } else {
-            drv_feed(v, s->m[i].dir, p, len);
-        }
-    }
-    return v;
-}
-
-static void split_sweep(const struct script *s, const char *what)
-{
-    struct drv *ref = sc_run(s, MSG_MAX, 0);
-    unsigned bad = 0;
-    size_t runs = 0, want = 0;
-    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++)
-        for (size_t at = 0; at <= s->m[i].len; at++) {
-            struct drv *v = sc_run(s, i, at);
-            runs++;
-            if (memcmp(&v->f, &ref->f, sizeof v->f) != 0) {
-                if (!bad) fprintf(stderr, "split %s: message %u at %zu differs\n", what, i, at);
-                bad++;
-            }
-            free(v);
-        }
-    for (unsigned i = 0; i < s->n && i < MSG_MAX; i++) want += s->m[i].len + 1;
-    CHECK_EQ(runs, want);
-    CHECK(runs > 100);
-    CHECK_EQ(bad, 0);
-    free(ref);
-}
-
-static void trunc_sweep(const struct script *s, unsigned m, enum bw_parse whole)
-{
-    struct drv *v = drv_new();
-    for (unsigned i = 0; i < m && i < MSG_MAX; i++) drv_feed(v, s->m[i].dir, s->data + s->m[i].off, s->m[i].len);
-    CHECK(!v->stop[s->m[m].dir]);
-    CHECK_EQ(v->have[s->m[m].dir], 0);
-    unsigned bad = 0;
-    for (size_t k = 0; k <= s->m[m].len; k++) {
-        struct drv *w = malloc(sizeof *w);
-        memcpy(w, v, sizeof *w);
-        size_t used = 12345;
-        enum bw_parse r = parse_copy(w, s->m[m].dir, s->data + s->m[m].off, k, &used);
-        if (k < s->m[m].len && (r != BW_PARSE_NEED_MORE || used != 0)) {
-            if (!bad) fprintf(stderr, "trunc msg %u prefix %zu: r=%d used=%zu\n", m, k, r, used);
-            bad++;
-        }
-        if (k == s->m[m].len) { CHECK_EQ(r, whole); CHECK_EQ(used, k); }
-        free(w);
-    }
-    CHECK_EQ(bad, 0);
-    free(v);
-}
+static void sc_add(struct script *s, enum bw_dir dir, const struct b *b) { script_add(s, dir, b->d, b->n); }
+static struct drv *sc_run(const struct script *s, unsigned split, size_t at) { return sc_run_with(D, s, split, at); }
+static void split_sweep(const struct script *s, const char *what) { split_sweep_with(D, s, what); }
+static void trunc_sweep(const struct script *s, unsigned m, enum bw_parse whole) { trunc_sweep_with(D, s, m, whole); }
 
 static bool has_bytes(const void *hay, size_t n, const char *needle)
 {
@@ -462,7 +329,7 @@ static void test_sasl_plain_guest(void)
     trunc_sweep(&s, 5, BW_PARSE_OK);          /* the broker's AMQP header */
     trunc_sweep(&s, 6, BW_PARSE_OK);          /* the broker's open */
     /* the frame after it is skipped once its descriptor is known, and decides */
-    struct drv *w = drv_new();
+    struct drv *w = drv_new(D);
     for (unsigned i = 0; i < 7; i++) drv_feed(w, s.m[i].dir, s.data + s.m[i].off, s.m[i].len);
     CHECK(!w->stop[TC]);
     size_t used = 9;
@@ -637,7 +504,7 @@ static void test_no_sasl(void)
     free(v);
 
     /* the client's header unseen: the broker's echo of 0 1 0 0 says the same */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 0); f_open(&b, "broker", NULL, "b");
     drv_feed(v, TC, b.d, b.n);
     CHECK((v->f.seen & BW_FACT_ANONYMOUS) != 0);
@@ -649,7 +516,7 @@ static void test_no_sasl(void)
 
 static void test_tls(void)
 {
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     struct b b = { .n = 0 };
     hdr(&b, 2);
     p8(&b, 0x16); p8(&b, 3); p8(&b, 1);              /* a ClientHello follows */
@@ -667,7 +534,7 @@ static void test_tls(void)
     CHECK((v->f.seen & (BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK)) == 0);
     free(v);
     /* a broker without TLS answers with the header it wants */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TS, b.d, 8, &used), BW_PARSE_DONE);
     b.n = 0; hdr(&b, 3);
     CHECK_EQ(parse_copy(v, TC, b.d, 8, &used), BW_PARSE_DONE);
@@ -678,7 +545,7 @@ static void test_tls(void)
 static void test_mismatch(void)
 {
     /* no SASL asked, the broker requires it */
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     struct b c = { .n = 0 }, s = { .n = 0 };
     hdr(&c, 0);
     hdr(&s, 3); f_mechs(&s, true);
@@ -694,7 +561,7 @@ static void test_mismatch(void)
     CHECK(strstr(out, "\"version_mismatch\":{\"client\":\"AMQP 0 1 0 0\",\"server\":\"AMQP 3 1 0 0\"}") != NULL);
     free(v);
     /* a 0-9-1 broker's answer, delivered before the client's header */
-    v = drv_new();
+    v = drv_new(D);
     static const uint8_t h091[8] = { 'A', 'M', 'Q', 'P', 0, 0, 9, 1 };
     size_t used;
     CHECK_EQ(parse_copy(v, TC, h091, 8, &used), BW_PARSE_DONE);
@@ -706,7 +573,7 @@ static void test_mismatch(void)
     CHECK(strstr(out, "\"client\":null,\"server\":\"AMQP 0 0 9 1\"") != NULL);
     free(v);
     /* the echo first, then the same client header: no mismatch */
-    v = drv_new();
+    v = drv_new(D);
     c.n = 0; hdr(&c, 3);
     CHECK_EQ(parse_copy(v, TC, c.d, 8, &used), BW_PARSE_OK);
     CHECK_EQ(parse_copy(v, TS, c.d, 8, &used), BW_PARSE_OK);
@@ -714,7 +581,7 @@ static void test_mismatch(void)
     CHECK_EQ(v->f.anomalies, 0);
     /* the echo first, then a different client header */
     free(v);
-    v = drv_new();
+    v = drv_new(D);
     c.n = 0; hdr(&c, 3);
     CHECK_EQ(parse_copy(v, TC, c.d, 8, &used), BW_PARSE_OK);
     c.n = 0; hdr(&c, 0);
@@ -739,7 +606,7 @@ static void test_mismatch(void)
     CHECK((v->f.anomalies & AN(BW_AMQP10_ANOM_BAD_HEADER)) != 0);
     free(v);
     /* not a 1.0 header from the client */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(parse_copy(v, TS, h091, 8, &used), BW_PARSE_DONE);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP10_ANOM_BAD_HEADER));
     CHECK(v->f.version[0] == '\0');
@@ -749,7 +616,7 @@ static void test_mismatch(void)
 static void test_descriptors(void)
 {
     /* symbolic descriptors and an 8-byte ulong one are the same performatives */
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     struct b b = { .n = 0 };
     hdr(&b, 3);
     drv_feed(v, TS, b.d, b.n);
@@ -773,7 +640,7 @@ static void test_descriptors(void)
     CHECK_EQ(v->f.anomalies, 0);
     free(v);
     /* a descriptor outside domain 0, an unknown one, the wrong frame type */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 3); drv_feed(v, TC, b.d, b.n);
     b.n = 0;
     f = frame_open(&b, 1, 0);
@@ -800,14 +667,14 @@ static void test_descriptors(void)
     CHECK(!v->stop[TC]);
     free(v);
     /* performatives from the wrong peer */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 3); f_mechs(&b, true); f_outcome(&b, 0);
     drv_feed(v, TS, b.d, b.n);
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP10_ANOM_WRONG_DIRECTION));
     CHECK((v->f.seen & BW_FACT_AUTH_OK) == 0 && !ext(v)->mechanisms.set);
     free(v);
     /* an extended header (doff 3) before the body */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 3);
     f = frame_open(&b, 1, 0); b.d[f + 4] = 3; p32(&b, 0xdeadbeef);
     l = perf_open(&b, 0x44); p8(&b, 0x50); p8(&b, 0); comp_close(&b, l, 1);
@@ -876,7 +743,7 @@ static void every_type_open(struct b *b)
 
 static void test_types(void)
 {
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     struct b b = { .n = 0 };
     hdr(&b, 0);
     drv_feed(v, TC, b.d, b.n);
@@ -896,7 +763,7 @@ static void test_types(void)
     CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
     free(v);
     /* the client side of the same open */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 0); every_type_open(&b);
     drv_feed(v, TS, b.d, b.n);
     CHECK(str_is(&ext(v)->container_id, "container"));
@@ -929,14 +796,14 @@ static void test_depth_and_hostile(void)
     hdr(&h, 0);
     /* the performative's list plus seven nested compounds: followed */
     for (int maps = 0; maps < 2; maps++) {
-        struct drv *v = drv_new();
+        struct drv *v = drv_new(D);
         drv_feed(v, TS, h.d, h.n);
         b.n = 0; nested_open(&b, 7, maps);
         CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_DONE);
         CHECK_EQ(v->f.anomalies, 0);
         CHECK(str_is(&ext(v)->container_id, "deep"));
         free(v);
-        v = drv_new();
+        v = drv_new(D);
         drv_feed(v, TS, h.d, h.n);
         b.n = 0; nested_open(&b, 8, maps);
         CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
@@ -946,7 +813,7 @@ static void test_depth_and_hostile(void)
         free(v);
     }
     /* descriptors nested in descriptors */
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     drv_feed(v, TS, h.d, h.n);
     b.n = 0;
     size_t f = frame_open(&b, 0, 0), l = perf_open(&b, 0x10);
@@ -973,7 +840,7 @@ static void test_depth_and_hostile(void)
         { { 0xc0, 0x00 }, 2 },                                               /* list8 without count */
     };
     for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
-        v = drv_new();
+        v = drv_new(D);
         drv_feed(v, TS, h.d, h.n);
         b.n = 0;
         f = frame_open(&b, 0, 0); l = perf_open(&b, 0x10);
@@ -998,7 +865,7 @@ static void test_depth_and_hostile(void)
         { { 0x00, 0x00, 0x00, 0x08, 2, 7, 0, 0 }, BW_AMQP10_ANOM_BAD_FRAME_TYPE },
     };
     for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
-        v = drv_new();
+        v = drv_new(D);
         drv_feed(v, TS, h.d, h.n);
         CHECK_EQ(parse_copy(v, TS, frames[i].bytes, 8, &used), BW_PARSE_OK);
         CHECK_EQ(used, 1);                           /* sync lost: drop a byte, scan on */
@@ -1006,7 +873,7 @@ static void test_depth_and_hostile(void)
         free(v);
     }
     /* an open larger than what is buffered: skipped */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, h.d, h.n);
     b.n = 0; f = frame_open(&b, 0, 0); l = perf_open(&b, 0x10); comp_close(&b, l, 0);
     patch32(&b, f, 20000);
@@ -1015,7 +882,7 @@ static void test_depth_and_hostile(void)
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP10_ANOM_FRAME_TOO_LARGE));
     free(v);
     /* a transfer is skipped by length, beyond the bytes at hand */
-    v = drv_new();
+    v = drv_new(D);
     drv_feed(v, TS, h.d, h.n);
     b.n = 0; f_transfer(&b, 10); patch32(&b, 0, 1000000);
     CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_OK);
@@ -1026,7 +893,7 @@ static void test_depth_and_hostile(void)
     CHECK_EQ(used, 0);
     free(v);
     /* sasl-init with a string for a symbol, a binary for a hostname */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 3);
     f = frame_open(&b, 1, 0); l = perf_open(&b, 0x41); str(&b, "PLAIN"); comp_close(&b, l, 1);
     frame_close(&b, f);
@@ -1042,7 +909,7 @@ static void test_midstream(void)
 {
     struct b b = { .n = 0 };
     f_transfer(&b, 30); f_empty(&b); f_transfer(&b, 5);
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     drv_feed(v, TS, b.d, b.n);
     CHECK((v->f.seen & BW_FACT_MIDSTREAM) && (v->f.seen & BW_FACT_CONFIRMED));
     CHECK_STR(v->f.version, "1.0");
@@ -1054,13 +921,13 @@ static void test_midstream(void)
     CHECK_EQ(used, 0);
     free(v);
     /* two frames are not enough */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; f_transfer(&b, 3); f_empty(&b);
     drv_feed(v, TS, b.d, b.n);
     CHECK((v->f.seen & BW_FACT_MIDSTREAM) == 0);
     free(v);
     /* a pickup inside a frame: resync onto the next plausible one, no violation */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0;
     pn(&b, "\x00\x01payload-tail", 14);
     f_transfer(&b, 3); f_transfer(&b, 3); f_transfer(&b, 3);
@@ -1111,7 +978,7 @@ static void test_gap_and_close(void)
     free(v);
 
     /* junk with nothing frame-like: bounded, then the direction stops */
-    v = drv_new();
+    v = drv_new(D);
     CHECK_EQ(D->gap(v->st, TS, &v->f), BW_PARSE_OK);
     static uint8_t junk[4096];
     memset(junk, 0xee, sizeof junk);
@@ -1137,7 +1004,7 @@ static void test_misc(void)
     size_t used;
     struct b b = { .n = 0 };
     /* descriptors as ulong0 (unknown code 0) and sym32 */
-    struct drv *v = drv_new();
+    struct drv *v = drv_new(D);
     b.n = 0; hdr(&b, 3); drv_feed(v, TC, b.d, b.n);
     b.n = 0;
     size_t f = frame_open(&b, 1, 0);
@@ -1154,7 +1021,7 @@ static void test_misc(void)
     CHECK((v->f.seen & BW_FACT_AUTH_OK) != 0);
     free(v);
     /* a close whose error is not an error, an unknown symbolic descriptor */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 0); f_open(&b, "b", NULL, "p");
     f = frame_open(&b, 0, 0); l = perf_open(&b, 0x18);
     p8(&b, 0); p8(&b, 0x53); p8(&b, 0x1e); size_t e = list_open(&b); comp_close(&b, e, 0);
@@ -1163,7 +1030,7 @@ static void test_misc(void)
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP10_ANOM_BAD_PERFORMATIVE));
     CHECK((v->f.seen & BW_FACT_REFUSED) == 0);
     free(v);
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 0);
     f = frame_open(&b, 0, 0); p8(&b, 0); sym(&b, "amqp:nothing:list"); l = list_open(&b);
     comp_close(&b, l, 0); frame_close(&b, f);
@@ -1171,7 +1038,7 @@ static void test_misc(void)
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP10_ANOM_BAD_PERFORMATIVE));
     free(v);
     /* a sasl-response that is no binary, and a gap once TLS took over */
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 3); f_init(&b, "PLAIN", NULL, 0, NULL);
     f = frame_open(&b, 1, 0); l = perf_open(&b, 0x43); str(&b, "\0u\0p"); comp_close(&b, l, 1);
     frame_close(&b, f);
@@ -1179,7 +1046,7 @@ static void test_misc(void)
     CHECK_EQ(v->f.anomalies, AN(BW_AMQP10_ANOM_BAD_PERFORMATIVE));
     CHECK((v->f.seen & BW_FACT_CREDS_PASS) == 0);
     free(v);
-    v = drv_new();
+    v = drv_new(D);
     b.n = 0; hdr(&b, 2);
     CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_DONE);
     CHECK_EQ(D->gap(v->st, TC, &v->f), BW_PARSE_DONE);
