@@ -23,7 +23,6 @@
 #define SKIP_FRAME_MAX   (64u << 20)  /* larger frames are not followed: a corrupt or hostile size */
 #define FRAME_MIN_SIZE   4096u        /* §4.2.3: frame-max may not be negotiated below this */
 #define RESYNC_FRAME_MAX 4096u        /* a resync candidate must end within this to be checked */
-#define RESYNC_BUDGET    65536u       /* bytes discarded while resyncing before giving up */
 #define TABLE_DEPTH_MAX  8            /* nested tables / arrays followed below a top-level table */
 #define MID_FRAMES       3            /* consecutive checked frames that recognize a midstream pickup */
 
@@ -612,21 +611,21 @@ static enum bw_parse lose_sync(struct dir_state *d, size_t *used)
     return BW_PARSE_OK;
 }
 
-enum cand { CAND_NO, CAND_YES, CAND_NEED };
 
 /* Could a frame start at p? Plausible header, small enough to check, frame-end in place. */
-static enum cand candidate(enum proto proto, const uint8_t *p, size_t n)
+static enum bw_amqp_cand candidate(const void *ctx, const uint8_t *p, size_t n)
 {
+    enum proto proto = *(const enum proto *)ctx;
     struct bw_cur c = bw_cur_init(p, n);
     uint8_t type = bw_cur_u8(&c);
     uint16_t ch = bw_cur_be16(&c);
     uint32_t size = bw_cur_be32(&c);
-    if (c.bad) return CAND_NEED;
-    if (!frame_plausible(proto, type, ch, size) || size > RESYNC_FRAME_MAX) return CAND_NO;
+    if (c.bad) return BW_AMQP_CAND_NEED;
+    if (!frame_plausible(proto, type, ch, size) || size > RESYNC_FRAME_MAX) return BW_AMQP_CAND_NO;
     (void)bw_cur_sub(&c, size);
     uint8_t end = bw_cur_u8(&c);
-    if (c.bad) return CAND_NEED;
-    return end == FRAME_END ? CAND_YES : CAND_NO;
+    if (c.bad) return BW_AMQP_CAND_NEED;
+    return end == FRAME_END ? BW_AMQP_CAND_YES : BW_AMQP_CAND_NO;
 }
 
 static enum bw_parse frame(struct amqp091_state *st, struct dir_state *d, enum bw_dir dir,
@@ -637,22 +636,17 @@ static enum bw_parse resync(struct amqp091_state *st, struct dir_state *d, enum 
                             const uint8_t *buf, size_t len, size_t *used, struct bw_facts *f,
                             struct bw_amqp_ext *x)
 {
-    size_t i = 0;
-    while (len - i >= FRAME_HDR) {
-        enum cand r = candidate((enum proto)st->proto, buf + i, len - i);
-        if (r == CAND_NEED) break;               /* wait for the rest of this candidate */
-        if (r == CAND_YES) {
-            d->resync = false;
-            d->scanned = 0;
-            if (i == 0) return frame(st, d, dir, buf, len, used, f, x);
-            *used = i;
-            return BW_PARSE_OK;
-        }
-        i++;
+    enum proto proto = (enum proto)st->proto;
+    bool found, exhausted;
+    size_t i = bw_amqp_resync_scan(buf, len, FRAME_HDR, candidate, &proto, &d->scanned, &found, &exhausted);
+    if (found) {
+        d->resync = false;
+        if (i == 0) return frame(st, d, dir, buf, len, used, f, x);
+        *used = i;
+        return BW_PARSE_OK;
     }
     *used = i;
-    d->scanned = d->scanned + i > RESYNC_BUDGET ? RESYNC_BUDGET + 1 : d->scanned + (uint32_t)i;
-    if (d->scanned > RESYNC_BUDGET) {        /* nothing frame-like for this long: give up */
+    if (exhausted) {
         d->phase = PH_DONE;
         return BW_PARSE_DONE;
     }

@@ -22,7 +22,6 @@
 #define DEPTH_MAX        8            /* nested described / compound values followed */
 #define FIELDS_MAX       10           /* performative fields looked at (open has 10) */
 #define MID_FRAMES       3            /* consecutive valid frames that recognize a midstream pickup */
-#define RESYNC_BUDGET    65536u       /* bytes discarded while resyncing before giving up */
 
 #define PROBE_MIDSTREAM  80           /* three consecutive well-formed frame headers */
 
@@ -615,27 +614,27 @@ static bool frame_header_ok(uint32_t size, uint8_t doff, uint8_t type)
            size <= SKIP_FRAME_MAX;
 }
 
-enum cand { CAND_NO, CAND_YES, CAND_NEED };
 
 /* 1.0 has no frame-end: a candidate needs the usual doff of 2 and, unless empty, a performative
  * descriptor of its frame type's range right after the header. */
-static enum cand candidate(const uint8_t *p, size_t n)
+static enum bw_amqp_cand candidate(const void *ctx, const uint8_t *p, size_t n)
 {
+    (void)ctx;
     struct bw_cur c = bw_cur_init(p, n);
     uint32_t size = bw_cur_be32(&c);
     uint8_t doff = bw_cur_u8(&c), type = bw_cur_u8(&c);
     (void)bw_cur_be16(&c);
-    if (c.bad) return CAND_NEED;
-    if (!frame_header_ok(size, doff, type) || doff != 2) return CAND_NO;
-    if (size == FRAME_HDR) return CAND_YES;
+    if (c.bad) return BW_AMQP_CAND_NEED;
+    if (!frame_header_ok(size, doff, type) || doff != 2) return BW_AMQP_CAND_NO;
+    if (size == FRAME_HDR) return BW_AMQP_CAND_YES;
     uint64_t code = D_OTHER;
     struct bw_cur fr = bw_cur_init(p, n < size ? n : size);
     (void)bw_cur_skip(&fr, FRAME_HDR);
     struct bw_bytes rest = bw_cur_rest(&fr);
     enum peek k = peek_desc(rest.ptr, rest.len, &code);
-    if (k == PK_NEED) return n < size ? CAND_NEED : CAND_NO;
-    if (k == PK_BAD) return CAND_NO;
-    return (type == FT_SASL ? known_sasl(code) : known_amqp(code)) ? CAND_YES : CAND_NO;
+    if (k == PK_NEED) return n < size ? BW_AMQP_CAND_NEED : BW_AMQP_CAND_NO;
+    if (k == PK_BAD) return BW_AMQP_CAND_NO;
+    return (type == FT_SASL ? known_sasl(code) : known_amqp(code)) ? BW_AMQP_CAND_YES : BW_AMQP_CAND_NO;
 }
 
 static enum bw_parse frame(struct amqp10_state *st, struct dir_state *d, enum bw_dir dir,
@@ -646,22 +645,16 @@ static enum bw_parse resync(struct amqp10_state *st, struct dir_state *d, enum b
                             const uint8_t *buf, size_t len, size_t *used, struct bw_facts *f,
                             struct bw_amqp_ext *x)
 {
-    size_t i = 0;
-    while (len - i >= FRAME_HDR) {
-        enum cand r = candidate(buf + i, len - i);
-        if (r == CAND_NEED) break;
-        if (r == CAND_YES) {
-            d->resync = false;
-            d->scanned = 0;
-            if (i == 0) return frame(st, d, dir, buf, len, used, f, x);
-            *used = i;
-            return BW_PARSE_OK;
-        }
-        i++;
+    bool found, exhausted;
+    size_t i = bw_amqp_resync_scan(buf, len, FRAME_HDR, candidate, NULL, &d->scanned, &found, &exhausted);
+    if (found) {
+        d->resync = false;
+        if (i == 0) return frame(st, d, dir, buf, len, used, f, x);
+        *used = i;
+        return BW_PARSE_OK;
     }
     *used = i;
-    d->scanned = d->scanned + i > RESYNC_BUDGET ? RESYNC_BUDGET + 1 : d->scanned + (uint32_t)i;
-    if (d->scanned > RESYNC_BUDGET) {    /* nothing frame-like for this long: give up */
+    if (exhausted) {
         d->phase = PH_DONE;
         return BW_PARSE_DONE;
     }

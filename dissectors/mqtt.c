@@ -1177,6 +1177,7 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
 static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
 {
     const struct bw_mqtt_facts *x = bw_mqtt_facts_of(f);
+    bw_json_bool(j, "websocket", (f->seen & BW_FACT_WEBSOCKET) != 0);
     if (x->have & BW_MQTT_HAVE_CONNECT) {
         bw_json_u64(j, "keep_alive", x->keep_alive);
         bw_json_bool(j, "clean_session", x->clean_session);

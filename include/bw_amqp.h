@@ -353,4 +353,30 @@ static inline void bw_amqp_facts_json(const struct bw_facts *f, struct bw_json *
     bw_json_obj_close(j);
 }
 
+/* ---- resynchronizing after lost bytes (shared by 0-9-1 and 1.0) ---- */
+
+enum bw_amqp_cand { BW_AMQP_CAND_NO, BW_AMQP_CAND_YES, BW_AMQP_CAND_NEED };
+#define BW_AMQP_RESYNC_BUDGET 65536u     /* bytes discarded while resyncing before giving up */
+
+/* Slide over buf for the first offset where cand() sees a plausible frame (min_hdr bytes at
+ * least). Returns that offset with *found set, or, when none is complete yet, how many leading
+ * bytes can be dropped. *scanned keeps the running total; *exhausted says the budget is spent. */
+static inline size_t bw_amqp_resync_scan(const uint8_t *buf, size_t len, size_t min_hdr,
+                                         enum bw_amqp_cand (*cand)(const void *ctx, const uint8_t *p, size_t n),
+                                         const void *ctx, uint32_t *scanned, bool *found, bool *exhausted)
+{
+    size_t i = 0;
+    *found = false;
+    *exhausted = false;
+    while (len - i >= min_hdr) {
+        enum bw_amqp_cand r = cand(ctx, buf + i, len - i);
+        if (r == BW_AMQP_CAND_NEED) break;          /* wait for the rest of this candidate */
+        if (r == BW_AMQP_CAND_YES) { *found = true; *scanned = 0; return i; }
+        i++;
+    }
+    *scanned = *scanned + i > BW_AMQP_RESYNC_BUDGET ? BW_AMQP_RESYNC_BUDGET + 1 : *scanned + (uint32_t)i;
+    *exhausted = *scanned > BW_AMQP_RESYNC_BUDGET;  /* nothing frame-like for this long */
+    return i;
+}
+
 #endif

@@ -81,6 +81,7 @@ struct bw_session {
     uint32_t flow_idx;             /* owner: flow index + 1 */
     bool     dir_done[2];          /* the dissector finished with this direction */
     bool     failure_counted;      /* this session's auth failure went to the bruteforce window */
+    bool     remembered;           /* the server went into the known-broker memory */
     uint8_t  dpi_hint;             /* dissector index + 1 suggested by nDPI */
     struct bw_facts facts;
     _Alignas(8) uint8_t dstate[BW_DISSECTOR_STATE_MAX];

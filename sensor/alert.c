@@ -80,8 +80,6 @@ static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, cons
     if (f->seen & BW_FACT_AUTH_INFERRED) bw_json_bool(j, "accepted_inferred", true);
     if (f->seen & BW_FACT_DEFAULT_CREDS) bw_json_bool(j, "default_credentials", true);
     bw_json_bool(j, "midstream", (f->seen & BW_FACT_MIDSTREAM) != 0);
-    if (strcmp(proto_name(s), "mqtt") == 0)
-        bw_json_bool(j, "websocket", (f->seen & BW_FACT_WEBSOCKET) != 0);
     if (f->seen & BW_FACT_GAP) bw_json_bool(j, "gap", true);
     bw_json_arr_open(j, "anomalies");
     if (s->dis && s->dis->anomaly_names) {

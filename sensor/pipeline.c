@@ -155,8 +155,9 @@ static void judge(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s
 {
     if (!s->dis) return;
     if (s->dis == p->tls_dis && p->tls_evaluate) p->tls_evaluate(&s->facts, ts);
-    if ((s->facts.seen & (BW_FACT_CONFIRMED | BW_FACT_TLS | BW_FACT_MIDSTREAM)) == BW_FACT_CONFIRMED &&
-        s->dis != p->tls_dis) {
+    if (!s->remembered && s->dis != p->tls_dis &&
+        (s->facts.seen & (BW_FACT_CONFIRMED | BW_FACT_TLS | BW_FACT_MIDSTREAM)) == BW_FACT_CONFIRMED) {
+        s->remembered = true;                      /* once per session, not per parse call */
         enum bw_app app = strcmp(s->dis->name, "mqtt") == 0 ? BW_APP_MQTT :
                           strcmp(s->dis->name, "amqp") == 0 ? BW_APP_AMQP : BW_APP_NONE;
         if (app) remember_broker(p, f, app, ts);

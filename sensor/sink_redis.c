@@ -608,6 +608,19 @@ static bool try_connect(struct rsink *r, bool at_start, bool *fatal, char *err, 
     return true;
 }
 
+/* The n oldest records (bytes of payload, ending at ring offset end) left the memory queue:
+ * delivered or spooled. Wakes a capture thread waiting for room. */
+static void queue_release(struct rsink *r, size_t end, size_t n, size_t bytes)
+{
+    pthread_mutex_lock(&r->mu);
+    r->q.head = end;
+    r->q.count -= n;
+    r->q.bytes -= bytes + n;
+    if (r->q.count == 0) r->q.head = r->q.tail = 0;
+    pthread_cond_broadcast(&r->room);
+    pthread_mutex_unlock(&r->mu);
+}
+
 /* Move every queued record to the spool, oldest first, one synced append per chunk. */
 static void spill(struct rsink *r)
 {
@@ -638,13 +651,7 @@ static void spill(struct rsink *r)
             say(r, false, "spool %s is writable again", r->spool_dir);
             r->spool_fail_said = false;
         }
-        pthread_mutex_lock(&r->mu);
-        r->q.head = end;
-        r->q.count -= n;
-        r->q.bytes -= bytes + n;
-        if (r->q.count == 0) r->q.head = r->q.tail = 0;
-        pthread_cond_broadcast(&r->room);
-        pthread_mutex_unlock(&r->mu);
+        queue_release(r, end, n, bytes);
     }
 }
 
@@ -689,13 +696,7 @@ static void deliver(struct rsink *r)
             r->spool_fail_said = true;
         }
     } else {
-        pthread_mutex_lock(&r->mu);
-        r->q.head = end;
-        r->q.count -= n;
-        r->q.bytes -= bytes + n;
-        if (r->q.count == 0) r->q.head = r->q.tail = 0;
-        pthread_cond_broadcast(&r->room);
-        pthread_mutex_unlock(&r->mu);
+        queue_release(r, end, n, bytes);
     }
 }
 

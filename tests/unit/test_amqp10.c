@@ -182,36 +182,9 @@ static struct drv *sc_run(const struct script *s, unsigned split, size_t at) { r
 static void split_sweep(const struct script *s, const char *what) { split_sweep_with(D, s, what); }
 static void trunc_sweep(const struct script *s, unsigned m, enum bw_parse whole) { trunc_sweep_with(D, s, m, whole); }
 
-static bool has_bytes(const void *hay, size_t n, const char *needle)
-{
-    return memmem(hay, n, needle, strlen(needle)) != NULL;
-}
+#include "amqp_test_util.h"
 
-static const char *json_of(const struct bw_facts *f, char *out, size_t cap)
-{
-    struct bw_json j;
-    bw_json_init(&j, out, cap);
-    bw_json_obj_open(&j, NULL);
-    bw_json_obj_open(&j, "amqp");
-    D->facts_json(f, &j);
-    bw_json_obj_close(&j);
-    bw_json_obj_close(&j);
-    CHECK(bw_json_finish(&j));
-    return out;
-}
-
-static const struct bw_amqp_ext *ext(const struct drv *v)
-{
-    return (const struct bw_amqp_ext *)(const void *)v->f.ext;
-}
-static bool str_is(const struct bw_amqp_str *s, const char *want)
-{
-    return s->set && !s->cut && s->len == strlen(want) && memcmp(s->s, want, s->len) == 0;
-}
-static bool fstr_is(const struct bw_fstr *s, const char *want)
-{
-    return !s->cut && s->len == strlen(want) && memcmp(s->s, want, s->len) == 0;
-}
+static const char *json_of(const struct bw_facts *f, char *out, size_t cap) { return json_of_with(D, f, out, cap); }
 
 /* SASL session up to the outcome; the client's init is `init`. */
 static void sc_sasl(struct script *s, const struct b *init, unsigned outcome)

@@ -26,7 +26,6 @@ int main(void)
     CHECK_EQ(c.brute_t, 60);
     CHECK(c.jsonl_path == NULL);
     CHECK(c.bpf == NULL);
-    CHECK(c.sensor_name[0] != '\0');                 /* host name by default */
     bw_config_free(&c);
 
     CHECK_EQ(PARSE("-r", "a.pcap", "-r", "b.pcapng", "-o", "-", "--sensor-name", "s1", "-q", "-v", "-v",
