@@ -32,6 +32,9 @@ void bw_dispatch_attach(struct bw_session *s, const struct bw_dissector *d);
  * s->dir_done[dir] set). */
 size_t bw_dispatch_feed(struct bw_session *s, enum bw_dir dir, const uint8_t *buf, size_t len);
 
+/* The bytes last offered to `dir` will never be completed: the dissector's partial() look. */
+void bw_dispatch_partial(struct bw_session *s, enum bw_dir dir, const uint8_t *buf, size_t len);
+
 /* A hole in `dir`. Returns false when the dissector gives that direction up. */
 bool bw_dispatch_gap(struct bw_session *s, enum bw_dir dir);
 

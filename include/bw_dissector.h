@@ -56,6 +56,11 @@ struct bw_dissector {
     /* Bytes of `dir` were lost. Return OK to go on (the next parse starts after the hole: resync
      * there) or DONE to stop that direction. NULL = stop. */
     enum bw_parse (*gap)(void *state, enum bw_dir dir, struct bw_facts *facts);
+    /* The last bytes parse() answered NEED_MORE to will never be completed (a hole follows them:
+     * a snaplen cut or a lost segment; or the session ended). Read what the incomplete message
+     * still tells (a CONNECT's flags, say) and mark facts that could not be read. Called before
+     * gap() for that hole; never for a direction already DONE. NULL = nothing to learn. */
+    void (*partial)(void *state, enum bw_dir dir, const uint8_t *buf, size_t len, struct bw_facts *facts);
     /* The TCP session ended. Last chance to conclude (e.g. broker closed after credentials). */
     void (*close)(void *state, enum bw_close how, struct bw_facts *facts);
     /* Append protocol-specific members to the open protocol object; NULL = none. */

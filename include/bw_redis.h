@@ -1,6 +1,6 @@
 /* bw_redis.h: the Redis side of the sensor. URL parsing (pure: no I/O, no hiredis), where the
  * password comes from and how it leaves argv, the connect helper shared with brokerwatch-alerts,
- * and the Redis sink (sensor/sink_redis.c: the sensor's only hiredis user, a writer thread fed by
+ * and the Redis sink (sensor/output/redis.c: the sensor's only hiredis user, a writer thread fed by
  * a bounded memory queue, with the on-disk spool of bw_spool.h behind it). Keys, fields and the
  * delivery guarantee are documented in docs/redis.md. */
 #ifndef BW_REDIS_H
@@ -47,9 +47,9 @@ void bw_redis_url_describe(const struct bw_redis_url *u, char *out, size_t cap);
  * Returns true when something was overwritten. */
 bool bw_redis_url_scrub(char *arg);
 
-/* ---- connect (sensor/sink_redis.c; also used by brokerwatch-alerts) ---- */
+/* ---- connect (sensor/output/redis.c; also used by brokerwatch-alerts) ---- */
 
-struct redisContext;           /* hiredis; only sink_redis.c and the reader include it */
+struct redisContext;           /* hiredis; only output/redis.c and the reader include it */
 
 /* Connect with a timeout, AUTH (ACL user + password, or password alone), SELECT the db, PING.
  * Returns the context, or NULL with one line in err. *fatal is set when trying again cannot

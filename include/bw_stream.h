@@ -29,11 +29,16 @@
  *   (the consumer asked for more, and the more is in the hole) are dropped first, so after
  *   gap(len) the stream resumes len bytes past the end of the last buffer it offered.
  *   Return false to stop the direction. NULL behaves as returning false.
- * Neither callback may call back into the stream for the same direction. */
+ * cut(): the in-order bytes `buf`/`len` were offered, the consumer asked for more, and the more
+ *   will never come (a hole follows them, or the direction is being flushed): a last look at an
+ *   incomplete message before the bytes are dropped. Called before the gap() it precedes. NULL =
+ *   no last look.
+ * No callback may call back into the stream for the same direction. */
 struct bw_stream_cb {
     size_t (*data)(void *ctx, const uint8_t *buf, size_t len);
     bool   (*gap)(void *ctx, uint64_t len);
     void   *ctx;
+    void   (*cut)(void *ctx, const uint8_t *buf, size_t len);
 };
 
 struct bw_stream_stats {

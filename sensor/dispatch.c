@@ -58,6 +58,12 @@ size_t bw_dispatch_feed(struct bw_session *s, enum bw_dir dir, const uint8_t *bu
     }
 }
 
+void bw_dispatch_partial(struct bw_session *s, enum bw_dir dir, const uint8_t *buf, size_t len)
+{
+    if (s->dir_done[dir] || !s->dis->partial || len == 0) return;
+    s->dis->partial(s->dstate, dir, buf, len, &s->facts);
+}
+
 bool bw_dispatch_gap(struct bw_session *s, enum bw_dir dir)
 {
     s->facts.seen |= BW_FACT_GAP;

@@ -9,6 +9,7 @@
 
 static size_t on_data(void *ctx, const uint8_t *buf, size_t len);
 static bool on_gap(void *ctx, uint64_t len);
+static void on_cut(void *ctx, const uint8_t *buf, size_t len);
 
 int bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
                      const struct bw_dissector *const *tab, size_t n)
@@ -37,6 +38,7 @@ int bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
         p->cbctx[d].dir = (enum bw_dir)d;
         p->cb[d].data = on_data;
         p->cb[d].gap = on_gap;
+        p->cb[d].cut = on_cut;
         p->cb[d].ctx = &p->cbctx[d];
     }
     return 0;
@@ -244,6 +246,17 @@ static bool on_gap(void *ctx, uint64_t len)
     bool go_on = bw_dispatch_gap(s, c->dir);
     judge(p, p->cur_flow, s, p->cur_ts);
     return go_on;
+}
+
+static void on_cut(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct bw_cbctx *c = ctx;
+    struct bw_pipeline *p = c->p;
+    struct bw_session *s = p->cur_sess;
+    if (!s->dis) return;                           /* probes had their look at these bytes */
+    bw_dispatch_partial(s, c->dir, buf, len);
+    s->facts.ts_changed_us = p->cur_ts;
+    judge(p, p->cur_flow, s, p->cur_ts);
 }
 
 /* ---- flow life ---- */

@@ -163,8 +163,11 @@ static void deliver(struct bw_stream_pool *p, struct bw_stream_dir *d, const str
 static void declare_gap(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t g,
                         const struct bw_stream_cb *cb)
 {
-    if (d->held > 0)
+    if (d->held > 0) {
+        if (cb->cut)
+            cb->cut(cb->ctx, dir_buf(p, d) + d->head, d->held);
         p->st.bytes_dropped += d->held;
+    }
     advance(p, d, d->held + g);
     p->st.gaps++;
     p->st.gap_bytes += g;
@@ -224,6 +227,8 @@ static void direct(struct bw_stream_pool *p, struct bw_stream_dir *d, struct pie
     /* The consumer needs more, but the bytes after these were cut by the capture: the coming
      * gap would drop them, so do not take a buffer for them. */
     if (pc->lost > 0) {
+        if (cb->cut)
+            cb->cut(cb->ctx, pc->ptr - n, n);
         p->st.bytes_dropped += n;
         d->next_seq += (uint32_t)n;
         return;
@@ -500,6 +505,8 @@ void bw_stream_flush(struct bw_stream_pool *p, struct bw_stream_dir *d, const st
         while (!d->stopped && d->nooo > 0)
             declare_gap(p, d, d->ooo[0].start - d->held, cb);
         if (!d->stopped && d->held > 0) {   /* refused already, and nothing more will come */
+            if (cb->cut)
+                cb->cut(cb->ctx, dir_buf(p, d) + d->head, d->held);
             p->st.bytes_dropped += d->held;
             advance(p, d, d->held);
         }

@@ -3,7 +3,7 @@
  * group with XACK and XAUTOCLAIM), filters on the entries' indexed fields, prints an aligned table
  * on a terminal and the sensor's own JSON lines otherwise; --brokers prints the broker inventory.
  * A separate program: it links bw_core only for the URL parser and the connect helper, and is
- * (with sink_redis.c) the only other place that includes hiredis.
+ * (with sensor/output/redis.c) the only other place that includes hiredis.
  *
  * JSON is parsed with jansson, not by hand: the "json" field of an entry carries strings that
  * came off the wire (user names, client ids, topic filters) and so may hold any escape, \u

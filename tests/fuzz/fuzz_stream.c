@@ -163,6 +163,20 @@ static size_t fz_data(void *ctx, const uint8_t *buf, size_t len)
     return used;
 }
 
+/* The last look at refused bytes that will never be completed: exactly the refused offer. */
+static void fz_cut(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct fz_dir *f = ctx;
+    FZ_ASSERT(!f->said_stop);
+    FZ_ASSERT(buf != NULL && len > 0);
+    FZ_ASSERT(len == f->pending);             /* the bytes the consumer asked more for, no other */
+    FZ_ASSERT(f->d.next_seq == f->pos);       /* ... starting where the consumer stands */
+    for (size_t i = 0; i < len; i++) {
+        uint8_t want = content(f->pos + (uint32_t)i);
+        FZ_ASSERT(buf[i] == want || buf[i] == (uint8_t)(want ^ 0xA5));
+    }
+}
+
 static bool fz_gap(void *ctx, uint64_t len)
 {
     struct fz_dir *f = ctx;
@@ -289,7 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fd[i].iv = ivs[i];
         fd[i].front = isn + (uint32_t)i * 0x40000000u;
         fd[i].rng = (seed + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)i;
-        cb[i] = (struct bw_stream_cb){ fz_data, fz_gap, &fd[i] };
+        cb[i] = (struct bw_stream_cb){ fz_data, fz_gap, &fd[i], fz_cut };
     }
     size_t at = 8;
     while (at < size) {

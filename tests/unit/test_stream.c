@@ -21,6 +21,10 @@ struct rec {
     const struct step *steps;    /* used in order, then dflt */
     int      nsteps, istep;
     struct step dflt;
+    uint8_t  cut[8192];          /* bytes given a last look (cut callback), in order */
+    size_t   ncut;
+    int      ncuts;
+    size_t   cut_at_gaps[16];    /* ngaps when each cut came */
     bool     gap_ret;
     bool     stopped, called_after_stop;
 };
@@ -65,6 +69,18 @@ static bool rec_gap(void *ctx, uint64_t len)
     return r->gap_ret;
 }
 
+static void rec_cut(void *ctx, const uint8_t *buf, size_t len)
+{
+    struct rec *r = ctx;
+    if (r->ncuts < 16)
+        r->cut_at_gaps[r->ncuts] = (size_t)r->ngaps;
+    r->ncuts++;
+    if (r->ncut + len <= sizeof r->cut) {
+        memcpy(r->cut + r->ncut, buf, len);
+        r->ncut += len;
+    }
+}
+
 static void rec_init(struct rec *r, struct step dflt)
 {
     memset(r, 0, sizeof *r);
@@ -74,7 +90,7 @@ static void rec_init(struct rec *r, struct step dflt)
 
 static struct bw_stream_cb cb_for(struct rec *r)
 {
-    struct bw_stream_cb cb = { rec_data, rec_gap, r };
+    struct bw_stream_cb cb = { rec_data, rec_gap, r, rec_cut };
     return cb;
 }
 
@@ -483,9 +499,17 @@ static void test_gap_ack(void)
     CHECK_EQ(r.nout, 40);                   /* [70, 90) taken, [90, 100) refused */
     CHECK_MEM(r.out + 20, ref + 70, 20);
     CHECK_EQ(p.st.bytes_dropped, 10 + 10);  /* [30, 40) and [50, 60): refused, then a hole */
+    CHECK_EQ(r.ncuts, 2);                   /* each got a last look before its hole */
+    CHECK_EQ(r.cut_at_gaps[0], 2);
+    CHECK_EQ(r.cut_at_gaps[1], 3);
+    CHECK_MEM(r.cut, ref + 30, 10);
+    CHECK_MEM(r.cut + 10, ref + 50, 10);
     bw_stream_flush(&p, &d, &cb);
     CHECK_EQ(r.nout, 40);
     CHECK_EQ(p.st.bytes_dropped, 30);
+    CHECK_EQ(r.ncuts, 3);                   /* [90, 100): refused, and the end has come */
+    CHECK_EQ(r.ncut, 30);
+    CHECK_MEM(r.cut + 20, ref + 90, 10);
     pool_done(&p);
 }
 
@@ -637,6 +661,10 @@ static void test_snaplen(void)
     CHECK_EQ(q.st.buffers_hwm, 0);
     CHECK_EQ(q.st.bytes_dropped, 10);
     CHECK_EQ(e.next_seq, 20);
+    CHECK_EQ(s.ncuts, 1);                   /* the captured part got its last look, then the gap */
+    CHECK_EQ(s.cut_at_gaps[0], 0);
+    CHECK_EQ(s.ncut, 10);
+    CHECK_MEM(s.cut, ref, 10);
     pool_done(&q);
     /* a skip covering the lost tail: no gap */
     struct bw_stream_dir f = { 0 };
@@ -647,6 +675,7 @@ static void test_snaplen(void)
     bw_stream_start(&f, 0, false);
     seg_from(&p, &f, &cb3, ref, 0, 0, 10, 30); /* skip [10, 35) covers lost [10, 30) */
     CHECK_EQ(t.ngaps, 0);
+    CHECK_EQ(t.ncuts, 0);                   /* nothing was refused */
     seg(&p, &f, &cb3, 0, 30, 10);
     CHECK_EQ(t.nout, 15);
     CHECK_MEM(t.out + 10, ref + 35, 5);
@@ -854,7 +883,7 @@ static void test_property(void)
         struct bw_stream_pool p; pool(&p, 4 * 8192, 8192);
         struct bw_stream_dir d = { 0 };
         struct prop c = { src, N, 0, false, false };
-        struct bw_stream_cb cb = { prop_data, prop_gap, &c };
+        struct bw_stream_cb cb = { prop_data, prop_gap, &c, NULL };
         uint32_t isn = (uint32_t)rnd();
         bw_stream_start(&d, isn, true);
         for (size_t i = 0; i < ns; i++) {

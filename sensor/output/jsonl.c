@@ -1,4 +1,4 @@
-/* sink_jsonl.c: JSON lines to a file or stdout. Owns its FILE. Remembers the first write error
+/* output/jsonl.c: JSON lines to a file or stdout. Owns its FILE. Remembers the first write error
  * (disk full, closed pipe) so the run can end with one clear line instead of failing silently. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* sink_redis.c: records -> Redis (stream of alerts, broker inventory, sensor stats). The sensor's
+/* output/redis.c: records -> Redis (stream of alerts, broker inventory, sensor stats). The sensor's
  * only hiredis user. The capture thread's write() only copies the record into a bounded memory
  * queue and signals; a writer thread owns the connection and the spool and sends pipelined
  * MULTI/EXEC batches (one at least every 100 ms while records wait). When Redis is down, slow or
