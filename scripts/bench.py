@@ -1,140 +1,478 @@
 #!/usr/bin/python3
-"""Throughput benchmark: builds a large capture in a temp dir from the bundled captures (each
-session replayed many times with new client addresses and ports, interleaved with non-broker TCP
-flows that must be bypassed), runs build/brokerwatch on it several times, and prints packets/s,
-Mbit/s, peak memory and the alert count (which must scale with the copies).
+"""Throughput benchmark: brokerwatch side by side with a bare libpcap read loop.
 
-usage: scripts/bench.py [--copies N] [--noise-flows N] [--runs N] [BROKERWATCH]
+Builds (from the tree) scripts/bench/readloop.c, a loop that only fetches every packet of a
+capture with pcap_next_ex(): the floor no sensor reading that file can beat. Generates a capture
+of the mix a SPAN port sees (defaults: about 1.6 M packets, 970 MB, 100 k flows: 8 k broker
+sessions copied from the bundled real captures with new client addresses, 92 k short HTTP and
+TLS flows, and 19 bulk flows carrying about half the bytes), keeps it in the page cache, and
+times whole processes, alternating the read loop and the sensor (once per --workers value) in
+every round. Prints per configuration the median time and its spread, the ratio to the read
+loop, packets/s, Gbit/s, peak RSS, and the alerts found against the generator's truth (the
+bundled captures' .checks files times the copies). Then the cost per packet with 10 k and with
+100 k flows open at once (same flows, same packets, only the concurrency differs): it must not
+grow with the flow count. --scale 2 doubles the mix (peak RSS must stay flat).
+
+usage: scripts/bench.py [--runs N] [--workers 1,2] [--scale K] [--keep DIR] [--quick]
+                        [--no-concurrency] [BROKERWATCH]
 """
 import argparse
 import glob
+import json
 import os
 import random
+import re
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import variants  # noqa: E402  (pcap reader/writer)
+PCAPS = os.path.join(ROOT, "pcaps")
+CHECKS = os.path.join(ROOT, "tests", "integration")
+
+# ---- packets -------------------------------------------------------------------------------
+
+ETH_V4 = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
 
 
-def remap(frame, n):
-    """Give the client side of an IPv4 frame a new address and port, so copies are new flows."""
-    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
-        return None
-    ip = bytearray(frame)
-    ihl = (ip[14] & 15) * 4
-    if ip[23] != 6:
-        return None
-    sport, dport = struct.unpack(">HH", ip[14 + ihl:14 + ihl + 4])
-    client = 10 << 24 | (n & 0xFFFFFF)
-    port = 20000 + n % 40000
-    # the side that is not the broker port is the client
-    broker_ports = {1883, 5672, 11883, 9001, 8883}
-    if dport in broker_ports or sport > dport:
-        struct.pack_into(">I", ip, 26, client)
-        struct.pack_into(">H", ip, 14 + ihl, port)
-    else:
-        struct.pack_into(">I", ip, 30, client)
-        struct.pack_into(">H", ip, 14 + ihl + 2, port)
-    return bytes(ip)
+def tcp4(src, dst, sp, dp, seq, ack, flags, payload=b""):
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 0, 0x4000, 64, 6, 0, src, dst)
+    tcp = struct.pack(">HHIIBBHHH", sp, dp, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags,
+                      65535, 0, 0)
+    return ETH_V4 + ip + tcp + payload
 
 
-def noise_flow(n, t0):
-    """A non-broker TCP conversation: handshake, 20 data segments, close."""
-    rnd = random.Random(n)
-    cli = (172, 16, (n >> 8) & 255, n & 255)
-    srv = (192, 168, 1, 1 + n % 200)
+SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
+
+
+def conversation(rnd, cli, srv, cport, sport, t, exchanges, gap_us=200):
+    """A TCP conversation: handshake, the given (from_client, payload) exchanges, close.
+    Returns [(ts_us, frame)]."""
     out = []
-    def pkt(src, dst, sp, dp, seq, ack, fl, data=b""):
-        iph = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40 + len(data), 0, 0, 64, 6, 0, bytes(src), bytes(dst))
-        tcp = struct.pack(">HHIIBBHHH", sp, dp, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, fl, 65535, 0, 0)
-        return b"\x02" * 12 + b"\x08\x00" + iph + tcp + data
-    sp, dp = 30000 + n % 30000, 443 if n % 2 else 80
     cs, ss = rnd.randrange(1 << 32), rnd.randrange(1 << 32)
-    t = t0
-    out.append((t, pkt(cli, srv, sp, dp, cs, 0, 0x02)))
-    out.append((t + 1, pkt(srv, cli, dp, sp, ss, cs + 1, 0x12)))
-    cs += 1
-    ss += 1
-    for i in range(20):
-        body = (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" if i == 0 else rnd.randbytes(1200))
-        if i % 2 == 0:
-            out.append((t + 2 + i, pkt(cli, srv, sp, dp, cs, ss, 0x18, body)))
-            cs += len(body)
+    out.append((t, tcp4(cli, srv, cport, sport, cs, 0, SYN)))
+    out.append((t + gap_us, tcp4(srv, cli, sport, cport, ss, cs + 1, SYN | ACK)))
+    cs, ss = cs + 1, ss + 1
+    t += 2 * gap_us
+    out.append((t, tcp4(cli, srv, cport, sport, cs, ss, ACK)))
+    for from_cli, data in exchanges:
+        t += gap_us
+        if from_cli:
+            out.append((t, tcp4(cli, srv, cport, sport, cs, ss, ACK | PSH, data)))
+            cs += len(data)
         else:
-            out.append((t + 2 + i, pkt(srv, cli, dp, sp, ss, cs, 0x18, body)))
-            ss += len(body)
-    out.append((t + 30, pkt(cli, srv, sp, dp, cs, ss, 0x11)))
-    out.append((t + 31, pkt(srv, cli, dp, sp, ss, cs + 1, 0x11)))
+            out.append((t, tcp4(srv, cli, sport, cport, ss, cs, ACK | PSH, data)))
+            ss += len(data)
+    t += gap_us
+    out.append((t, tcp4(cli, srv, cport, sport, cs, ss, ACK)))
+    out.append((t + gap_us, tcp4(cli, srv, cport, sport, cs, ss, FIN | ACK)))
+    out.append((t + 2 * gap_us, tcp4(srv, cli, sport, cport, ss, cs + 1, FIN | ACK)))
+    out.append((t + 3 * gap_us, tcp4(cli, srv, cport, sport, cs + 1, ss + 1, ACK)))
     return out
 
 
-def build(path, copies, noise):
-    sessions = []
-    for cap in sorted(glob.glob(os.path.join(ROOT, "pcaps", "*.pcap"))):
-        lt, pkts = variants.read_pcap(cap)
-        if lt == 1:
-            sessions.append(pkts)
-    frames, t = [], 1_700_000_000 * 1_000_000
-    n = 0
+def client_hello(rnd, sni):
+    """A TLS 1.2 ClientHello record with an SNI (no broker ALPN): a web client's first bytes."""
+    name = sni.encode()
+    sni_ext = struct.pack(">HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
+    ext = sni_ext + b"\x00\x0b\x00\x02\x01\x00" + b"\x00\x0a\x00\x04\x00\x02\x00\x17"
+    body = (b"\x03\x03" + rnd.randbytes(32) + b"\x20" + rnd.randbytes(32) +
+            b"\x00\x04\x13\x01\xc0\x2f" + b"\x01\x00" + struct.pack(">H", len(ext)) + ext)
+    hs = b"\x01" + struct.pack(">I", len(body))[1:] + body
+    return b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs
+
+
+def noise_flow(n, t, rnd):
+    """A short web flow: HTTP on 80 or TLS on 443, a request and a few response segments."""
+    cli = bytes((172, 16 + (n >> 16) % 16, (n >> 8) & 255, n & 255))
+    srv = bytes((192, 168, 1 + n % 7, 1 + n % 200))
+    cport = 1024 + (n * 7919) % 60000
+    if n % 2:
+        req = b"GET /item/%d HTTP/1.1\r\nHost: shop%d.example\r\nUser-Agent: bench\r\n\r\n" % (n, n % 97)
+        sport = 80
+    else:
+        req = client_hello(rnd, "cdn%d.example.net" % (n % 997))
+        sport = 443
+    blob = rnd.randbytes(1448)
+    tail = blob[:200 + n % 1000]
+    return conversation(rnd, cli, srv, cport, sport, t, [(True, req), (False, blob), (False, blob),
+                                                         (False, tail)])
+
+
+def bulk_flow(n, t0, span_us, nbytes, rnd):
+    """A long download (SSH or TLS on 443), 1448-byte segments, an ACK every second segment,
+    spread evenly over span_us."""
+    cli = bytes((10, 200, 0, 10 + n))
+    srv = bytes((10, 201, 0, 10 + n))
+    cport, sport = 40000 + n, 22 if n % 2 else 443
+    cs, ss = rnd.randrange(1 << 32), rnd.randrange(1 << 32)
+    out = [(t0, tcp4(cli, srv, cport, sport, cs, 0, SYN)),
+           (t0 + 100, tcp4(srv, cli, sport, cport, ss, cs + 1, SYN | ACK))]
+    cs, ss = cs + 1, ss + 1
+    first = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n" if sport == 22 else client_hello(rnd, "backup.example")
+    out.append((t0 + 200, tcp4(cli, srv, cport, sport, cs, ss, ACK | PSH, first)))
+    cs += len(first)
+    blob = rnd.randbytes(1448)
+    nseg = max(1, nbytes // 1448)
+    step = max(1, span_us // nseg)
+    t = t0 + 300
+    for i in range(nseg):
+        out.append((t, tcp4(srv, cli, sport, cport, ss, cs, ACK, blob)))
+        ss += 1448
+        if i % 2:
+            out.append((t + 1, tcp4(cli, srv, cport, sport, cs, ss, ACK)))
+        t += step
+    out.append((t, tcp4(cli, srv, cport, sport, cs, ss, FIN | ACK)))
+    out.append((t + 100, tcp4(srv, cli, sport, cport, ss, cs + 1, FIN | ACK)))
+    return out
+
+
+# ---- the bundled broker sessions -----------------------------------------------------------
+
+def read_pcap(path):
+    data = open(path, "rb").read()
+    magic = struct.unpack("<I", data[:4])[0]
+    e = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1, 0x3C4DB2A1)
+    linktype = struct.unpack(e + "I", data[20:24])[0]
+    off, pkts = 24, []
+    while off + 16 <= len(data):
+        sec, frac, caplen, _ = struct.unpack(e + "IIII", data[off:off + 16])
+        pkts.append((sec * 1000000 + (frac // 1000 if nano else frac), data[off + 16:off + 16 + caplen]))
+        off += 16 + caplen
+    return linktype, pkts
+
+
+def l3(frame):
+    """(ip version, header offset of the addresses, address length, TCP offset) or None."""
+    if len(frame) < 14:
+        return None
+    et = struct.unpack(">H", frame[12:14])[0]
+    if et == 0x0800 and len(frame) >= 34 and frame[23] == 6:
+        return 4, 26, 4, 14 + (frame[14] & 15) * 4
+    if et == 0x86DD and len(frame) >= 54 and frame[20] == 6:
+        return 6, 22, 16, 54
+    return None
+
+
+def endpoints(frame):
+    h = l3(frame)
+    if not h or len(frame) < h[3] + 14:
+        return None
+    _, a, n, t = h
+    sp, dp = struct.unpack(">HH", frame[t:t + 4])
+    return (frame[a:a + n], sp), (frame[a + n:a + 2 * n], dp), frame[t + 13]
+
+
+def client_endpoints(pkts):
+    """Per TCP flow of a capture, its client endpoint: the SYN's sender, else the higher port."""
+    flows = {}
+    for _, fr in pkts:
+        e = endpoints(fr)
+        if not e:
+            continue
+        src, dst, flags = e
+        key = tuple(sorted((src, dst)))
+        if flags & SYN and not flags & ACK:
+            flows[key] = src
+        elif key not in flows:
+            flows[key] = None
+    out = set()
+    for (x, y), c in flows.items():
+        out.add(c if c else (x if x[1] > y[1] else y))
+    return out
+
+
+def remap(frame, clients, n):
+    """Give every client endpoint of the frame the copy's own address: copy n is new clients."""
+    e = endpoints(frame)
+    if not e:
+        return frame
+    ver, a, alen, _ = l3(frame)
+    new = (bytes((10, (n >> 16) & 255, (n >> 8) & 255, n & 255)) if ver == 4 else
+           b"\xfd\x00" + b"\x00" * 10 + struct.pack(">I", n))
+    b = bytearray(frame)
+    if e[0] in clients:
+        b[a:a + alen] = new
+    if e[1] in clients:
+        b[a + alen:a + 2 * alen] = new
+    return bytes(b)
+
+
+def truth_of(name):
+    """Alerts a bundled capture must raise, from its .checks file: total, and per kind."""
+    path = os.path.join(CHECKS, name + ".checks")
+    total, lines = None, {}
+    if not os.path.exists(path):
+        return None, {}
+    for line in open(path):
+        m = re.match(r"expect (\d+) event_type=alert\s*$", line)
+        if m:
+            total = int(m.group(1))
+        m = re.match(r"expect (\d+) alert\.kind=(\w+)", line)
+        if m:
+            lines.setdefault(m.group(2), []).append(int(m.group(1)))
+    # Lines of one kind either split it by session (their sum counts) or refine one line
+    # (the largest counts): take whichever reading adds up to the capture's total.
+    for pick in (sum, max):
+        kinds = {k: pick(v) for k, v in lines.items() if pick(v)}
+        if sum(kinds.values()) == total:
+            return total, kinds
+    return total, None
+
+
+def bundled_start():
+    """Capture time of the latest bundled capture: the mix starts there, so every certificate the
+    TLS captures made for themselves is already valid (an earlier clock would call them not yet
+    valid) and the expired ones stay expired."""
+    return max(read_pcap(p)[1][0][0] for p in glob.glob(os.path.join(PCAPS, "*.pcap")))
+
+
+def broker_copies(nsessions, span_us, t0):
+    caps = []
+    for path in sorted(glob.glob(os.path.join(PCAPS, "*.pcap"))):
+        lt, pkts = read_pcap(path)
+        name = os.path.basename(path)[:-5]
+        total, kinds = truth_of(name)
+        if lt != 1 or not pkts or total is None:
+            continue
+        clients = client_endpoints(pkts)
+        caps.append((name, pkts, clients, total, kinds))
+    per_copy = sum(len(c[2]) for c in caps)
+    copies = max(1, round(nsessions / per_copy))
+    frames, truth, n = [], {"total": 0, "kinds": {}}, 0
     for c in range(copies):
-        for pk in sessions:
+        start = t0 + c * span_us // copies
+        for i, (name, pkts, clients, total, kinds) in enumerate(caps):
             n += 1
-            base = pk[0][0] * 1_000_000 + pk[0][1] if pk else 0
-            for sec, usec, fr in pk:
-                m = remap(fr, n)
-                if m:
-                    frames.append((t + (sec * 1_000_000 + usec - base), m))
-            t += 1000
-    for i in range(noise):
-        frames += noise_flow(i, t + i * 50)
+            base = pkts[0][0]
+            for ts, fr in pkts:
+                frames.append((start + i * 3000 + ts - base, remap(fr, clients, n)))
+            truth["total"] += total
+            if kinds is None:
+                raise SystemExit(f"bench: cannot read the alerts per kind of {name}.checks")
+            for k, v in kinds.items():
+                truth["kinds"][k] = truth["kinds"].get(k, 0) + v
+    return frames, copies * per_copy, truth
+
+
+def write_pcap(path, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for ts, fr in frames:
+            f.write(struct.pack("<IIII", ts // 1000000, ts % 1000000, len(fr), len(fr)))
+            f.write(fr)
+
+
+def build_mix(path, scale):
+    rnd = random.Random(20261202)
+    t0, span = bundled_start(), 120 * 1_000_000 * scale
+    frames, sessions, truth = broker_copies(8000 * scale, span, t0)
+    for n in range(92000 * scale):
+        frames += noise_flow(n, t0 + rnd.randrange(span), rnd)
+    for n in range(19):
+        frames += bulk_flow(n, t0 + n * 1000, span - 2_000_000, 510_000_000 * scale // 19, rnd)
     frames.sort(key=lambda x: x[0])
-    variants.write_pcap(path, 1, [(ts // 1_000_000, ts % 1_000_000, fr) for ts, fr in frames])
-    return len(frames), sum(len(fr) for _, fr in frames)
+    write_pcap(path, frames)
+    meta = {"packets": len(frames), "bytes": sum(len(f) for _, f in frames),
+            "flows": sessions + 92000 * scale + 19, "broker_sessions": sessions, "truth": truth}
+    json.dump(meta, open(path + ".json", "w"))
+
+
+def build_concurrency(path, concurrent, flows=100_000, per_flow=10):
+    """flows short TCP flows, in waves of `concurrent` open at once; within a wave every flow
+    sends one packet per round. Same flows and packets whatever the concurrency."""
+    rnd = random.Random(concurrent)
+    t, frames = 1_764_000_000 * 1_000_000, []
+    blob = rnd.randbytes(600)
+    for w0 in range(0, flows, concurrent):
+        wave = range(w0, min(flows, w0 + concurrent))
+        state = {}
+        for n in wave:
+            cli = bytes((172, 20 + (n >> 16) % 8, (n >> 8) & 255, n & 255))
+            srv = bytes((192, 168, 9, 1 + n % 250))
+            cs, ss = rnd.randrange(1 << 32), rnd.randrange(1 << 32)
+            state[n] = [cli, srv, 1024 + n % 60000, 80, cs + 1, ss + 1]
+            frames.append((t, tcp4(cli, srv, state[n][2], 80, cs, 0, SYN)))
+            t += 1
+        for n in wave:
+            cli, srv, cp, sp, cs, ss = state[n]
+            frames.append((t, tcp4(srv, cli, sp, cp, ss - 1, cs, SYN | ACK)))
+            t += 1
+        for r in range(per_flow - 2):
+            for n in wave:
+                st = state[n]
+                cli, srv, cp, sp, cs, ss = st
+                if r == 0:
+                    data = b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % n
+                    frames.append((t, tcp4(cli, srv, cp, sp, cs, ss, ACK | PSH, data)))
+                    st[4] += len(data)
+                else:
+                    frames.append((t, tcp4(srv, cli, sp, cp, ss, cs, ACK, blob)))
+                    st[5] += len(blob)
+                t += 1
+    write_pcap(path, frames)
+    json.dump({"packets": len(frames), "bytes": sum(len(f) for _, f in frames), "flows": flows,
+               "concurrent": concurrent}, open(path + ".json", "w"))
+
+
+# ---- measuring -----------------------------------------------------------------------------
+
+def build_readloop(outdir):
+    exe = os.path.join(outdir, "readloop")
+    src = os.path.join(ROOT, "scripts", "bench", "readloop.c")
+    subprocess.run(["cc", "-O2", "-o", exe, src, "-lpcap"], check=True)
+    return exe
+
+
+def run_rss(cmd):
+    import time
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    el = time.perf_counter() - t0
+    err = p.stderr.read().decode(errors="replace")
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        sys.stderr.write(err)
+        raise SystemExit(f"bench: {' '.join(cmd)} failed with status {p.returncode}")
+    return el, usage.ru_maxrss / 1024
+
+
+def sensor_cmd(exe, cap, workers, out=os.devnull):
+    cmd = [exe, "-q", "-r", cap, "-o", out]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    return cmd
+
+
+def alerts_of(path):
+    kinds, keys = {}, set()
+    for line in open(path):
+        r = json.loads(line)
+        if r.get("event_type") != "alert":
+            continue
+        k = r["alert"]["kind"]
+        kinds[k] = kinds.get(k, 0) + 1
+        keys.add((k, r.get("src_ip"), r.get("src_port"), r.get("dest_ip"), r.get("dest_port"),
+                  r.get("timestamp")))
+    return kinds, keys
+
+
+def spread(xs):
+    m = statistics.median(xs)
+    return m, (max(xs) - min(xs)) / m * 100 if m else 0.0
+
+
+def ensure(path, builder, *args):
+    if not os.path.exists(path) or not os.path.exists(path + ".json"):
+        # Built in another process: a large parent would inflate nothing here (children are
+        # measured alone with wait4), but it keeps this process small and quick to fork.
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--build-only", builder, path]
+                       + [str(a) for a in args], check=True)
+    subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=True)   # into the page cache
+    return json.load(open(path + ".json"))
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--copies", type=int, default=200)
-    ap.add_argument("--noise-flows", type=int, default=20000)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--build-only", metavar="PCAP", help=argparse.SUPPRESS)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="alternated rounds (default 5)")
+    ap.add_argument("--workers", default="1,2", help="--workers values to time (default 1,2)")
+    ap.add_argument("--scale", type=int, default=1, help="multiply the mix (2: the memory check)")
+    ap.add_argument("--keep", metavar="DIR", help="keep (and reuse) the generated captures in DIR")
+    ap.add_argument("--no-concurrency", action="store_true", help="skip the 10 k / 100 k flows test")
+    ap.add_argument("--build-only", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("exe", nargs="?", default=os.path.join(ROOT, "build", "brokerwatch"))
     a = ap.parse_args()
     if a.build_only:
-        print(*build(a.build_only, a.copies, a.noise_flows))
+        kind, path, *rest = a.build_only
+        if kind == "mix":
+            build_mix(path, int(rest[0]))
+        else:
+            build_concurrency(path, int(rest[0]))
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        cap = os.path.join(tmp, "bench.pcap")
-        # Built in another process: the sensor's children are forked from this one, and a large
-        # parent would inflate their measured peak memory.
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--copies", str(a.copies),
-                              "--noise-flows", str(a.noise_flows), "--build-only", cap],
-                             capture_output=True, text=True, check=True).stdout.split()
-        npk, nbytes = int(out[0]), int(out[1])
-        print(f"capture: {npk} packets, {nbytes / 1e6:.1f} MB ({a.copies} copies of the bundled sessions, "
-              f"{a.noise_flows} non-broker flows)")
-        best = None
-        for _ in range(a.runs):
-            t0 = time.perf_counter()
-            p = subprocess.run([a.exe, "-q", "-r", cap, "-o", os.devnull], capture_output=True, text=True)
-            el = time.perf_counter() - t0
-            if p.returncode:
-                print(p.stderr)
-                return 1
-            best = el if best is None else min(best, el)
-        out_path = os.path.join(tmp, "alerts.jsonl")
-        proc = subprocess.Popen([a.exe, "-q", "-r", cap, "-o", out_path])
-        _, _, usage = os.wait4(proc.pid, 0)          # this child's own peak, nobody else's
-        proc.returncode = 0
-        alerts = open(out_path).read().count('"event_type":"alert"')
-        rss = usage.ru_maxrss / 1024
-        print(f"best of {a.runs}: {best:.3f} s  {npk / best:,.0f} packets/s  {nbytes * 8 / best / 1e6:,.0f} Mbit/s  "
-              f"peak RSS {rss:.0f} MiB  alerts {alerts}")
+    if not os.access(a.exe, os.X_OK):
+        raise SystemExit(f"bench: {a.exe} is not an executable (build it first: cmake --build build)")
+    helptext = subprocess.run([a.exe, "--help"], capture_output=True, text=True).stdout
+    has_workers = "--workers" in helptext
+    workers = [int(w) for w in a.workers.split(",")] if has_workers else [None]
+    if not has_workers:
+        print("note: this brokerwatch has no --workers; timing its single pipeline only")
+
+    tmp = tempfile.TemporaryDirectory()
+    outdir = a.keep or tmp.name
+    os.makedirs(outdir, exist_ok=True)
+    readloop = build_readloop(tmp.name)
+    cap = os.path.join(outdir, f"mix-x{a.scale}.pcap")
+    meta = ensure(cap, "mix", a.scale)
+    npk, nby = meta["packets"], meta["bytes"]
+    print(f"capture: {npk:,} packets, {nby / 1e6:,.0f} MB, {meta['flows']:,} flows "
+          f"({meta['broker_sessions']:,} broker sessions), {cap}")
+
+    times = {"readloop": []}
+    rss = {w: [] for w in workers}
+    for w in workers:
+        times[w] = []
+    for _ in range(a.runs):
+        times["readloop"].append(run_rss([readloop, cap])[0])
+        for w in workers:
+            el, r = run_rss(sensor_cmd(a.exe, cap, w))
+            times[w].append(el)
+            rss[w].append(r)
+    base, base_sp = spread(times["readloop"])
+    print(f"\n{'':16} {'median s':>9} {'spread':>7} {'x read':>7} {'packets/s':>12} {'Gbit/s':>7} {'peak RSS':>9}")
+    print(f"{'read loop':16} {base:9.3f} {base_sp:6.1f}% {1.0:7.2f} {npk / base:12,.0f} {nby * 8 / base / 1e9:7.2f} {'':>9}")
+    for w in workers:
+        m, sp = spread(times[w])
+        label = "brokerwatch" if w is None else f"--workers {w}"
+        print(f"{label:16} {m:9.3f} {sp:6.1f}% {m / base:7.2f} {npk / m:12,.0f} {nby * 8 / m / 1e9:7.2f} {max(rss[w]):7.0f} MiB")
+    if len(workers) > 1 and workers[0] is not None:
+        w1 = statistics.median(times[workers[0]])
+        for w in workers[1:]:
+            print(f"--workers {w} / --workers {workers[0]}: {statistics.median(times[w]) / w1:.2f}")
+
+    truth = meta["truth"]
+    print(f"\nalerts (truth from the bundled captures' .checks: {truth['total']:,})")
+    sets = {}
+    for w in workers:
+        out = os.path.join(tmp.name, f"alerts-{w}.jsonl")
+        subprocess.run(sensor_cmd(a.exe, cap, w, out), check=True)
+        kinds, keys = alerts_of(out)
+        sets[w] = keys
+        found = sum(kinds.values())
+        label = "brokerwatch" if w is None else f"--workers {w}"
+        diff = {k: (kinds.get(k, 0), v) for k, v in truth["kinds"].items() if kinds.get(k, 0) != v}
+        extra = {k: n for k, n in kinds.items() if k not in truth["kinds"]}
+        verdict = "= truth" if found == truth["total"] and not diff and not extra else "DIFFERS"
+        print(f"  {label:14} {found:,} {verdict}" +
+              "".join(f"; {k} {g:,} (truth {t:,})" for k, (g, t) in sorted(diff.items())) +
+              "".join(f"; {k} {n:,} (truth 0)" for k, n in sorted(extra.items())))
+    if len(sets) > 1:
+        ref = sets[workers[0]]
+        for w in workers[1:]:
+            same = sets[w] == ref
+            print(f"  --workers {w} vs --workers {workers[0]}: "
+                  f"{'the same alerts' if same else f'{len(sets[w] ^ ref)} alerts differ'}")
+
+    if not a.no_concurrency:
+        print("\ncost per packet by flows open at once (100 k flows, 10 packets each; --workers 1):")
+        w = workers[0]
+        costs = {}
+        for conc in (10_000, 100_000):
+            cpath = os.path.join(outdir, f"conc-{conc}.pcap")
+            cm = ensure(cpath, "conc", conc)
+            rl, bw = [], []
+            for _ in range(a.runs):
+                rl.append(run_rss([readloop, cpath])[0])
+                bw.append(run_rss(sensor_cmd(a.exe, cpath, w))[0])
+            r, b = statistics.median(rl), statistics.median(bw)
+            costs[conc] = (b - r) / cm["packets"] * 1e9
+            print(f"  {conc:>7,} open: {cm['packets']:,} packets, read loop {r:.3f} s, sensor {b:.3f} s, "
+                  f"sensor cost {costs[conc]:.0f} ns/packet beyond the read")
+        if costs[10_000] > 0:
+            print(f"  100 k / 10 k: {costs[100_000] / costs[10_000]:.2f}")
     return 0
 
 
