@@ -9,13 +9,16 @@
 #include <stdint.h>
 #include "bw_err.h"
 #include "bw_flow.h"
+#include "bw_redact.h"
 #include "bw_verdict.h"
 
 #define BW_RECORD_MAX 8192          /* one JSON line; larger records are cut to essentials */
+#define BW_SUMMARY_MAX 320          /* alert.summary, and the one-line text of a record */
 
 struct bw_alert_cfg {
     const char *sensor;             /* --sensor-name */
-    bool redact_usernames;          /* --redact-usernames: user names become "sha256:<hex>" */
+    bool redact_usernames;          /* --redact-usernames: user names become tokens ... */
+    const struct bw_redact *redact; /* ... under this key (bw_redact.h); NULL: names are withheld */
 };
 
 /* What one record is about. */
@@ -38,6 +41,8 @@ struct bw_record_meta {
     char src_ip[46], dest_ip[46];
     uint16_t src_port, dest_port;
     uint64_t ts_us;
+    char summary[BW_SUMMARY_MAX];           /* alerts: alert.summary; sessions: how it ended and its
+                                             * alerts (one line for people, not in the JSON) */
 };
 
 /* Format one record into buf (NUL-terminated, no newline). Returns 0, or BW_ELIMIT when it did

@@ -9,6 +9,9 @@
 
 #define BW_MAX_FILES 256
 
+/* --format: what the alert lines on stdout / -o look like. */
+enum bw_format { BW_FORMAT_AUTO = 0, BW_FORMAT_JSON, BW_FORMAT_TEXT };
+
 struct bw_config {
     const char *rfiles[BW_MAX_FILES];
     size_t      nrfiles;
@@ -29,10 +32,14 @@ struct bw_config {
     uint32_t    flow_timeout_s;    /* --flow-timeout: established flows */
     uint32_t    close_timeout_s;   /* --close-timeout: new, closing and closed flows */
     bool        session_log;       /* --session-log */
-    bool        redact_usernames;  /* --redact-usernames */
+    bool        redact_usernames;  /* --redact-usernames (also set by --redact-key-file) */
+    const char *redact_key_path;   /* --redact-key-file FILE: the HMAC key; NULL = one per run */
+    enum bw_format format;         /* --format json|text; AUTO = text on a terminal without -o */
     uint32_t    brute_n, brute_t;  /* --bruteforce N/T */
     const char *report_path;       /* --report FILE: the exposure table there instead of stderr */
     const char *report_json_path;  /* --report-json FILE */
+    const char *report_html_path;  /* --report-html FILE: one self-contained page */
+    const char *report_csv_path;   /* --report-csv FILE: the broker table for spreadsheets */
     bool        show_usernames;    /* --show-usernames: user names in the report */
     double      pace;              /* --pace X: replay -r files at X times recorded speed; 0 = flat out */
     /* Redis sink (docs/redis.md) */

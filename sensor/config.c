@@ -15,7 +15,7 @@ enum {
     OPT_SENSOR = 256, OPT_MAX_FLOWS, OPT_MAX_SESSIONS, OPT_STREAM_MEMCAP, OPT_STREAM_WINDOW,
     OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE, OPT_PACE, OPT_REPORT, OPT_REPORT_JSON, OPT_SHOW_USERS,
     OPT_REDIS, OPT_REDIS_STREAM, OPT_REDIS_MAXLEN, OPT_REDIS_PUBLISH, OPT_REDIS_OPTIONAL, OPT_REDIS_QUEUE,
-    OPT_SPOOL,
+    OPT_SPOOL, OPT_FORMAT, OPT_REPORT_HTML, OPT_REPORT_CSV, OPT_REDACT_KEY,
 };
 
 static const struct option longopts[] = {
@@ -51,6 +51,10 @@ static const struct option longopts[] = {
     { "redis-optional",   no_argument,       NULL, OPT_REDIS_OPTIONAL },
     { "redis-queue",      required_argument, NULL, OPT_REDIS_QUEUE },
     { "spool",            required_argument, NULL, OPT_SPOOL },
+    { "format",           required_argument, NULL, OPT_FORMAT },
+    { "report-html",      required_argument, NULL, OPT_REPORT_HTML },
+    { "report-csv",       required_argument, NULL, OPT_REPORT_CSV },
+    { "redact-key-file",  required_argument, NULL, OPT_REDACT_KEY },
     { NULL, 0, NULL, 0 },
 };
 
@@ -73,12 +77,19 @@ static const char usage_text[] =
 "\n"
 "Output:\n"
 "  -o, --jsonl PATH       write JSON lines to PATH ('-' = stdout, the default)\n"
+"      --format json|text records as JSON lines, or one line per alert for people;\n"
+"                         default: text when stdout is a terminal and no -o, else json\n"
 "      --sensor-name NAME name in every record (default: host name)\n"
 "      --session-log      also write one \"session\" record per broker session\n"
-"      --redact-usernames write user names as sha256:<hex>\n"
+"      --redact-usernames write user names as hmac:<hex> tokens (HMAC-SHA256; with a\n"
+"                         key for this run only unless --redact-key-file)\n"
+"      --redact-key-file FILE  the redaction key, shared by runs and sensors; created\n"
+"                         (mode 0600, random) when missing; implies --redact-usernames\n"
 "      --report FILE      write the exposure report (one row per broker) to FILE\n"
 "                         ('-' = stdout) instead of stderr; -q keeps it off stderr\n"
 "      --report-json FILE the exposure report as JSON ('-' = stdout)\n"
+"      --report-html FILE the exposure report as one self-contained HTML page\n"
+"      --report-csv FILE  the broker table as CSV for spreadsheets\n"
 "      --show-usernames   list user names seen in cleartext in the report\n"
 "  -q, --quiet            no messages on stderr except errors\n"
 "  -v, --verbose          print counters at exit (twice: more detail)\n"
@@ -220,6 +231,18 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             break;
         case OPT_SESSION_LOG: c->session_log = true; break;
         case OPT_REDACT: c->redact_usernames = true; break;
+        case OPT_REDACT_KEY:
+            if (!*optarg) USAGE("--redact-key-file wants a file name");
+            c->redact_key_path = optarg;
+            c->redact_usernames = true;
+            break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "json") == 0) c->format = BW_FORMAT_JSON;
+            else if (strcmp(optarg, "text") == 0) c->format = BW_FORMAT_TEXT;
+            else USAGE("--format wants json or text, not '%s'", optarg);
+            break;
+        case OPT_REPORT_HTML: c->report_html_path = optarg; break;
+        case OPT_REPORT_CSV: c->report_csv_path = optarg; break;
         case OPT_BRUTE: {
             char nb[16];
             const char *slash = strchr(optarg, '/');

@@ -16,6 +16,7 @@
 #include "bw_pipeline.h"
 #include "bw_privs.h"
 #include "bw_progress.h"
+#include "bw_redact.h"
 #include "bw_report.h"
 #include "bw_redis.h"
 #include "bw_sink.h"
@@ -111,31 +112,35 @@ static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pac
     }
 }
 
-/* The exposure report: a table on stderr (or --report FILE), JSON with --report-json.
+/* One form of the exposure report into path ("-" = stdout), or into dflt when path is NULL.
  * Returns 0, or 1 after one line saying which file could not be written and why. */
-static int write_reports(const struct bw_config *cfg, const struct bw_report *rep)
+static int write_report(const char *path, FILE *dflt, const char *what, const struct bw_report *rep,
+                        const struct bw_report_header *hdr,
+                        int (*fn)(const struct bw_report *, const struct bw_report_header *, FILE *))
+{
+    bool to_file = path && strcmp(path, "-") != 0;
+    FILE *out = to_file ? fopen(path, "w") : path ? stdout : dflt;
+    int rc = out ? fn(rep, hdr, out) : BW_EIO;
+    int e = errno;
+    if (out && (to_file ? fclose(out) != 0 : fflush(out) != 0) && rc == 0) { rc = BW_EIO; e = errno; }
+    if (rc == 0) return 0;
+    fprintf(stderr, "brokerwatch: cannot write the %s to '%s': %s\n", what,
+            path ? path : "stderr", rc == BW_ENOMEM ? "out of memory" : strerror(e));
+    return 1;
+}
+
+/* The exposure report: a table on stderr (or --report FILE), JSON, HTML and CSV when asked for. */
+static int write_reports(const struct bw_config *cfg, const struct bw_report *rep, const struct bw_report_header *hdr)
 {
     int status = 0;
-    if (cfg->report_path || !cfg->quiet) {
-        bool to_file = cfg->report_path && strcmp(cfg->report_path, "-") != 0;
-        FILE *out = to_file ? fopen(cfg->report_path, "w") : cfg->report_path ? stdout : stderr;
-        if (!out || bw_report_write_text(rep, out, cfg->show_usernames) != 0 ||
-            (to_file ? fclose(out) != 0 : fflush(out) != 0)) {
-            fprintf(stderr, "brokerwatch: cannot write the report to '%s': %s\n",
-                    cfg->report_path ? cfg->report_path : "stderr", strerror(errno));
-            status = 1;
-        }
-    }
-    if (cfg->report_json_path) {
-        bool to_file = strcmp(cfg->report_json_path, "-") != 0;   /* "-" = stdout */
-        FILE *out = to_file ? fopen(cfg->report_json_path, "w") : stdout;
-        if (!out || bw_report_write_json(rep, out, cfg->show_usernames) != 0 ||
-            (to_file ? fclose(out) != 0 : fflush(out) != 0)) {
-            fprintf(stderr, "brokerwatch: cannot write the JSON report to '%s': %s\n",
-                    cfg->report_json_path, strerror(errno));
-            status = 1;
-        }
-    }
+    if (cfg->report_path || !cfg->quiet)
+        status |= write_report(cfg->report_path, stderr, "report", rep, hdr, bw_report_write_text);
+    if (cfg->report_json_path)
+        status |= write_report(cfg->report_json_path, NULL, "JSON report", rep, hdr, bw_report_write_json);
+    if (cfg->report_html_path)
+        status |= write_report(cfg->report_html_path, NULL, "HTML report", rep, hdr, bw_report_write_html);
+    if (cfg->report_csv_path)
+        status |= write_report(cfg->report_csv_path, NULL, "CSV report", rep, hdr, bw_report_write_csv);
     return status;
 }
 
@@ -178,10 +183,33 @@ int main(int argc, char **argv)
         rcfg.queue_bytes = (size_t)cfg.redis_queue;
     }
 
-    /* JSON lines go to -o, or to stdout when no other sink was asked for. */
+    /* --redact-usernames: the key, read (or created) now, while the file may still be opened. */
+    static struct bw_redact redact_key;            /* key bytes: never on a stack */
+    if (cfg.redact_usernames) {
+        if (bw_redact_load(&redact_key, cfg.redact_key_path, err, sizeof err) != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            bw_config_free(&cfg);
+            return 1;
+        }
+        if (!cfg.quiet && redact_key.created)
+            fprintf(stderr, "brokerwatch: created the redaction key '%s' (key %s)\n", cfg.redact_key_path,
+                    redact_key.key_id);
+        if (!cfg.quiet && redact_key.ephemeral)
+            fprintf(stderr, "brokerwatch: user names redacted with a key for this run only "
+                    "(--redact-key-file keeps tokens the same across runs)\n");
+    }
+
+    /* Records go to -o, or to stdout when no other sink was asked for (or a --format was):
+     * one line per alert for a person at a terminal, JSON lines for everything else. */
     struct bw_sink *jsonl = NULL, *redis = NULL;
-    if (cfg.jsonl_path || !cfg.redis_url) {
-        jsonl = bw_sink_jsonl_open(cfg.jsonl_path ? cfg.jsonl_path : "-", cfg.iface != NULL, err, sizeof err);
+    if (cfg.jsonl_path || !cfg.redis_url || cfg.format != BW_FORMAT_AUTO) {
+        const char *path = cfg.jsonl_path ? cfg.jsonl_path : "-";
+        bool tty = strcmp(path, "-") == 0 && isatty(STDOUT_FILENO);
+        bool text = cfg.format == BW_FORMAT_TEXT || (cfg.format == BW_FORMAT_AUTO && !cfg.jsonl_path && tty);
+        const char *term = getenv("TERM");
+        bool colour = tty && !getenv("NO_COLOR") && !(term && strcmp(term, "dumb") == 0);
+        jsonl = text ? bw_sink_text_open(path, tty, colour, err, sizeof err)
+                     : bw_sink_jsonl_open(path, cfg.iface != NULL, err, sizeof err);
         if (!jsonl) {
             fprintf(stderr, "brokerwatch: %s\n", err);
             bw_config_free(&cfg);
@@ -211,6 +239,7 @@ int main(int argc, char **argv)
         bw_config_free(&cfg);
         return 1;
     }
+    if (cfg.redact_usernames) pl.acfg.redact = &redact_key;
     if (jsonl && bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
     if (redis && bw_pipeline_add_sink(&pl, redis) != 0) status = 1;
     pl.tls_dis = bw_tls_dissector;                 /* follow encrypted brokers' handshakes */
@@ -267,7 +296,16 @@ int main(int argc, char **argv)
     /* Whatever happened, finish every session so no alert found so far is lost. */
     bw_pipeline_finish(&pl);
     /* A run that failed before its first packet has nothing to report but the error. */
-    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&cfg, pl.report) != 0) status = 1;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    struct bw_report_header hdr = {
+        .sensor = cfg.sensor_name, .version = BW_VERSION, .inputs = cfg.rfiles, .ninputs = cfg.nrfiles,
+        .iface = cfg.iface, .bpf = cfg.bpf, .first_us = pl.earliest_us, .last_us = pl.now_us,
+        .generated_us = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
+        .show_usernames = cfg.show_usernames, .redact = cfg.redact_usernames,
+        .redact_key = cfg.redact_usernames ? &redact_key : NULL,
+    };
+    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&cfg, pl.report, &hdr) != 0) status = 1;
     struct bw_stats st;
     bw_pipeline_stats(&pl, &st);
     st.kernel = kstats;
@@ -316,6 +354,7 @@ int main(int argc, char **argv)
         redis->close(redis);
     }
     bw_pipeline_free(&pl);
+    bw_redact_wipe(&redact_key);
     bw_config_free(&cfg);
     return status;
 }

@@ -101,10 +101,14 @@ static void emit(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s,
         .ts_us = ts, .flow = f, .session = s, .kind = (int)k,
         .brute_failures = brute_failures, .brute_window_s = p->cfg->brute_t,
     };
+    const uint8_t *sip;
+    uint16_t sport;
     s->alerted |= BW_KIND_BIT(k);
     p->cnt.alerts++;
     p->cnt.alerts_by_kind[k]++;
     write_record(p, &in);
+    bw_flow_server(f, &sip, &sport);
+    bw_report_alert(p->report, k, f->key.ip_ver, sip, sport, ts);   /* timeline, per-broker counts */
 }
 
 /* ---- servers known to speak a broker protocol ---- */
@@ -408,6 +412,7 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     p->cnt.packets++;
     p->cnt.bytes += caplen;
     if (!p->start_us) p->start_us = ts;
+    if (!p->earliest_us || ts < p->earliest_us) p->earliest_us = ts;
     if (ts > p->now_us) p->now_us = ts;
     expire(p);
     if (p->now_us >= p->next_stats_us) {

@@ -1,12 +1,12 @@
 /* alert.c: builds the JSON line of an alert or a session record from the flow, the session's
  * facts and the verdict. Formatting only: the caller writes the line to its sinks.
- * Never prints a password (facts hold none); user names are hashed with --redact-usernames. */
+ * Never prints a password (facts hold none); with --redact-usernames a user name leaves only as
+ * its keyed token (bw_redact.h), the same in the JSON member and in the summary. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/sha.h>
 #include "bw_alert.h"
 #include "bw_json.h"
 
@@ -31,24 +31,30 @@ static const char *proto_name(const struct bw_session *s)
     return s && s->dis ? s->dis->name : "unknown";
 }
 
-/* A user name, or its SHA-256 when the operator asked for redaction. */
+/* A user name, or its token under the redaction key (bw_redact.h) when the operator asked for
+ * redaction. Without a key (a caller that set the flag only) the name is withheld: null. */
 static void put_user(struct bw_json *j, const struct bw_alert_cfg *cfg, const struct bw_facts *f)
 {
     if (!(f->seen & BW_FACT_CREDS_USER)) { bw_json_null(j, "username"); return; }
     if (!cfg->redact_usernames) { bw_json_fstr(j, "username", &f->user); return; }
-    uint8_t md[SHA256_DIGEST_LENGTH];
-    char hex[7 + 2 * SHA256_DIGEST_LENGTH + 1] = "sha256:";
-    SHA256((const uint8_t *)f->user.s, f->user.len, md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(hex + 7 + 2 * i, 3, "%02x", md[i]);
-    bw_json_str(j, "username", hex);
+    if (!cfg->redact) { bw_json_null(j, "username"); return; }
+    char tok[BW_REDACT_TOKEN_MAX];
+    bw_redact_token(cfg->redact, f->user.s, f->user.len, f->user.cut, tok);
+    bw_json_str(j, "username", tok);
 }
 
-/* Short printable form of the user name for summaries (never a password). */
+/* Short printable form of the user name for summaries (never a password): the same token as
+ * the username member when redacting. */
 static void user_for_summary(const struct bw_alert_cfg *cfg, const struct bw_facts *f, char *out, size_t cap)
 {
     if (!(f->seen & BW_FACT_CREDS_USER)) { snprintf(out, cap, "(none)"); return; }
-    if (cfg->redact_usernames) { snprintf(out, cap, "(redacted)"); return; }
+    if (cfg->redact_usernames) {
+        char tok[BW_REDACT_TOKEN_MAX];
+        if (!cfg->redact) { snprintf(out, cap, "(redacted)"); return; }
+        bw_redact_token(cfg->redact, f->user.s, f->user.len, f->user.cut, tok);
+        snprintf(out, cap, "%s", tok);
+        return;
+    }
     size_t n = 0;
     for (size_t i = 0; i < f->user.len && n + 1 < cap && n < 32; i++) {
         unsigned char c = (unsigned char)f->user.s[i];
@@ -105,7 +111,7 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
     const struct bw_facts *f = &s->facts;
     const char *app = app_upper(proto_name(s));
     const char *ver = f->version[0] ? f->version : "";
-    char user[40];
+    char user[BW_REDACT_TOKEN_MAX + 8];
     user_for_summary(cfg, f, user, sizeof user);
     switch (in->kind) {
     case BW_KIND_PLAINTEXT_SESSION:
@@ -149,6 +155,24 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
     }
 }
 
+/* One line about a finished session for people (text output; not part of the JSON record). */
+static void session_line(char *out, size_t cap, const struct bw_record_in *in, const char *cli,
+                         const char *srv, uint16_t sport)
+{
+    const struct bw_session *s = in->session;
+    const char *ver = s && s->facts.version[0] ? s->facts.version : "";
+    size_t n = (size_t)snprintf(out, cap, "%s%s%s session from %s to %s:%u ended (%s); alerts:",
+                                app_upper(proto_name(s)), *ver ? " " : "", ver, cli, srv, sport,
+                                in->end_reason ? in->end_reason : "end");
+    bool any = false;
+    for (int k = 0; s && k < BW_KIND_COUNT && n < cap; k++) {
+        if (!(s->alerted & BW_KIND_BIT(k))) continue;
+        n += (size_t)snprintf(out + n, cap - n, "%s %s", any ? "," : "", bw_kind_name((enum bw_kind)k));
+        any = true;
+    }
+    if (!any && n < cap) snprintf(out + n, cap - n, " none");
+}
+
 int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *in,
                     char *buf, size_t cap, size_t *len, struct bw_record_meta *meta)
 {
@@ -165,6 +189,9 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
     bw_community_id(0, fl->key.ip_ver, cip, sip, 6, cport, sport, cid);
     bool tls = s && (s->facts.seen & BW_FACT_TLS);
     bool is_alert = in->kind >= 0;
+    char sum[BW_SUMMARY_MAX];
+    if (is_alert) summary(sum, sizeof sum, cfg, in, cli, srv, sport);
+    else session_line(sum, sizeof sum, in, cli, srv, sport);
 
     /* Two attempts: with the protocol object, then (if it did not fit) without it. */
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -184,8 +211,6 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
         bw_json_str(&j, "app_proto", proto_name(s));
         bw_json_bool(&j, "tls", tls);
         if (is_alert) {
-            char sum[320];
-            summary(sum, sizeof sum, cfg, in, cli, srv, sport);
             bw_json_obj_open(&j, "alert");
             bw_json_str(&j, "kind", bw_kind_name((enum bw_kind)in->kind));
             bw_json_str(&j, "severity", bw_severity_name(bw_kind_severity((enum bw_kind)in->kind)));
@@ -227,6 +252,7 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
                 meta->src_port = cport;
                 meta->dest_port = sport;
                 meta->ts_us = in->ts_us;
+                memcpy(meta->summary, sum, sizeof sum);
             }
             return 0;
         }
