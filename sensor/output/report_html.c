@@ -101,7 +101,7 @@ static void header(FILE *out, const struct bw_report_header *h)
 
 static void card(FILE *out, const char *id, uint64_t n, const char *label, const char *sub, const char *cls)
 {
-    fprintf(out, "<div class=\"card %s%s\" data-total=\"%s\"><b>%" PRIu64 "</b>", cls, n ? "" : " zero", id, n);
+    fprintf(out, "<div class=\"card %s%s\" data-total=\"%s\"><b>%" PRIu64 "</b> ", cls, n ? "" : " zero", id, n);
     esc(out, label);
     if (sub) {
         fputs("<br><small>", out);

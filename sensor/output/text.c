@@ -1,8 +1,9 @@
 /* output/text.c: one line per alert for a person at a terminal (--format text, or stdout a
- * terminal without -o): time (UTC), severity, kind, client -> broker, summary. Built from the
- * record's meta (never by parsing the JSON); only printable ASCII reaches the terminal, so no wire
- * string can move the cursor or recolour the screen. Session records (--session-log) get a line
- * too; the counters do not. Owns its FILE when it opened one. */
+ * terminal without -o): time (UTC), severity, kind, client -> broker, summary, in the columns of
+ * `brokerwatch-alerts` (the same rows whether read live or from Redis). Built from the record's
+ * meta (never by parsing the JSON); only printable ASCII reaches the terminal, so no wire string
+ * can move the cursor or recolour the screen. Session records (--session-log) get a line too; the
+ * counters do not. Owns its FILE when it opened one. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 struct text {
     struct bw_sink base;             /* first: the sink pointer is the struct pointer */
     FILE *fp;
-    bool  own, tty, colour, failed;
+    bool  own, tty, colour, failed, headed;
     const char *path;
 };
 
@@ -46,12 +47,11 @@ static int text_write(struct bw_sink *s, const char *line, size_t len, const str
     (void)line;
     (void)len;
     bool session = m->event_type && strcmp(m->event_type, "session") == 0;
-    char ts[40], day[24], cli[64], srv[64], sum[BW_SUMMARY_MAX], kind[32], sev[16];
+    char ts[32], cli[64], srv[64], sum[BW_SUMMARY_MAX], kind[32], sev[16];
     time_t sec = (time_t)(m->ts_us / 1000000u);
     struct tm tm;
     gmtime_r(&sec, &tm);
-    strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(ts, sizeof ts, "%s.%03uZ", day, (unsigned)((m->ts_us / 1000u) % 1000u));
+    strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
     endpoint(cli, sizeof cli, m->src_ip, m->src_port);
     endpoint(srv, sizeof srv, m->dest_ip, m->dest_port);
     bw_escape_ascii(sum, sizeof sum, m->summary, strnlen(m->summary, sizeof m->summary));
@@ -62,6 +62,11 @@ static int text_write(struct bw_sink *s, const char *line, size_t len, const str
     snprintf(flow, sizeof flow, "%s -> %s", cli, srv);
     /* On a terminal the replay progress line may be drawn (stderr, same screen): erase it first;
      * it is redrawn on its next update. */
+    if (t->tty && !t->headed) {                  /* column names once, for the person reading */
+        t->headed = true;
+        if (fprintf(t->fp, "\r\033[K%-19s  %-8s  %-21s  %-44s  %s\n", "TIME (UTC)", "SEVERITY", "KIND",
+                    "CLIENT -> BROKER", "SUMMARY") < 0) { fail(t, errno); return BW_EIO; }
+    }
     int rc = fprintf(t->fp, "%s%s  %s%-8s%s  %-21s  %-44s  %s\n", t->tty ? "\r\033[K" : "", ts, on, sev, off,
                      kind, flow, sum);
     if (rc < 0) { fail(t, errno); return BW_EIO; }

@@ -341,8 +341,8 @@ static void test_html(void)
     CHECK(strstr(html, "s&lt;1&gt;&amp;&quot;&#39;") != NULL);
     CHECK(strstr(html, "&lt;b&gt;x&lt;/b&gt;.pcap") != NULL);
     /* totals, the charts and the table are there */
-    CHECK(strstr(html, "data-total=\"brokers\"><b>2</b>") != NULL);
-    CHECK(strstr(html, "data-total=\"default_credentials\"><b>1</b>") != NULL);
+    CHECK(strstr(html, "data-total=\"brokers\"><b>2</b> brokers</div>") != NULL);
+    CHECK(strstr(html, "data-total=\"default_credentials\"><b>1</b> accept default credentials</div>") != NULL);
     CHECK(strstr(html, "aria-label=\"Brokers by exposure class\"") != NULL);
     CHECK(strstr(html, "aria-label=\"Alerts over time by kind\"") != NULL);
     CHECK(strstr(html, "<tr class=\"hot\" data-broker=\"10.0.0.7:5672\">") != NULL);
