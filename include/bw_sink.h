@@ -31,7 +31,9 @@ struct bw_sink {
 struct bw_sink *bw_sink_jsonl_open(const char *path, bool line_buffered, char *err, size_t errlen);
 
 /* One line per record for people (output/text.c), to a file ("-" = stdout). tty: the output is a
- * terminal (flush every line, erase a progress line first); colour: severities in colour. */
-struct bw_sink *bw_sink_text_open(const char *path, bool tty, bool colour, char *err, size_t errlen);
+ * terminal (column names first, every line flushed and erasing a progress line); colour:
+ * severities in colour; line_buffered: flush every line (live capture). */
+struct bw_sink *bw_sink_text_open(const char *path, bool tty, bool colour, bool line_buffered, char *err,
+                                  size_t errlen);
 
 #endif

@@ -208,7 +208,7 @@ int main(int argc, char **argv)
         bool text = cfg.format == BW_FORMAT_TEXT || (cfg.format == BW_FORMAT_AUTO && !cfg.jsonl_path && tty);
         const char *term = getenv("TERM");
         bool colour = tty && !getenv("NO_COLOR") && !(term && strcmp(term, "dumb") == 0);
-        jsonl = text ? bw_sink_text_open(path, tty, colour, err, sizeof err)
+        jsonl = text ? bw_sink_text_open(path, tty, colour, cfg.iface != NULL, err, sizeof err)
                      : bw_sink_jsonl_open(path, cfg.iface != NULL, err, sizeof err);
         if (!jsonl) {
             fprintf(stderr, "brokerwatch: %s\n", err);

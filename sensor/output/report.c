@@ -435,11 +435,11 @@ static void text_header(FILE *out, const struct bw_report_header *h)
     bw_escape_ascii(safe, sizeof safe, line, strlen(line));
     para(out, "  sensor     ", 13, safe);
     if (h->iface) {
-        bw_escape_ascii(safe, sizeof safe, h->iface, strlen(h->iface));
-        snprintf(line, sizeof line, "live capture on %s", safe);
+        memcpy(line, "live capture on ", 16);
+        bw_escape_ascii(line + 16, sizeof line - 16, h->iface, strlen(h->iface));
         para(out, "  input      ", 13, line);
     } else {
-        /* Paths are wrapped one per line when they do not fit; at most 12, then a count. */
+        /* Paths wrap at the spaces between them; at most 12, then a count. */
         size_t n = 0;
         for (size_t i = 0; i < h->ninputs && i < 12; i++) {
             char p[1024];

@@ -53,7 +53,7 @@ static const char css[] =
     "table{border-collapse:collapse;width:100%;font-size:12.5px}"
     "th,td{border-bottom:1px solid var(--line);padding:5px 7px;text-align:left;vertical-align:top}"
     "th{background:var(--card);font-weight:600;vertical-align:bottom}"
-    "td.n{text-align:right;font-variant-numeric:tabular-nums}td.t{white-space:nowrap}"
+    "td.n{text-align:right;font-variant-numeric:tabular-nums}.t{white-space:nowrap}"
     "td.w{overflow-wrap:anywhere;min-width:120px;max-width:260px}"
     ".pill{display:inline-block;border-radius:9px;padding:0 8px;color:#fff;font-size:12px;white-space:nowrap}"
     "tr.hot td:first-child{border-left:4px solid #d64545}"
@@ -266,9 +266,10 @@ static void broker_table(FILE *out, const struct bw_report_row *const *v, size_t
         fputs("\"><td class=\"t\">", out);
         esc(out, addr);
         fprintf(out, "</td><td>%s", bw_report_apps_name(w->apps));
-        for (uint8_t k = 0; k < w->nversions; k++) {
-            fputs(k ? ", " : " ", out);
+        for (uint8_t k = 0; k < w->nversions; k++) {        /* "0-9-1" never splits at a hyphen */
+            fputs(k ? ", <span class=\"t\">" : " <span class=\"t\">", out);
             esc(out, w->versions[k]);
+            fputs("</span>", out);
         }
         fprintf(out, "</td><td><span class=\"pill\" style=\"background:%s\" title=\"", exposure_colour[e]);
         esc(out, bw_exposure_label(e));

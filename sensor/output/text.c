@@ -15,7 +15,7 @@
 struct text {
     struct bw_sink base;             /* first: the sink pointer is the struct pointer */
     FILE *fp;
-    bool  own, tty, colour, failed, headed;
+    bool  own, tty, colour, line_buffered, failed, headed;
     const char *path;
 };
 
@@ -70,7 +70,7 @@ static int text_write(struct bw_sink *s, const char *line, size_t len, const str
     int rc = fprintf(t->fp, "%s%s  %s%-8s%s  %-21s  %-44s  %s\n", t->tty ? "\r\033[K" : "", ts, on, sev, off,
                      kind, flow, sum);
     if (rc < 0) { fail(t, errno); return BW_EIO; }
-    if (t->tty && fflush(t->fp) != 0) { fail(t, errno); return BW_EIO; }
+    if ((t->tty || t->line_buffered) && fflush(t->fp) != 0) { fail(t, errno); return BW_EIO; }
     return 0;
 }
 
@@ -92,13 +92,15 @@ static int text_close(struct bw_sink *s)
     return rc;
 }
 
-struct bw_sink *bw_sink_text_open(const char *path, bool tty, bool colour, char *err, size_t errlen)
+struct bw_sink *bw_sink_text_open(const char *path, bool tty, bool colour, bool line_buffered, char *err,
+                                  size_t errlen)
 {
     struct text *t = calloc(1, sizeof *t);
     if (!t) { snprintf(err, errlen, "out of memory"); return NULL; }
     t->path = path;
     t->tty = tty;
     t->colour = colour;
+    t->line_buffered = line_buffered;
     if (strcmp(path, "-") == 0) {
         t->fp = stdout;
     } else {

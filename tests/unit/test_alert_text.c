@@ -42,7 +42,7 @@ int main(void)
     close(fd);
     unlink(path);
 
-    struct bw_sink *s = bw_sink_text_open(path, false, false, err, sizeof err);
+    struct bw_sink *s = bw_sink_text_open(path, false, false, false, err, sizeof err);
     CHECK(s != NULL);
     struct bw_record_meta m = meta("user 'a\x1b]0;owned\x07\x1b[2J\xc3\xa9' logged in");
     CHECK_EQ(s->write(s, "{}", 2, &m), 0);
@@ -62,7 +62,7 @@ int main(void)
 
     /* a terminal: the column names first, each line erases a progress line, severity in colour */
     unlink(path);
-    s = bw_sink_text_open(path, true, true, err, sizeof err);
+    s = bw_sink_text_open(path, true, true, false, err, sizeof err);
     m = meta("x");
     CHECK_EQ(s->write(s, "{}", 2, &m), 0);
     CHECK_EQ(s->write(s, "{}", 2, &m), 0);
@@ -76,7 +76,7 @@ int main(void)
     unlink(path);
 
     /* an unwritable place: one line naming it */
-    CHECK(bw_sink_text_open("/nonexistent-dir/alerts.txt", false, false, err, sizeof err) == NULL);
+    CHECK(bw_sink_text_open("/nonexistent-dir/alerts.txt", false, false, true, err, sizeof err) == NULL);
     CHECK(strstr(err, "/nonexistent-dir/alerts.txt") != NULL && strstr(err, "No such file") != NULL);
     return check_summary("alert_text");
 }

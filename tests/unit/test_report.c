@@ -186,7 +186,7 @@ static void test_text_width(void)
 {
     struct bw_report *r = bw_report_new(8);
     struct bw_facts f;
-    char name[80];
+    char name[100];
     static const char *const vers[] = { "3.1", "3.1.1", "5.0", "0-9-1", "1.0" };
     for (int i = 0; i < 10; i++) {
         snprintf(name, sizeof name, "device-%02d-with-a-rather-long-cloud-iot-user-name-%040d", i, i);
