@@ -278,6 +278,7 @@ struct bw_flow *bw_flow_create(struct bw_flow_table *t, const struct bw_flow_key
             t->st.slab_chunks++;
         }
         idx = ++t->used;
+        at(t, idx)->self = 0;              /* not live yet: grow() below must skip it */
     }
     /* Keep at most half the ways in use: probe runs stay one or two buckets long. */
     if ((uint64_t)(t->st.flows_active + 1) * 2 > (uint64_t)t->nbuckets * BW_BUCKET_WAYS &&
