@@ -62,6 +62,13 @@ enum bw_dpi bw_classify_result(const struct bw_dpi_flow *df);
 /* Release the flow's nDPI state (eviction, bypass, decision). Safe when it holds none. */
 void bw_classify_release(struct bw_classify *c, struct bw_dpi_flow *df);
 
+/* What a TLS ClientHello's server name and offered ALPN names (any text holding them, e.g.
+ * "h2,mqtt"; NULL = none; read up to the caps) say about the application inside: the ALPN ids
+ * brokers use ("mqtt", "x-amzn-mqtt-ca", "amqp") and the cloud endpoints that only speak broker
+ * protocols (Azure IoT Hub, Service Bus / Event Hubs, AWS IoT). Used for nDPI's reading and for
+ * the TLS dissector's. */
+enum bw_app bw_classify_tls_names(const char *sni, size_t sni_cap, const char *alpn, size_t alpn_cap);
+
 /* nDPI's name for a protocol id ("MQTT", "TLS", ...). */
 const char *bw_classify_name(struct bw_classify *c, uint16_t proto);
 void bw_classify_get_stats(const struct bw_classify *c, struct bw_classify_stats *out);

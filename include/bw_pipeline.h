@@ -84,6 +84,9 @@ struct bw_pipeline {
     struct bw_cbctx cbctx[2];
     struct bw_stream_cb cb[2];
     uint8_t scratch[4 * BW_PROBE_WINDOW]; /* a direction's first bytes, assembled for the probes */
+    /* The TLS dissector's look at a ClientHello in a probe view (its SNI and ALPN), kept nowhere. */
+    _Alignas(8) uint8_t hello_state[BW_DISSECTOR_STATE_MAX];
+    struct bw_facts hello_facts;
     char rec[BW_RECORD_MAX];
 };
 

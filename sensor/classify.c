@@ -159,17 +159,20 @@ static bool has(const char *hay, size_t cap, const char *needle)
 /* What the ClientHello's SNI and ALPN say about the application inside TLS. The names are the
  * ALPN ids brokers use ("mqtt", "x-amzn-mqtt-ca", "amqp") and the cloud endpoints that only
  * speak broker protocols (Azure IoT Hub, Service Bus / Event Hubs, AWS IoT). */
-static uint8_t tls_hint(struct ndpi_flow_struct *nf)
+enum bw_app bw_classify_tls_names(const char *sni, size_t sni_cap, const char *alpn, size_t alpn_cap)
 {
-    const char *alpn = nf->protos.tls_quic.alpn;
-    const char *sni = nf->host_server_name;
-    size_t scap = sizeof nf->host_server_name;
-    if (has(alpn, 256, "mqtt") || has(sni, scap, "mqtt") || has(sni, scap, ".azure-devices.net") ||
-        (has(sni, scap, "iot.") && has(sni, scap, ".amazonaws.com")))
+    if (has(alpn, alpn_cap, "mqtt") || has(sni, sni_cap, "mqtt") || has(sni, sni_cap, ".azure-devices.net") ||
+        (has(sni, sni_cap, "iot.") && has(sni, sni_cap, ".amazonaws.com")))
         return BW_APP_MQTT;
-    if (has(alpn, 256, "amqp") || has(sni, scap, "amqp") || has(sni, scap, ".servicebus.windows.net"))
+    if (has(alpn, alpn_cap, "amqp") || has(sni, sni_cap, "amqp") || has(sni, sni_cap, ".servicebus.windows.net"))
         return BW_APP_AMQP;
     return BW_APP_NONE;
+}
+
+static uint8_t tls_hint(struct ndpi_flow_struct *nf)
+{
+    return (uint8_t)bw_classify_tls_names(nf->host_server_name, sizeof nf->host_server_name,
+                                          nf->protos.tls_quic.alpn, 256);
 }
 
 enum bw_dpi bw_classify_result(const struct bw_dpi_flow *df)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "bw_dispatch.h"
 #include "bw_pipeline.h"
+#include "bw_tls.h"
 
 static size_t on_data(void *ctx, const uint8_t *buf, size_t len);
 static bool on_gap(void *ctx, uint64_t len);
@@ -774,10 +775,10 @@ static void claim(struct bw_pipeline *p, struct bw_flow *f, const struct bw_pack
 /* TLS: a broker's (port, SNI/ALPN, a server that spoke a broker protocol in clear) is followed,
  * anything else is bypassed. */
 static void tls_decided(struct bw_pipeline *p, struct bw_flow *f, const struct bw_packet *pk, enum bw_dir d,
-                        struct bw_probe_dir *tmp, size_t view_len, bool pk_in_slot)
+                        struct bw_probe_dir *tmp, size_t view_len, bool pk_in_slot, enum bw_app named)
 {
     struct bw_probe *pr = probe_of(p, f);
-    enum bw_app app = tls_broker_app(p, f, pr ? &pr->dpi : NULL);
+    enum bw_app app = named ? named : tls_broker_app(p, f, pr ? &pr->dpi : NULL);
     if (!app) {
         p->cnt.flows_tls_other++;
         bypass(p, f);
@@ -785,6 +786,40 @@ static void tls_decided(struct bw_pipeline *p, struct bw_flow *f, const struct b
     }
     if (tmp) claim(p, f, pk, d, tmp, p->tls_dis, BW_PROBE_CLAIM_TLS, app, view_len);
     else attach(p, f, p->tls_dis, app, false, pk, d, pk_in_slot);
+}
+
+/* The TLS dissector reads the client's hello from the view, on scratch state: its server name
+ * and offered ALPN names say whether this is a broker's TLS (BW_APP_*), or -1 when the hello is
+ * not all there (nDPI, which reassembles it, is asked then). */
+static int tls_hello_app(struct bw_pipeline *p, struct bw_bytes v)
+{
+    const struct bw_dissector *t = p->tls_dis;
+    memset(p->hello_state, 0, sizeof p->hello_state);
+    if (t->reset) t->reset(p->hello_state);
+    bw_facts_init(&p->hello_facts);
+    size_t off = 0;
+    for (int n = 0; off < v.len && n < 64; n++) {
+        size_t used = 0;
+        enum bw_parse r = t->parse(p->hello_state, BW_DIR_TOSERVER, v.ptr + off, v.len - off, &used,
+                                   &p->hello_facts);
+        if (r != BW_PARSE_OK || used == 0) break;
+        off += used < v.len - off ? used : v.len - off;
+    }
+    const struct bw_tls_facts *x = bw_tls_facts_of(&p->hello_facts);
+    if (!x || !(x->have & BW_TLS_HAVE_CLIENT_HELLO)) return -1;
+    char alpn[BW_TLS_ALPN_LIST_MAX + 1];          /* the offered names, comma-separated */
+    size_t k = 0;
+    struct bw_cur c = bw_cur_init(x->alpn_offered, x->alpn_offered_len);
+    while (bw_cur_left(&c) > 0) {
+        struct bw_bytes name = bw_cur_bytes(&c, bw_cur_u8(&c));
+        if (c.bad || k + name.len + 1 >= sizeof alpn) break;
+        if (k) alpn[k++] = ',';
+        memcpy(alpn + k, name.ptr, name.len);
+        k += name.len;
+    }
+    alpn[k] = '\0';
+    const char *sni = bw_tls_sni(&p->hello_facts);
+    return (int)bw_classify_tls_names(sni, sni ? sizeof x->sni : 0, alpn, sizeof alpn);
 }
 
 /* Ask nDPI about the packet in hand (the flow holds a slot for its state). Returns its answer. */
@@ -845,14 +880,25 @@ static void probe_segment(struct bw_pipeline *p, struct bw_flow *f, const struct
         int sc = p->tls_dis->probe(d, v.ptr, v.len);
         if (sc >= BW_PROBE_CLAIM) {
             if (tls_broker_app(p, f, pr ? &pr->dpi : NULL)) {
-                tls_decided(p, f, pk, d, pd, v.len, pr != NULL);
+                tls_decided(p, f, pk, d, pd, v.len, pr != NULL, BW_APP_NONE);
                 return;
             }
-            /* A TLS client on a port no broker is known on: its SNI/ALPN decide; nDPI reads them. */
+            /* A TLS client on a port no broker is known on: its SNI/ALPN decide. */
+            int named = tls_hello_app(p, v);
+            if (named == BW_APP_NONE) {
+                p->cnt.flows_tls_other++;
+                bypass(p, f);
+                return;
+            }
+            if (named > 0) {
+                tls_decided(p, f, pk, d, pd, v.len, pr != NULL, (enum bw_app)named);
+                return;
+            }
+            /* The hello goes on in later segments: nDPI reassembles it and reads the names. */
             if (!pr && !(pr = keep(p, f, d, &tmp))) return;
             enum bw_dpi r = ask_dpi(p, pr, pk);
             if (r == BW_DPI_PENDING) return;        /* the rest of the hello is still to come */
-            tls_decided(p, f, pk, d, &pr->d[d], v.len, true);
+            tls_decided(p, f, pk, d, &pr->d[d], v.len, true, BW_APP_NONE);
             return;
         }
         if (sc >= BW_PROBE_MAYBE && !final) ch = BW_CHOICE_WAIT;
@@ -872,7 +918,7 @@ static void probe_segment(struct bw_pipeline *p, struct bw_flow *f, const struct
             /* The probes cannot place these bytes: nDPI may. */
             enum bw_dpi r = ask_dpi(p, pr, pk);
             if (r == BW_DPI_TLS) {
-                tls_decided(p, f, pk, d, NULL, v.len, true);
+                tls_decided(p, f, pk, d, NULL, v.len, true, BW_APP_NONE);
             } else if ((hint = hint_of(p, &pr->dpi)) >= 0 &&
                        bw_dispatch_choose(p->dis, p->ndis, d, v.ptr, v.len, hint, final, &chosen) == BW_CHOICE_FOUND) {
                 claim(p, f, pk, d, &pr->d[d], p->dis[chosen], (uint8_t)(chosen + 1), BW_APP_NONE, v.len);
@@ -1040,7 +1086,7 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
         p->cur_flow = f;
         if (pr && dpi_asked(&pr->dpi) && !pr->dpi.done && !pr->claim &&
             ask_dpi(p, pr, &pk) == BW_DPI_TLS && p->tls_dis) {
-            tls_decided(p, f, &pk, d, NULL, 0, false);   /* the hello's later segment told nDPI */
+            tls_decided(p, f, &pk, d, NULL, 0, false, BW_APP_NONE);   /* a later hello segment told nDPI */
             fed = true;
         }
         if (!fed && f->state == BW_FLOW_PROBING && pk.seg_len) probe_segment(p, f, &pk, d);

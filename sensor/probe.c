@@ -133,11 +133,21 @@ static inline void set_bit(struct bw_probe_dir *d, size_t i)
     d->map[i >> 6] |= (uint64_t)1 << (i & 63);
 }
 
+/* Bits [a, b) of the 64-bit word holding offsets [base, base + 64). */
+static uint64_t range_mask(size_t base, size_t a, size_t b)
+{
+    size_t lo = a > base ? a - base : 0, hi = b > base ? b - base : 0;
+    if (hi > 64) hi = 64;
+    if (lo >= hi) return 0;
+    uint64_t upto = hi == 64 ? ~(uint64_t)0 : ((uint64_t)1 << hi) - 1;
+    return upto & ~(((uint64_t)1 << lo) - 1);
+}
+
 static uint8_t in_order_len(const struct bw_probe_dir *d)
 {
-    size_t n = 0;
-    while (n < BW_PROBE_BYTES && bit(d, n)) n++;
-    return (uint8_t)n;
+    if (~d->map[0]) return (uint8_t)__builtin_ctzll(~d->map[0]);
+    if (~d->map[1]) return (uint8_t)(64 + __builtin_ctzll(~d->map[1]));
+    return BW_PROBE_BYTES;
 }
 
 size_t bw_probe_dir_held(const struct bw_probe_dir *d)
@@ -208,10 +218,18 @@ bool bw_probe_dir_place(struct bw_probe_dir *d, uint32_t seq, const uint8_t *dat
         d->flags |= BW_PD_LOST;
         end = BW_PROBE_BYTES;
     }
-    for (size_t i = (size_t)rel; i < end; i++) {
-        if (bit(d, i)) continue;            /* the first copy wins, as in the stream layer */
-        d->data[i] = data[i - (size_t)rel];
-        set_bit(d, i);
+    size_t a = (size_t)rel;
+    uint64_t m[2] = { range_mask(0, a, end), range_mask(64, a, end) };
+    if (!(d->map[0] & m[0]) && !(d->map[1] & m[1])) {
+        memcpy(d->data + a, data, end - a);  /* nothing held there yet: the usual case */
+        d->map[0] |= m[0];
+        d->map[1] |= m[1];
+    } else {
+        for (size_t i = a; i < end; i++) {
+            if (bit(d, i)) continue;        /* the first copy wins, as in the stream layer */
+            d->data[i] = data[i - a];
+            set_bit(d, i);
+        }
     }
     uint8_t before = d->len;
     d->len = in_order_len(d);
