@@ -30,12 +30,21 @@ struct bw_record_in {
     uint32_t brute_failures;                /* bruteforce: failures in the window */
     uint32_t brute_window_s;
     const char *end_reason;                 /* session records: why the session ended */
+    bool unanswered;                        /* session records: no broker answer was seen */
+};
+
+/* What a record is, for sinks that treat them differently (bw_sink.h). */
+enum bw_record_type {
+    BW_REC_ALERT = 0,                       /* event_type "alert" */
+    BW_REC_SESSION,                         /* event_type "session" */
+    BW_REC_CAPACITY,                        /* event_type "capacity": a pool or cap refused work */
 };
 
 /* Small metadata every sink can index on (Redis stream fields). */
 struct bw_record_meta {
-    const char *event_type;                 /* "alert" / "session" */
-    const char *kind;                       /* NULL for sessions */
+    enum bw_record_type type;
+    const char *event_type;                 /* "alert" / "session" / "capacity" */
+    const char *kind;                       /* NULL for sessions; capacity: the resource */
     const char *severity;
     const char *app_proto;
     char src_ip[46], dest_ip[46];

@@ -26,6 +26,8 @@ struct bw_config {
     char       *bpf;               /* trailing expression, joined by spaces; owned */
     uint32_t    max_flows;         /* --max-flows */
     uint32_t    max_sessions;      /* --max-sessions */
+    uint32_t    max_probes;        /* --max-probes: flows probing at once (first bytes held) */
+    uint32_t    max_probes_per_source;  /* --max-probes-per-source: unconfirmed flows per address */
     uint64_t    stream_memcap;     /* --stream-memcap (bytes) */
     uint32_t    stream_window;     /* --stream-window: per-direction reassembly buffer */
     uint32_t    dpi_slots;         /* nDPI per-flow states at once */

@@ -29,7 +29,8 @@ void bw_dispatch_attach(struct bw_session *s, const struct bw_dissector *d);
 
 /* Feed bytes to the session's dissector. Returns what the stream layer expects from its data
  * callback: bytes consumed (0 = need more, > len = skip) or BW_STREAM_STOP (direction finished;
- * s->dir_done[dir] set). */
+ * s->dir_done[dir] set). Keeps s->consumed[dir] (bytes the dissector took, skips included; a DONE
+ * counts what it read) and s->rejected[dir] (MALFORMED before any byte was taken). */
 size_t bw_dispatch_feed(struct bw_session *s, enum bw_dir dir, const uint8_t *buf, size_t len);
 
 /* The bytes last offered to `dir` will never be completed: the dissector's partial() look. */

@@ -1,6 +1,8 @@
 /* bw_pipeline.h: the only caller of the stages, in order:
- * decode -> flow -> classify -> stream -> dispatch/dissector -> verdict -> alert -> sinks.
- * All mutable state of one worker lives in struct bw_pipeline; no globals. */
+ * decode -> flow -> probe slot (the dissectors' probes on the reassembled first bytes; nDPI only
+ * for flows they cannot place) -> stream -> dispatch/dissector -> verdict -> alert -> sinks.
+ * All mutable state of one worker lives in struct bw_pipeline; no globals, so one context per
+ * worker thread is enough to run several side by side. */
 #ifndef BW_PIPELINE_H
 #define BW_PIPELINE_H
 
@@ -12,6 +14,7 @@
 #include "bw_config.h"
 #include "bw_dissector.h"
 #include "bw_flow.h"
+#include "bw_probe.h"
 #include "bw_report.h"
 #include "bw_sink.h"
 #include "bw_stats.h"
@@ -21,20 +24,34 @@
 #define BW_SINKS_MAX 4
 #define BW_STATS_INTERVAL_S 5
 #define BW_REPORT_BROKERS_MAX 65536
+#define BW_CAPACITY_INTERVAL_S 60      /* at most one capacity record per resource per minute */
+#define BW_LINGER_PACKETS 4            /* packets of a flow still read after its reset... */
+#define BW_LINGER_US 1000000u          /* ...or this much packet time, whichever comes first */
+#define BW_PROBE_PACKETS_MAX (4 * 12)  /* packets a flow may take without a claim before bypass */
 
 struct bw_pipeline;
 
 struct bw_cbctx { struct bw_pipeline *p; enum bw_dir dir; };
 
-/* Servers that spoke a broker protocol in plaintext: their TLS sessions are broker sessions too. */
+/* Servers that spoke a broker protocol in plaintext (confirmed, handshake seen): their TLS
+ * sessions are broker sessions too (by address), and with no SYN seen the endpoint (address and
+ * port) is the server. One slot per hash: the newest server wins. */
 #define BW_KNOWN_BROKERS 4096
-struct bw_known_broker { uint8_t ip[16]; uint8_t ip_ver, app; uint64_t last_us; };
+struct bw_known_broker { uint8_t ip[16]; uint8_t ip_ver, app; uint16_t port; uint64_t last_us; };
+
+/* One resource's refusals, for "capacity" records (enum bw_resource in bw_stats.h). */
+struct bw_capacity {
+    uint64_t seen;                 /* the stage's refusal counter at the last look */
+    uint64_t pending;              /* refused since the last record */
+    uint64_t last_us;              /* packet time of the last record, 0 = none yet */
+};
 
 struct bw_pipeline {
     const struct bw_config *cfg;
     const struct bw_dissector *const *dis;
     size_t ndis;
     struct bw_flow_table flows;
+    struct bw_probe_pool probes;
     struct bw_stream_pool streams;
     struct bw_classify *dpi;
     struct bw_brute brute;
@@ -45,23 +62,32 @@ struct bw_pipeline {
      * and its capture-time evaluation (certificate validity and the weak_tls reasons). */
     const struct bw_dissector *tls_dis;
     bool (*tls_evaluate)(struct bw_facts *f, uint64_t ts_us);
-    struct bw_known_broker known[BW_KNOWN_BROKERS];
+    struct bw_known_broker known[BW_KNOWN_BROKERS];     /* by server address */
+    struct bw_known_broker known_ep[BW_KNOWN_BROKERS];  /* by server address and port */
     struct bw_report *report;             /* exposure report, fed at every session end */
     struct bw_decode_stats dec;
     struct bw_pipe_counters cnt;
+    struct bw_capacity cap[BW_RES_COUNT];
+    /* One line for a person (capacity warnings); main prints it on stderr. NULL = none. */
+    void (*notice)(void *ctx, const char *line);
+    void *notice_ctx;
     uint64_t start_us, now_us;            /* packet time */
     uint64_t earliest_us;                 /* earliest packet time (files out of order): the report's span */
+    uint64_t next_expire_us, next_stats_us, next_cap_us;
     /* the packet being processed, for the stream callbacks */
     struct bw_flow *cur_flow;
     struct bw_session *cur_sess;
     uint64_t cur_ts;
     bool bypass_pending;
     bool kick_pending;                    /* a dissector was attached: re-offer held bytes */
-    bool finishing;
-    uint64_t next_stats_us;               /* packet time of the next stats push to sinks */
-    struct bw_capture_stats kernel;       /* live capture: the kernel's counters, kept current by main */                       /* flushing at session end: probes get a last look */
+    bool finishing;                       /* flushing at session end: probes get a last look */
+    struct bw_capture_stats kernel;       /* live capture: the kernel's counters, kept current by main */
     struct bw_cbctx cbctx[2];
     struct bw_stream_cb cb[2];
+    uint8_t scratch[4 * BW_PROBE_WINDOW]; /* a direction's first bytes, assembled for the probes */
+    /* The TLS dissector's look at a ClientHello in a probe view (its SNI and ALPN), kept nowhere. */
+    _Alignas(8) uint8_t hello_state[BW_DISSECTOR_STATE_MAX];
+    struct bw_facts hello_facts;
     char rec[BW_RECORD_MAX];
 };
 
@@ -76,9 +102,12 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
 /* Push the counters to sinks that take them (also done every BW_STATS_INTERVAL_S of packet time
  * while packets flow, and by bw_pipeline_finish). */
 void bw_pipeline_push_stats(struct bw_pipeline *p);
-/* End of capture: finish every session (flush, close, verdicts, session records). */
+/* End of capture: finish every session (flush, close, verdicts, session records), report the
+ * refusals not yet in a capacity record. */
 void bw_pipeline_finish(struct bw_pipeline *p);
 void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out);
+/* Everything any pool, cap or memcap refused in this run (the sum over the capacity resources). */
+uint64_t bw_pipeline_refused(const struct bw_pipeline *p);
 void bw_pipeline_free(struct bw_pipeline *p);
 
 #endif

@@ -10,9 +10,17 @@
 #include "bw_err.h"
 #include "bw_stats.h"
 
+/* What a sink's own bounded queue refused, for "capacity" records. */
+struct bw_sink_capacity {
+    uint64_t refused;            /* records dropped since the start */
+    uint64_t cap, high_water;    /* the queue's bound and most use, in bytes */
+};
+
 struct bw_sink {
     const char *name;
-    /* Deliver one line (no newline in it). Returns 0 or a BW_E* code (counted by the caller). */
+    /* Deliver one line (no newline in it). Returns 0 or a BW_E* code (counted by the caller).
+     * meta->type says what it is: BW_REC_ALERT and BW_REC_CAPACITY records are events for the
+     * SOC (a Redis sink adds both to its stream), BW_REC_SESSION records are inventory. */
     int  (*write)(struct bw_sink *s, const char *line, size_t len, const struct bw_record_meta *meta);
     /* Push buffered lines out. Returns 0 or a BW_E* code. */
     int  (*flush)(struct bw_sink *s);
@@ -25,6 +33,8 @@ struct bw_sink {
      * --session-log. Its write() then sees event_type "session" records too. */
     bool wants_sessions;
     char errmsg[256];            /* the first error, one line, for the exit message */
+    /* Optional: what the sink's own queue refused so far. NULL = it refuses nothing. */
+    void (*capacity)(struct bw_sink *s, struct bw_sink_capacity *out);
 };
 
 /* JSON lines to a file ("-" = stdout). line_buffered: flush every record (live capture). */

@@ -9,8 +9,36 @@
 #include "bw_classify.h"
 #include "bw_flow.h"
 #include "bw_packet.h"
+#include "bw_probe.h"
 #include "bw_stream.h"
 #include "bw_verdict.h"
+
+/* Bounded resources whose refusals are reported in "capacity" records (docs/alerts.md). */
+enum bw_resource {
+    BW_RES_FLOWS = 0,          /* the flow table: flows evicted (or not tracked) for newer ones */
+    BW_RES_PROBES,             /* probe slots: taken back from the oldest probing flow, or refused */
+    BW_RES_PROBES_PER_SOURCE,  /* a source address at its cap of unconfirmed flows */
+    BW_RES_SESSIONS,           /* the session pool: taken back from the oldest unconfirmed, or refused */
+    BW_RES_STREAM_MEMORY,      /* the reassembly memcap */
+    BW_RES_NDPI_SLOTS,         /* nDPI per-flow states */
+    BW_RES_ALERT_QUEUE,        /* a sink's own queue (Redis) dropped records */
+    BW_RES_COUNT
+};
+
+/* Name in records ("probes") and the option that raises the bound ("--max-probes"). */
+const char *bw_resource_name(enum bw_resource r);
+const char *bw_resource_option(enum bw_resource r);
+
+/* One "capacity" record: what a resource refused since its last record. */
+struct bw_capacity_event {
+    enum bw_resource res;
+    uint64_t ts_us;            /* packet time */
+    uint64_t refused;          /* since the last record of this resource */
+    uint64_t refused_total;    /* since the start of the run */
+    uint64_t cap;              /* the bound, in `unit` */
+    uint64_t high_water;       /* the most ever in use, in `unit` */
+    const char *unit;          /* "flows", "slots", "sessions", "bytes" */
+};
 
 struct bw_pipe_counters {
     uint64_t packets, bytes;               /* every frame handed to the pipeline */
@@ -22,6 +50,19 @@ struct bw_pipe_counters {
     uint64_t flows_tls;                    /* broker sessions inside TLS */
     uint64_t flows_tls_other;              /* TLS flows that are not a broker's: bypassed */
     uint64_t brute_pairs_replaced;
+    uint64_t sessions_reclaimed;           /* sessions taken back from older unconfirmed (or idle) ones */
+    uint64_t flows_unanswered;             /* claimed by a dissector, never confirmed: nothing reported */
+    uint64_t rst_lingered;                 /* sessions kept open for a moment after a reset */
+    uint64_t orient_known;                 /* midstream flows oriented by the known-broker memory */
+    uint64_t orient_flipped;               /* ... re-oriented at their first payload */
+    uint64_t dpi_asked;                    /* flows shown to nDPI (the probes could not place them) */
+    uint64_t capacity_records;
+    uint64_t refused[BW_RES_COUNT];        /* per resource, since the start */
+};
+
+/* Upper bounds of the pools' memory in bytes at the configured caps (allocated on demand). */
+struct bw_mem_bounds {
+    uint64_t flows, probes, sessions, streams, dpi;
 };
 
 struct bw_stats {
@@ -30,11 +71,18 @@ struct bw_stats {
     struct bw_flow_stats flow;
     struct bw_stream_stats stream;
     struct bw_classify_stats dpi;
+    struct bw_probe_stats probe;
+    struct bw_mem_bounds mem;
     struct bw_capture_stats kernel;        /* live capture only */
     uint64_t start_us, now_us;             /* packet time */
 };
 
 /* One JSON object, NUL-terminated, into buf. Returns the length, 0 if it did not fit. */
 size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, size_t cap);
+
+/* The "capacity" record of e, NUL-terminated, into buf. Returns the length, 0 if it did not fit. */
+size_t bw_capacity_json(const struct bw_capacity_event *e, const char *sensor, char *buf, size_t cap);
+/* The same for a person, one line without newline: "capacity: probes refused 12 ...". */
+void bw_capacity_line(const struct bw_capacity_event *e, char *buf, size_t cap);
 
 #endif

@@ -60,6 +60,7 @@ struct bw_classify *bw_classify_new(uint32_t max_slots, int *err)
     c->next = calloc(max_slots, sizeof *c->next);
     if (!c->chunks || !c->next) goto fail;
     c->st.slots_max = max_slots;
+    c->st.slot_bytes = c->slot_size;
     *err = 0;
     return c;
 fail:
@@ -105,14 +106,19 @@ static uint32_t slot_get(struct bw_classify *c)
     return idx;
 }
 
-void bw_classify_release(struct bw_classify *c, struct bw_flow *f)
+void bw_classify_release(struct bw_classify *c, struct bw_dpi_flow *df)
 {
-    if (!f->dpi_idx) return;
-    ndpi_free_flow_data(slot(c, f->dpi_idx));      /* what nDPI allocated inside the flow */
-    c->next[f->dpi_idx - 1] = c->free_head;
-    c->free_head = f->dpi_idx;
-    f->dpi_idx = 0;
+    if (!df->idx) return;
+    ndpi_free_flow_data(slot(c, df->idx));         /* what nDPI allocated inside the flow */
+    c->next[df->idx - 1] = c->free_head;
+    c->free_head = df->idx;
+    df->idx = 0;
     c->st.slots_in_use--;
+}
+
+const char *bw_app_name(enum bw_app a)
+{
+    return a == BW_APP_MQTT ? "mqtt" : a == BW_APP_AMQP ? "amqp" : NULL;
 }
 
 static enum bw_dpi map(uint16_t proto)
@@ -153,55 +159,58 @@ static bool has(const char *hay, size_t cap, const char *needle)
 /* What the ClientHello's SNI and ALPN say about the application inside TLS. The names are the
  * ALPN ids brokers use ("mqtt", "x-amzn-mqtt-ca", "amqp") and the cloud endpoints that only
  * speak broker protocols (Azure IoT Hub, Service Bus / Event Hubs, AWS IoT). */
-static uint8_t tls_hint(struct ndpi_flow_struct *nf)
+enum bw_app bw_classify_tls_names(const char *sni, size_t sni_cap, const char *alpn, size_t alpn_cap)
 {
-    const char *alpn = nf->protos.tls_quic.alpn;
-    const char *sni = nf->host_server_name;
-    size_t scap = sizeof nf->host_server_name;
-    if (has(alpn, 256, "mqtt") || has(sni, scap, "mqtt") || has(sni, scap, ".azure-devices.net") ||
-        (has(sni, scap, "iot.") && has(sni, scap, ".amazonaws.com")))
+    if (has(alpn, alpn_cap, "mqtt") || has(sni, sni_cap, "mqtt") || has(sni, sni_cap, ".azure-devices.net") ||
+        (has(sni, sni_cap, "iot.") && has(sni, sni_cap, ".amazonaws.com")))
         return BW_APP_MQTT;
-    if (has(alpn, 256, "amqp") || has(sni, scap, "amqp") || has(sni, scap, ".servicebus.windows.net"))
+    if (has(alpn, alpn_cap, "amqp") || has(sni, sni_cap, "amqp") || has(sni, sni_cap, ".servicebus.windows.net"))
         return BW_APP_AMQP;
     return BW_APP_NONE;
 }
 
-enum bw_dpi bw_classify_result(const struct bw_flow *f)
+static uint8_t tls_hint(struct ndpi_flow_struct *nf)
 {
-    if (!(f->flags & BW_FF_DPI_DONE)) return BW_DPI_PENDING;
-    return f->dpi_proto ? map(f->dpi_proto) : BW_DPI_UNKNOWN;
+    return (uint8_t)bw_classify_tls_names(nf->host_server_name, sizeof nf->host_server_name,
+                                          nf->protos.tls_quic.alpn, 256);
 }
 
-enum bw_dpi bw_classify_packet(struct bw_classify *c, struct bw_flow *f, const struct bw_packet *p)
+enum bw_dpi bw_classify_result(const struct bw_dpi_flow *df)
 {
-    if (f->flags & BW_FF_DPI_DONE) return map(f->dpi_proto);
-    if (!f->dpi_idx) {
-        f->dpi_idx = slot_get(c);
-        if (!f->dpi_idx) { f->flags |= BW_FF_DPI_DONE; return BW_DPI_NO_SLOT; }
+    if (!df->done) return BW_DPI_PENDING;
+    return df->proto ? map(df->proto) : BW_DPI_UNKNOWN;
+}
+
+enum bw_dpi bw_classify_packet(struct bw_classify *c, struct bw_dpi_flow *df, const struct bw_packet *p)
+{
+    if (df->done) return df->proto ? map(df->proto) : BW_DPI_UNKNOWN;
+    if (!df->idx) {
+        df->idx = slot_get(c);
+        if (!df->idx) { df->done = true; return BW_DPI_NO_SLOT; }
     }
     /* nDPI takes the length as an unsigned short: larger (jumbo/GRO) packets are cut, never wrapped. */
     unsigned short len = p->l3_len > 65535 ? 65535 : (unsigned short)p->l3_len;
-    ndpi_protocol r = ndpi_detection_process_packet(c->ndpi, slot(c, f->dpi_idx), p->l3, len, p->ts_us / 1000);
-    f->dpi_pkts++;
+    ndpi_protocol r = ndpi_detection_process_packet(c->ndpi, slot(c, df->idx), p->l3, len, p->ts_us / 1000);
+    df->pkts++;
     uint16_t id = pick(r);
-    if (id == NDPI_PROTOCOL_UNKNOWN && f->dpi_pkts >= BW_DPI_MAX_PKTS) {
+    if (id == NDPI_PROTOCOL_UNKNOWN && df->pkts >= BW_DPI_MAX_PKTS) {
         uint8_t guessed = 0;
-        r = ndpi_detection_giveup(c->ndpi, slot(c, f->dpi_idx), 0, &guessed);
+        r = ndpi_detection_giveup(c->ndpi, slot(c, df->idx), 0, &guessed);
         id = pick(r);
         c->st.gave_up++;
         if (id == NDPI_PROTOCOL_UNKNOWN) {
-            f->flags |= BW_FF_DPI_DONE;
-            f->dpi_proto = 0;
-            bw_classify_release(c, f);
+            df->done = true;
+            df->proto = 0;
+            bw_classify_release(c, df);
             return BW_DPI_UNKNOWN;
         }
     }
     if (id == NDPI_PROTOCOL_UNKNOWN) return BW_DPI_PENDING;
-    f->dpi_proto = id;
-    if (map(id) == BW_DPI_TLS) f->tls_hint = tls_hint(slot(c, f->dpi_idx));
-    f->flags |= BW_FF_DPI_DONE;
+    df->proto = id;
+    if (map(id) == BW_DPI_TLS) df->tls_hint = tls_hint(slot(c, df->idx));
+    df->done = true;
     c->st.flows_classified++;
-    bw_classify_release(c, f);
+    bw_classify_release(c, df);
     return map(id);
 }
 

@@ -15,7 +15,8 @@ enum {
     OPT_SENSOR = 256, OPT_MAX_FLOWS, OPT_MAX_SESSIONS, OPT_STREAM_MEMCAP, OPT_STREAM_WINDOW,
     OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE, OPT_PACE, OPT_REPORT, OPT_REPORT_JSON, OPT_SHOW_USERS,
     OPT_REDIS, OPT_REDIS_STREAM, OPT_REDIS_MAXLEN, OPT_REDIS_PUBLISH, OPT_REDIS_OPTIONAL, OPT_REDIS_QUEUE,
-    OPT_SPOOL, OPT_FORMAT, OPT_REPORT_HTML, OPT_REPORT_CSV, OPT_REDACT_KEY,
+    OPT_SPOOL, OPT_FORMAT, OPT_REPORT_HTML, OPT_REPORT_CSV, OPT_REDACT_KEY, OPT_MAX_PROBES,
+    OPT_MAX_PROBES_SRC,
 };
 
 static const struct option longopts[] = {
@@ -33,6 +34,8 @@ static const struct option longopts[] = {
     { "version",          no_argument,       NULL, 'V' },
     { "max-flows",        required_argument, NULL, OPT_MAX_FLOWS },
     { "max-sessions",     required_argument, NULL, OPT_MAX_SESSIONS },
+    { "max-probes",       required_argument, NULL, OPT_MAX_PROBES },
+    { "max-probes-per-source", required_argument, NULL, OPT_MAX_PROBES_SRC },
     { "stream-memcap",    required_argument, NULL, OPT_STREAM_MEMCAP },
     { "stream-window",    required_argument, NULL, OPT_STREAM_WINDOW },
     { "flow-timeout",     required_argument, NULL, OPT_FLOW_TIMEOUT },
@@ -92,7 +95,8 @@ static const char usage_text[] =
 "      --report-html FILE the exposure report as one self-contained HTML page\n"
 "      --report-csv FILE  the broker table as CSV for spreadsheets\n"
 "      --show-usernames   list user names seen in cleartext in the report\n"
-"  -q, --quiet            no messages on stderr except errors\n"
+"  -q, --quiet            no messages on stderr except errors and capacity warnings\n"
+"                         (a pool or cap refused work: coverage is incomplete)\n"
 "  -v, --verbose          print counters at exit (twice: more detail)\n"
 "\n"
 "Redis (docs/redis.md; without -o, no JSON lines on stdout):\n"
@@ -109,12 +113,21 @@ static const char usage_text[] =
 "Detection and limits:\n"
 "      --bruteforce N/T   alert on N auth failures from one client to one broker\n"
 "                         within T seconds (default 10/60)\n"
-"      --max-flows N      flows tracked at once (default 1000000); the oldest is evicted\n"
-"      --max-sessions N   candidate/broker sessions at once (default 65536)\n"
+"      --max-flows N      flows tracked at once (default 1000000); when full, the oldest\n"
+"                         flow without payload goes first, then closed or bypassed ones,\n"
+"                         then unconfirmed ones; confirmed broker sessions last\n"
+"      --max-sessions N   sessions with reassembly at once (default 65536, about 2 KiB\n"
+"                         each): flows a dissector claimed that the broker answered (or\n"
+"                         that send more than a probe slot holds)\n"
+"      --max-probes N     flows probed at once (default 65536, 256 first bytes each);\n"
+"                         when full, the oldest unconfirmed one gives its slot up\n"
+"      --max-probes-per-source N\n"
+"                         unconfirmed flows one address may hold (default 4096)\n"
 "      --stream-memcap SZ reassembly memory for all flows (default 64M)\n"
 "      --stream-window SZ reassembly buffer per flow direction (default 32K)\n"
 "      --flow-timeout S   idle timeout of established flows, packet time (default 600)\n"
-"      --close-timeout S  timeout of new and closed flows (default 30)\n"
+"      --close-timeout S  timeout of new, closed, probing and unconfirmed flows\n"
+"                         (default 30)\n"
 "\n"
 "  -h, --help             this text\n"
 "  -V, --version          version\n"
@@ -162,6 +175,8 @@ static void defaults(struct bw_config *c)
     c->snaplen = 65535;
     c->max_flows = 1000000;
     c->max_sessions = 65536;
+    c->max_probes = 65536;
+    c->max_probes_per_source = 4096;
     c->stream_memcap = 64ULL << 20;
     c->stream_window = 32u << 10;
     c->dpi_slots = 65536;
@@ -215,6 +230,12 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             break;
         case OPT_MAX_SESSIONS:
             if (!bw_parse_u32(optarg, 16, 10000000, &c->max_sessions)) USAGE("--max-sessions wants a number from 16 to 10000000, not '%s'", optarg);
+            break;
+        case OPT_MAX_PROBES:
+            if (!bw_parse_u32(optarg, 16, 10000000, &c->max_probes)) USAGE("--max-probes wants a number from 16 to 10000000, not '%s'", optarg);
+            break;
+        case OPT_MAX_PROBES_SRC:
+            if (!bw_parse_u32(optarg, 1, 10000000, &c->max_probes_per_source)) USAGE("--max-probes-per-source wants a number from 1 to 10000000, not '%s'", optarg);
             break;
         case OPT_STREAM_MEMCAP:
             if (!bw_parse_size(optarg, &sz) || sz < (64u << 10) || sz > (64ULL << 30)) USAGE("--stream-memcap wants a size from 64K to 64G (e.g. 64M), not '%s'", optarg);
@@ -310,7 +331,9 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
     if (!c->redis_url && redis_only) USAGE("%s needs --redis URL", redis_only);
     if (c->stream_memcap < c->stream_window) USAGE("--stream-memcap must be at least --stream-window");
     if (c->max_sessions > c->max_flows) c->max_sessions = c->max_flows;
-    if (c->dpi_slots > c->max_sessions) c->dpi_slots = c->max_sessions;
+    if (c->max_probes > c->max_flows) c->max_probes = c->max_flows;
+    /* nDPI is asked only about flows the probes cannot place, which hold a probe slot. */
+    if (c->dpi_slots > c->max_probes) c->dpi_slots = c->max_probes;
     /* Everything after the options is the BPF expression, joined as tcpdump does. */
     size_t total = 0;
     for (int i = optind; i < argc; i++) total += strlen(argv[i]) + 1;

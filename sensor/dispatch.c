@@ -36,6 +36,8 @@ enum bw_choice bw_dispatch_choose(const struct bw_dissector *const *tab, size_t 
 void bw_dispatch_attach(struct bw_session *s, const struct bw_dissector *d)
 {
     s->dis = d;
+    s->consumed[0] = s->consumed[1] = 0;
+    s->rejected[0] = s->rejected[1] = false;
     memset(s->dstate, 0, sizeof s->dstate);
     if (d->reset) d->reset(s->dstate);
 }
@@ -49,10 +51,17 @@ size_t bw_dispatch_feed(struct bw_session *s, enum bw_dir dir, const uint8_t *bu
     case BW_PARSE_OK:
     case BW_PARSE_NEED_MORE:
         /* OK with nothing consumed would loop forever: it means "wait", like NEED_MORE. */
+        s->consumed[dir] += used;
         return used;
-    case BW_PARSE_DONE:
     case BW_PARSE_MALFORMED:
+        /* Refused before reading anything: the bytes are not this protocol. */
+        if (s->consumed[dir] == 0) s->rejected[dir] = true;
+        s->dir_done[dir] = true;
+        return BW_STREAM_STOP;
+    case BW_PARSE_DONE:
     default:
+        /* What DONE read counts: a broker's one answer may be all it ever parses. */
+        if (!s->consumed[dir]) s->consumed[dir] = used ? used : len;
         s->dir_done[dir] = true;
         return BW_STREAM_STOP;
     }

@@ -78,6 +78,14 @@ static void idle_tick(struct bw_pipeline *pl, struct bw_capture *cap)
     bw_pipeline_push_stats(pl);
 }
 
+/* Capacity warnings: a pool or cap refused work, so coverage is incomplete. An operator must see
+ * this, so it is printed even with -q (which keeps only errors and these). */
+static void print_notice(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "brokerwatch: %s\n", line);
+}
+
 /* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
 static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pacer *pc,
                       struct bw_progress *prog, uint64_t done_before)
@@ -242,6 +250,7 @@ int main(int argc, char **argv)
     if (cfg.redact_usernames) pl.acfg.redact = &redact_key;
     if (jsonl && bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
     if (redis && bw_pipeline_add_sink(&pl, redis) != 0) status = 1;
+    pl.notice = print_notice;
     pl.tls_dis = bw_tls_dissector;                 /* follow encrypted brokers' handshakes */
     pl.tls_evaluate = bw_tls_evaluate_fn;
 
@@ -336,6 +345,9 @@ int main(int argc, char **argv)
                 (unsigned long long)st.pipe.packets, (unsigned long long)st.flow.flows_created,
                 (unsigned long long)st.pipe.brokers_sessions, (unsigned long long)st.pipe.alerts);
         if (st.kernel.dropped) fprintf(stderr, ", %llu dropped by the kernel", (unsigned long long)st.kernel.dropped);
+        uint64_t refused = bw_pipeline_refused(&pl);
+        if (refused) fprintf(stderr, ", %llu refused by full pools or caps (see the capacity records)",
+                             (unsigned long long)refused);
         fputc('\n', stderr);
     }
     if (redis) {

@@ -232,6 +232,7 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
             bw_json_u64(&j, "bytes_toserver", fl->bytes[BW_DIR_TOSERVER]);
             bw_json_u64(&j, "bytes_toclient", fl->bytes[BW_DIR_TOCLIENT]);
             bw_json_str(&j, "reason", in->end_reason ? in->end_reason : "end");
+            bw_json_bool(&j, "broker_answered", !in->unanswered);
             bw_json_obj_close(&j);
             bw_json_arr_open(&j, "alerts");
             for (int k = 0; s && k < BW_KIND_COUNT; k++)
@@ -243,6 +244,7 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
         if (bw_json_finish(&j)) {
             *len = j.len;
             if (meta) {
+                meta->type = is_alert ? BW_REC_ALERT : BW_REC_SESSION;
                 meta->event_type = is_alert ? "alert" : "session";
                 meta->kind = is_alert ? bw_kind_name((enum bw_kind)in->kind) : NULL;
                 meta->severity = is_alert ? bw_severity_name(bw_kind_severity((enum bw_kind)in->kind)) : NULL;

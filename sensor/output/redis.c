@@ -43,6 +43,7 @@ struct ring {
     uint8_t *buf;
     size_t   cap, head, tail;
     uint64_t count, bytes;               /* entries; payload bytes (for the stats) */
+    uint64_t hwm;                        /* most payload bytes held at once */
 };
 
 static bool ring_put(struct ring *q, char type, const char *a, size_t alen, const char *b, size_t blen)
@@ -74,6 +75,7 @@ static bool ring_put(struct ring *q, char type, const char *a, size_t alen, cons
     if (q->tail == q->cap) q->tail = 0;
     q->count++;
     q->bytes += len;
+    if (q->bytes > q->hwm) q->hwm = q->bytes;
     return true;
 }
 
@@ -466,6 +468,7 @@ static enum send_res send_batch(struct rsink *r, const struct bw_spool_rec *recs
         last = rc.f[F_TOKEN];
         last_len = rc.fl[F_TOKEN];
         if (rc.type == 'A') { queued += append_alert(r, &rc); (*alerts)++; }
+        else if (rc.type == 'C') queued += append_alert(r, &rc);   /* a capacity record */
         else { queued += append_inventory(r, &rc); (*sessions)++; }
     }
     if (last) {
@@ -850,7 +853,9 @@ static int redis_write(struct bw_sink *s, const char *line, size_t len, const st
 {
     struct rsink *r = (struct rsink *)s;
     char hdr[512];
-    bool alert = m->event_type && strcmp(m->event_type, "alert") == 0;
+    bool alert = m->type == BW_REC_ALERT;
+    /* Alerts and capacity records are stream entries ('A', 'C'); sessions feed the inventory. */
+    char tag = alert ? 'A' : m->type == BW_REC_CAPACITY ? 'C' : 'S';
     bool ok;
     pthread_mutex_lock(&r->mu);
     uint64_t seq = ++r->seq;
@@ -861,7 +866,7 @@ static int redis_write(struct bw_sink *s, const char *line, size_t len, const st
     ok = hl > 0 && (size_t)hl < sizeof hdr && !memchr(line, '\n', len);
     /* Live capture never waits. Reading files, a full queue waits for room while the writer can
      * make some (deliver or spool): waiting on a file loses nothing, dropping would. */
-    while (ok && !ring_put(&r->q, alert ? 'A' : 'S', hdr, (size_t)hl, line, len)) {
+    while (ok && !ring_put(&r->q, tag, hdr, (size_t)hl, line, len)) {
         if (r->cfg.live || r->stuck || r->stop) { ok = false; break; }
         pthread_cond_signal(&r->cv);
         pthread_cond_wait(&r->room, &r->mu);
@@ -874,6 +879,17 @@ static int redis_write(struct bw_sink *s, const char *line, size_t len, const st
     if (!ok) return BW_ELIMIT;
     pthread_cond_signal(&r->cv);
     return 0;
+}
+
+/* Records the queue refused (live capture never waits), for the pipeline's capacity records. */
+static void redis_capacity(struct bw_sink *s, struct bw_sink_capacity *out)
+{
+    struct rsink *r = (struct rsink *)s;
+    pthread_mutex_lock(&r->mu);
+    out->refused = r->dropped_records;
+    out->cap = r->q.cap;
+    out->high_water = r->q.hwm;
+    pthread_mutex_unlock(&r->mu);
 }
 
 static int redis_flush(struct bw_sink *s)
@@ -989,6 +1005,7 @@ struct bw_sink *bw_sink_redis_open(const struct bw_redis_sink_cfg *cfg, char *er
     r->base.flush = redis_flush;
     r->base.close = redis_close;
     r->base.stats = redis_stats;
+    r->base.capacity = redis_capacity;
     r->base.wants_sessions = true;
     if (pthread_create(&r->thread, NULL, writer_main, r) != 0) {
         snprintf(err, errlen, "cannot start the Redis writer thread");

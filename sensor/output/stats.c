@@ -1,4 +1,7 @@
-/* stats.c: renders struct bw_stats as one JSON line. Formatting only; the pipeline collects. */
+/* stats.c: renders struct bw_stats as one JSON line, and a capacity event as a "capacity"
+ * record and as a line for people. Formatting only; the pipeline collects. */
+#include <inttypes.h>
+#include <stdio.h>
 #include "bw_alert.h"
 #include "bw_json.h"
 #include "bw_stats.h"
@@ -45,9 +48,29 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "not_broker", s->pipe.flows_not_broker);
     bw_json_u64(&j, "tls_broker", s->pipe.flows_tls);
     bw_json_u64(&j, "tls_other", s->pipe.flows_tls_other);
+    bw_json_u64(&j, "evicted_confirmed", s->flow.flows_evicted_confirmed);
+    bw_json_u64(&j, "refused", s->flow.flows_refused);
+    bw_json_u64(&j, "unanswered", s->pipe.flows_unanswered);
+    bw_json_u64(&j, "rst_lingered", s->pipe.rst_lingered);
+    bw_json_u64(&j, "oriented_by_known_broker", s->pipe.orient_known);
+    bw_json_u64(&j, "reoriented", s->pipe.orient_flipped);
+    bw_json_u64(&j, "buckets", s->flow.buckets);
     bw_json_u64(&j, "sessions_active", s->flow.sessions_active);
     bw_json_u64(&j, "sessions_high_water", s->flow.sessions_hwm);
+    bw_json_u64(&j, "sessions_max", s->flow.sessions_max);
     bw_json_u64(&j, "session_memcap_hits", s->flow.session_memcap_hits);
+    bw_json_u64(&j, "sessions_reclaimed", s->pipe.sessions_reclaimed);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "probes");
+    bw_json_u64(&j, "in_use", s->probe.in_use);
+    bw_json_u64(&j, "high_water", s->probe.hwm);
+    bw_json_u64(&j, "max", s->probe.max);
+    bw_json_u64(&j, "taken", s->probe.taken);
+    bw_json_u64(&j, "reclaimed", s->probe.reclaimed);
+    bw_json_u64(&j, "refused", s->probe.refused);
+    bw_json_u64(&j, "per_source_cap", s->probe.src_cap);
+    bw_json_u64(&j, "per_source_refused", s->probe.src_refused);
+    bw_json_u64(&j, "per_source_high_water", s->probe.src_hwm);
     bw_json_obj_close(&j);
     bw_json_obj_open(&j, "reassembly");
     bw_json_u64(&j, "segments", s->stream.segments);
@@ -72,6 +95,19 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "slots_high_water", s->dpi.slots_hwm);
     bw_json_u64(&j, "slot_memcap_hits", s->dpi.slot_memcap_hits);
     bw_json_u64(&j, "ndpi_bytes", s->dpi.ndpi_bytes);
+    bw_json_u64(&j, "flows_asked", s->pipe.dpi_asked);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "capacity");
+    for (int r = 0; r < BW_RES_COUNT; r++)
+        bw_json_u64(&j, bw_resource_name((enum bw_resource)r), s->pipe.refused[r]);
+    bw_json_u64(&j, "records", s->pipe.capacity_records);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "memory_bounds");
+    bw_json_u64(&j, "flows", s->mem.flows);
+    bw_json_u64(&j, "probes", s->mem.probes);
+    bw_json_u64(&j, "sessions", s->mem.sessions);
+    bw_json_u64(&j, "reassembly", s->mem.streams);
+    bw_json_u64(&j, "dpi_slots", s->mem.dpi);
     bw_json_obj_close(&j);
     bw_json_obj_open(&j, "alerts");
     bw_json_u64(&j, "total", s->pipe.alerts);
@@ -85,4 +121,54 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_obj_close(&j);
     bw_json_obj_close(&j);
     return bw_json_finish(&j) ? j.len : 0;
+}
+
+static const char *const res_names[BW_RES_COUNT] = {
+    "flows", "probes", "probes_per_source", "sessions", "stream_memory", "ndpi_slots", "alert_queue",
+};
+
+static const char *const res_options[BW_RES_COUNT] = {
+    "--max-flows", "--max-probes", "--max-probes-per-source", "--max-sessions", "--stream-memcap",
+    "--max-probes", "--redis-queue",
+};
+
+const char *bw_resource_name(enum bw_resource r)
+{
+    return (unsigned)r < BW_RES_COUNT ? res_names[r] : "unknown";
+}
+
+const char *bw_resource_option(enum bw_resource r)
+{
+    return (unsigned)r < BW_RES_COUNT ? res_options[r] : "";
+}
+
+size_t bw_capacity_json(const struct bw_capacity_event *e, const char *sensor, char *buf, size_t cap)
+{
+    struct bw_json j;
+    char ts[32];
+    bw_format_ts(e->ts_us, ts);
+    bw_json_init(&j, buf, cap);
+    bw_json_obj_open(&j, NULL);
+    bw_json_str(&j, "timestamp", ts);
+    bw_json_str(&j, "event_type", "capacity");
+    bw_json_str(&j, "sensor", sensor);
+    bw_json_obj_open(&j, "capacity");
+    bw_json_str(&j, "resource", bw_resource_name(e->res));
+    bw_json_u64(&j, "refused", e->refused);
+    bw_json_u64(&j, "refused_total", e->refused_total);
+    bw_json_u64(&j, "cap", e->cap);
+    bw_json_u64(&j, "high_water", e->high_water);
+    bw_json_str(&j, "unit", e->unit ? e->unit : "");
+    bw_json_str(&j, "option", bw_resource_option(e->res));
+    bw_json_obj_close(&j);
+    bw_json_obj_close(&j);
+    return bw_json_finish(&j) ? j.len : 0;
+}
+
+void bw_capacity_line(const struct bw_capacity_event *e, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "capacity: %s refused %" PRIu64 " (%" PRIu64 " in this run; cap %" PRIu64 " %s, "
+             "high water %" PRIu64 "): coverage is incomplete; raise %s", bw_resource_name(e->res),
+             e->refused, e->refused_total, e->cap, e->unit ? e->unit : "", e->high_water,
+             bw_resource_option(e->res));
 }

@@ -18,9 +18,6 @@ PEERS = os.path.normpath(os.path.join(ROOT, "..", "shared", "pcaps", "peers"))
 
 # (pcap, stream) -> why the truth row is not used. Keep each reason specific.
 SKIP = {
-    ("ntop-nDPI/coap_mqtt.pcap", 3): "midstream, no SYN, neither port a known broker port nor privileged, "
-        "and only PUBLISH/PUBACK (sent by both sides) are seen: nothing on the wire says which side is the "
-        "broker; the sensor takes the first speaker (17501) as client, tshark the other way round",
 }
 
 

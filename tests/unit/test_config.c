@@ -26,6 +26,25 @@ int main(void)
     CHECK_EQ(c.brute_t, 60);
     CHECK(c.jsonl_path == NULL);
     CHECK(c.bpf == NULL);
+    CHECK_EQ(c.max_probes, 65536);
+    CHECK_EQ(c.max_probes_per_source, 4096);
+    CHECK_EQ(c.dpi_slots, 65536);
+    bw_config_free(&c);
+
+    /* probe caps: nDPI follows the probe pool (it is asked only about probing flows) */
+    CHECK_EQ(PARSE("-r", "a.pcap", "--max-probes", "1000", "--max-probes-per-source", "10"), BW_CONFIG_RUN);
+    CHECK_EQ(c.max_probes, 1000);
+    CHECK_EQ(c.max_probes_per_source, 10);
+    CHECK_EQ(c.dpi_slots, 1000);
+    bw_config_free(&c);
+    CHECK_EQ(PARSE("-r", "a.pcap", "--max-flows", "500"), BW_CONFIG_RUN);
+    CHECK_EQ(c.max_probes, 500);                   /* never more than the flows */
+    bw_config_free(&c);
+    CHECK_EQ(PARSE("-r", "a.pcap", "--max-probes", "8"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "--max-probes") != NULL);
+    bw_config_free(&c);
+    CHECK_EQ(PARSE("-r", "a.pcap", "--max-probes-per-source", "0"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "--max-probes-per-source") != NULL);
     bw_config_free(&c);
 
     CHECK_EQ(PARSE("-r", "a.pcap", "-r", "b.pcapng", "-o", "-", "--sensor-name", "s1", "-q", "-v", "-v",

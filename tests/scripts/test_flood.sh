@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# test_flood.sh BROKERWATCH SRCDIR: hostile load mixed with the bundled real sessions, under
+# small caps so it is quick: a flood of spoofed one-packet MQTT CONNECTs, one of AMQP protocol
+# headers, and a SYN flood (tests/scripts/flood.py builds the captures in a temp dir). Every real
+# alert must come out, none on a flood flow, the refusals must show as capacity records, and the
+# peak RSS must stay under the pools' bounds (measured with the plain build: ASan's shadow memory
+# is no measure). The same at the default caps and full size: scripts/flood-check (by hand).
+set -u
+exe=$1 src=$2
+caps="--max-flows 2048 --max-probes 256 --max-probes-per-source 64 --max-sessions 64 --stream-memcap 2M"
+rss=()
+[[ -x $src/build/brokerwatch ]] && rss=(--rss-binary "$src/build/brokerwatch")
+status=0
+run() {
+    echo "== $*"
+    /usr/bin/python3 "$src/tests/scripts/flood.py" "$exe" "$@" --args "$caps" "${rss[@]}" || status=1
+}
+keep=$(mktemp -d /tmp/bwflood-caps.$$.XXXX)
+trap 'rm -rf "$keep"' EXIT
+run mqtt 5000 --expect probes --keep "$keep"
+run amqp 5000 --expect probes
+run syn 12000 --expect flows
+
+# Capacity records are stream entries in Redis too (scripts/test provides a server).
+if [[ -n ${BW_TEST_REDIS_PORT:-} ]] && command -v redis-cli >/dev/null; then
+    key="bwflood:$$"
+    rc() { redis-cli -h "${BW_TEST_REDIS_HOST:-127.0.0.1}" -p "$BW_TEST_REDIS_PORT" "$@"; }
+    "$exe" -q -r "$keep/flood_mqtt.pcap" $caps --redis "redis://${BW_TEST_REDIS_HOST:-127.0.0.1}:$BW_TEST_REDIS_PORT"         --redis-stream "$key" 2>/dev/null
+    entries=$(rc XRANGE "$key" - + | grep -c '"event_type":"capacity"')
+    probes=$(rc XRANGE "$key" - + | grep -c '"resource":"probes"')
+    alerts=$(rc XRANGE "$key" - + | grep -c '"event_type":"alert"')
+    rc DEL "$key" >/dev/null
+    if ((entries > 0 && probes == entries && alerts > 0)); then
+        echo "ok   redis: $entries capacity entries (probes) beside $alerts alerts in the stream"
+    else
+        echo "FAIL redis: $entries capacity entries ($probes for probes), $alerts alerts in the stream"
+        status=1
+    fi
+else
+    echo "skip redis: no test Redis (BW_TEST_REDIS_PORT) or no redis-cli"
+fi
+exit $status
