@@ -33,6 +33,7 @@ struct bw_redis_router {
     enum bw_redis_mode mode;
     bool cluster;                     /* known to be a cluster (CLUSTER SLOTS, or a MOVED) */
     bool map_known, stale;
+    double refresh_at;                /* the map is asked for at most once a second */
     int  connect_ms, command_ms;
     struct node nodes[NODES_MAX];
     size_t nnodes;
@@ -269,7 +270,8 @@ static bool refresh(struct bw_redis_router *rt, bool *fatal, char *err, size_t e
 redisContext *bw_redis_router_conn(struct bw_redis_router *rt, uint16_t slot, bool *fatal, char *err, size_t errlen)
 {
     *fatal = false;
-    if (!rt->map_known || rt->stale) {
+    if (!rt->map_known || (rt->stale && mono() >= rt->refresh_at)) {
+        rt->refresh_at = mono() + RETRY_S;
         if (!refresh(rt, fatal, err, errlen) && (!rt->map_known || *fatal)) return NULL;
     }
     size_t idx = 0;

@@ -234,6 +234,7 @@ static char where[300];
 static bool keep_trying;              /* --follow: a lost connection is waited out, not fatal */
 static bool lost_said;
 static unsigned reconnects;           /* times the connection came back (group: re-read pending) */
+static bool discovering_later, discovery_down;   /* see dcmd() */
 
 static bool transient(const redisReply *r)
 {
@@ -245,8 +246,10 @@ static bool transient(const redisReply *r)
 }
 
 /* One command about key (its slot's node answers). Without --follow a failure is one line and
- * exit 1; with it, the reader says so once and tries again every second until Redis is back. */
-static redisReply *rcmd(const char *key, int argc, const char **argv)
+ * exit 1; with it, the reader says so once and tries again every second until Redis is back, or,
+ * when *down is given, returns NULL at once (the caller reads the other streams meanwhile; *down
+ * then says this key's node is away, and a message is printed when that changes). */
+static redisReply *rcmd_or_skip(const char *key, int argc, const char **argv, bool *down)
 {
     size_t lens[5 + PAGE];
     char err[512];
@@ -254,7 +257,23 @@ static redisReply *rcmd(const char *key, int argc, const char **argv)
     for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
     for (;;) {
         redisReply *r = bw_redis_router_command(rt, key, argc, argv, lens, &fatal, err, sizeof err);
-        if (r && !(keep_trying && transient(r))) {
+        bool away = !r || (keep_trying && transient(r));
+        if (down && keep_trying && !fatal) {
+            if (away && !*down)
+                fprintf(stderr, PROG ": %s: %s; reading the other streams, trying again every second\n", key,
+                        r ? r->str : err);
+            if (!away && *down) {
+                fprintf(stderr, PROG ": %s readable again\n", down == &discovery_down ? "the sensor registry" : key);
+                reconnects++;
+            }
+            *down = away;
+            if (away) {
+                if (r) freeReplyObject(r);
+                return NULL;
+            }
+            return r;
+        }
+        if (!away) {
             if (lost_said) {
                 fprintf(stderr, PROG ": Redis at %s answers again; reading on\n", where);
                 lost_said = false;
@@ -272,6 +291,11 @@ static redisReply *rcmd(const char *key, int argc, const char **argv)
         sleep_ms(1000);
         if (stop) exit(0);
     }
+}
+
+static redisReply *rcmd(const char *key, int argc, const char **argv)
+{
+    return rcmd_or_skip(key, argc, argv, NULL);
 }
 
 static void check_error(redisReply *r, const char *what, const char *key)
@@ -455,6 +479,7 @@ struct src {
     struct entry *ents;
     size_t n, i, cap;
     bool eof, fetched;
+    bool down;                        /* --follow: its node does not answer now */
     const char *ack[PAGE];            /* entries of this page to acknowledge */
     size_t nack;
 };
@@ -549,14 +574,16 @@ static void fetch(const struct opts *o, struct src *s, enum mode m)
     case M_FWD: case M_REV: {
         const char *argv[] = { m == M_FWD ? "XRANGE" : "XREVRANGE", s->key, s->cursor, m == M_FWD ? "+" : "-",
                                "COUNT", page };
-        r = rcmd(s->key, 6, argv);
+        r = rcmd_or_skip(s->key, 6, argv, &s->down);
+        if (!r) { take_entries(s, NULL, NULL); return; }
         check_error(r, argv[0], s->key);
         list = r;
         break;
     }
     case M_FOLLOW: {
         const char *argv[] = { "XREAD", "COUNT", page, "STREAMS", s->key, s->cursor };
-        r = rcmd(s->key, 6, argv);
+        r = rcmd_or_skip(s->key, 6, argv, &s->down);
+        if (!r) { take_entries(s, NULL, NULL); return; }
         check_error(r, "XREAD", s->key);
         if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements > 1) list = r->element[0]->element[1];
         break;
@@ -564,7 +591,8 @@ static void fetch(const struct opts *o, struct src *s, enum mode m)
     default: {
         const char *argv[] = { "XREADGROUP", "GROUP", o->group, o->consumer, "COUNT", page, "STREAMS", s->key,
                                m == M_GROUP_OWN ? s->cursor : ">" };
-        r = rcmd(s->key, 9, argv);
+        r = rcmd_or_skip(s->key, 9, argv, &s->down);
+        if (!r) { take_entries(s, NULL, NULL); return; }
         check_error(r, "XREADGROUP", s->key);
         if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements > 1) list = r->element[0]->element[1];
         break;
@@ -724,10 +752,18 @@ static bool sensor_wanted(const struct opts *o, const char *name)
 }
 
 /* The registered sensors (and their counters' hash); f(name, hash reply) for each. */
+/* While following, looking for new sensors never waits for a node that is away: the next look
+ * (DISCOVER_S later) will do. These commands then return NULL instead of waiting. */
+static redisReply *dcmd(const char *key, int argc, const char **argv)
+{
+    return rcmd_or_skip(key, argc, argv, discovering_later ? &discovery_down : NULL);
+}
+
 static size_t registry(const struct opts *o, void (*f)(const struct opts *, const char *, double, void *), void *arg)
 {
     const char *argv[] = { "ZRANGE", BW_REDIS_REGISTRY, "0", "-1", "WITHSCORES" };
-    redisReply *z = rcmd(BW_REDIS_REGISTRY, 5, argv);
+    redisReply *z = dcmd(BW_REDIS_REGISTRY, 5, argv);
+    if (!z) return 0;
     check_error(z, "ZRANGE", BW_REDIS_REGISTRY);
     size_t n = 0;
     for (size_t i = 0; z->type == REDIS_REPLY_ARRAY && i + 1 < z->elements; i += 2) {
@@ -762,7 +798,8 @@ static void add_sensor(const struct opts *o, const char *name, double score, voi
         if (strcmp(srcs[i].sensor, name) == 0) return;
     if (bw_redis_sensor_key(hkey, sizeof hkey, name, "sensor") != 0) return;
     const char *argv[] = { "HGET", hkey, "stream" };
-    redisReply *r = rcmd(hkey, 3, argv);
+    redisReply *r = dcmd(hkey, 3, argv);
+    if (!r) return;
     if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < sizeof skey) snprintf(skey, sizeof skey, "%s", r->str);
     else if (bw_redis_sensor_key(skey, sizeof skey, name, "alerts") != 0) { freeReplyObject(r); return; }
     freeReplyObject(r);
@@ -773,7 +810,8 @@ static void add_sensor(const struct opts *o, const char *name, double score, voi
 static bool is_stream(const char *key, bool *missing)
 {
     const char *argv[] = { "TYPE", key };
-    redisReply *t = rcmd(key, 2, argv);
+    redisReply *t = dcmd(key, 2, argv);
+    if (!t) { if (missing) *missing = false; return false; }
     check_error(t, "TYPE", key);
     bool none = t->type == REDIS_REPLY_STATUS && strcmp(t->str, "none") == 0;
     bool st = t->type == REDIS_REPLY_STATUS && strcmp(t->str, "stream") == 0;
@@ -791,11 +829,13 @@ static void discover(const struct opts *o, bool later)
         if (!later) add_src(o->stream, "");
         return;
     }
+    discovering_later = later;
     registry(o, add_sensor, later ? (void *)1 : NULL);
     if (!o->nsensors && is_stream(BW_REDIS_LEGACY_STREAM, NULL)) {
         struct src *s = add_src(BW_REDIS_LEGACY_STREAM, "");
         if (s && later) src_begin(o, s, true);
     }
+    discovering_later = false;
 }
 
 /* ---- consumer group --------------------------------------------------------------------------- */
