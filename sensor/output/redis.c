@@ -510,7 +510,7 @@ static void note_node(struct rsink *r)
 {
     char node[300];
     bw_redis_router_describe(r->rt, r->c, node, sizeof node);
-    if (r->node[0] && strcmp(node, r->node) != 0)
+    if (r->ever_connected && strcmp(node, r->node) != 0)
         say(r, false, "%s now serves this sensor's keys (brokerwatch:{%s}:*, cluster slot %u)", node, r->sensor,
             (unsigned)r->slot);
     snprintf(r->node, sizeof r->node, "%s", node);
@@ -561,8 +561,7 @@ static redisReply *sensor_command(struct rsink *r, int argc, const char **argv, 
         if (!moved(r, r->c, rep)) return rep;
         freeReplyObject(rep);
     }
-    if (!r->c && !regain(r)) return NULL;
-    return NULL;
+    return NULL;                            /* redirected in circles: the caller tries later */
 }
 
 /* The registry (brokerwatch:sensors, in its own slot): this sensor, scored by the wall clock, so
@@ -907,7 +906,7 @@ static void deliver(struct rsink *r)
     uint64_t a, s, e;
     if (send_batch(r, r->batch, n, &a, &s, &e) != SENT) return;
     if (r->reject_said) {
-        say(r, false, "%s takes writes again", r->where);
+        say(r, false, "%s takes writes again", r->node);
         r->reject_said = false;
     }
     r->delivered_alerts += a;

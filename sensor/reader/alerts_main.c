@@ -855,8 +855,10 @@ static void src_begin(const struct opts *o, struct src *s, bool later)
         group_create(o, s);
         snprintf(s->cursor, sizeof s->cursor, "0");
     } else if (later) {
-        snprintf(s->last, sizeof s->last, "%s", follow_start);
-        snprintf(s->cursor, sizeof s->cursor, "%s", follow_start);
+        /* a sensor that appeared while following: from --since, else from when following began */
+        const char *from = o->since ? o->since_id : follow_start;
+        snprintf(s->last, sizeof s->last, "%s", from);
+        snprintf(s->cursor, sizeof s->cursor, "%s", from);
     }
 }
 

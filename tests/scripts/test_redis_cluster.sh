@@ -8,7 +8,8 @@
 # sensor is in its stream once, in order, equal to the JSONL of the same run; the sensor on the
 # killed node said it lost and regained its connection, the others did not notice; a plain
 # follower and a consumer-group follower that ran through the outage printed every alert once,
-# merged by time; the history read, --sensors and --brokers work through the cluster; a
+# merged by time; the history read, --sensors and --brokers work through the cluster; the slot of a
+# running sensor migrated to another master (ASK, then MOVED) loses and repeats nothing; a
 # --redis-stream outside the sensor's slot is refused; --redis-cluster against a single server is
 # refused. Starts its own servers on free ports and stops them by PID.
 set -uo pipefail
@@ -71,16 +72,16 @@ done
 caps=("" mqtt_bruteforce amqp_bruteforce mqtt_wildcard)
 paces=("" 0.15 0.07 0.0055)          # each replay lasts about 7.5 s
 url="redis://127.0.0.1:${port[1]}"   # every sensor and reader knows only the node that dies
+R() { "$alerts_bin" --redis "redis://127.0.0.1:${port[2]}" "$@"; }
+# (stdout to .out, stderr to .err; --since: every alert from now on, however late the reader starts)
+bw_start_bg f_pid "$tmp/follow.out" bash -c 'exec "$@" 2>"$0"' "$tmp/follow.err" \
+    "$alerts_bin" --redis "redis://127.0.0.1:${port[2]}" -f --json --since "$(date +%s%3N)"
+bw_start_bg g_pid "$tmp/group.out" bash -c 'exec "$@" 2>"$0"' "$tmp/group.err" \
+    "$alerts_bin" --redis "redis://127.0.0.1:${port[3]}" -f --json --group soc --consumer w1
 for i in 1 2 3; do
     bw_start_bg "run[$i]" "$tmp/s$i.err" "$bin" -r "$src/pcaps/${caps[i]}.pcap" --pace "${paces[i]}" \
         --sensor-name "${name[i]}" -o "$tmp/s$i.jsonl" --redis "$url" --spool "$tmp/spool$i"
 done
-R() { "$alerts_bin" --redis "redis://127.0.0.1:${port[2]}" "$@"; }
-# (stdout to .out, stderr to .err)
-bw_start_bg f_pid "$tmp/follow.out" bash -c 'exec "$@" 2>"$0"' "$tmp/follow.err" \
-    "$alerts_bin" --redis "redis://127.0.0.1:${port[2]}" -f --json
-bw_start_bg g_pid "$tmp/group.out" bash -c 'exec "$@" 2>"$0"' "$tmp/group.err" \
-    "$alerts_bin" --redis "redis://127.0.0.1:${port[3]}" -f --json --group soc --consumer w1
 sleep 2.5
 kill -KILL "${pid[1]}"
 wait "${pid[1]}" 2>/dev/null
@@ -146,6 +147,37 @@ grep -q '"address":"127.0.0.1:1883"' "$tmp/brokers" && grep -q '"address":"127.0
 for i in 1 2 3; do
     [[ -z $(ls -A "$tmp/spool$i" 2>/dev/null) ]] && ok || bad "${name[i]}: spool left behind"
 done
+
+# resharding under a running sensor: its slot moves from master 2 to master 3 key by key (ASK while
+# it migrates, MOVED once it has moved); the stream stays every alert once, in order
+slot=$(redis-cli -p "${port[1]}" cluster keyslot "${name[2]}")
+id2=$(redis-cli -p "${port[2]}" cluster myid)
+id3=$(redis-cli -p "${port[3]}" cluster myid)
+bw_start_bg m_run "$tmp/m.err" "$bin" -r "$src/pcaps/amqp_bruteforce.pcap" --pace 0.09 \
+    --sensor-name "${name[2]}" -o "$tmp/m.jsonl" --redis "$url"
+sleep 1.5
+redis-cli -p "${port[3]}" cluster setslot "$slot" importing "$id2" >/dev/null
+redis-cli -p "${port[2]}" cluster setslot "$slot" migrating "$id3" >/dev/null
+while :; do
+    mapfile -t keys < <(redis-cli -p "${port[2]}" cluster getkeysinslot "$slot" 100)
+    [[ ${#keys[@]} -gt 0 && -n ${keys[0]} ]] || break
+    for k in "${keys[@]}"; do                 # one key at a time, with a sensor writing between
+        redis-cli -p "${port[2]}" migrate 127.0.0.1 "${port[3]}" "$k" 0 5000 >/dev/null
+        sleep 0.3
+    done
+done
+for i in 1 2 3; do redis-cli -p "${port[i]}" cluster setslot "$slot" node "$id3" >/dev/null; done
+echo "info: ASKING calls at master 3: $(redis-cli -p "${port[3]}" info commandstats | grep -o 'cmdstat_asking:calls=[0-9]*')"
+for _ in $(seq 300); do bw_alive "$m_run" || break; sleep 0.1; done
+wait "$m_run"; rc=$?
+[[ $rc -eq 0 ]] && ok || bad "sensor during resharding: exit $rc: $(cat "$tmp/m.err")"
+cat "$tmp/s2.jsonl" "$tmp/m.jsonl" >"$tmp/s2-both.jsonl"
+"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "${port[1]}" 0 "$(rl_stream "${name[2]}")" "$tmp/s2-both.jsonl" && ok ||
+    bad "after resharding, ${name[2]}'s stream is not every alert once and in order"
+[[ -n $(redis-cli -p "${port[3]}" --scan --pattern "brokerwatch:{${name[2]}}:*") &&
+   -z $(redis-cli -p "${port[2]}" --scan --pattern "brokerwatch:{${name[2]}}:*") ]] && ok ||
+    bad "${name[2]}'s keys did not all move to master 3"
+grep -q "127.0.0.1:${port[3]} now serves this sensor's keys" "$tmp/m.err" && ok || bad "no line about the move: $(cat "$tmp/m.err")"
 
 # a stream outside the sensor's slot cannot share its transactions: refused at start
 "$bin" -r "$src/pcaps/mqtt_creds.pcap" --sensor-name "${name[2]}" --redis "$url" --redis-stream other:alerts \
