@@ -137,6 +137,7 @@ struct rsink {
     double next_connect, backoff_until, spool_retry_at, next_stats, last_spill, next_registry;
     bool ever_connected, outage_said, reject_said, spool_fail_said, drop_said, fatal_said;
     bool stop_connect_tried, cluster_said;
+    bool need_resync;                    /* connected, but the marker not read yet: do not send */
     char last_token[48];                 /* last token Redis acknowledged (the marker) */
     uint64_t delivered_alerts, delivered_sessions, delivered_events, lost_alerts, lost_records, inventory_bad;
     char start_iso[32];
@@ -644,6 +645,11 @@ static enum send_res send_on(struct rsink *r, redisContext *c, bool asking, cons
          * whole slot's keys are at the importing node already; an ASK for some only, that the
          * slot is half migrated: wait for the migration to finish rather than split the batch. */
         if (!firsterr[0]) snprintf(firsterr, errcap, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "transaction aborted");
+        bool ask;
+        if (!nmoved && !nask && rep->type == REDIS_REPLY_ERROR &&     /* EXEC itself redirected */
+            bw_redis_redirect_parse(rep->str, &ask, &rd->slot, rd->host, sizeof rd->host, &rd->port)) {
+            if (ask) nask = (size_t)queued; else nmoved = 1;
+        }
         if (nmoved) res = SEND_MOVED;
         else if (nask && nask == (size_t)queued && !nerr) res = SEND_ASK;
         else { res = SEND_REJECTED; retry_soon |= nask > 0; }
@@ -717,12 +723,26 @@ static enum send_res send_batch(struct rsink *r, const struct bw_spool_rec *recs
 
 /* After (re)connecting: did the batch in flight when the connection broke (or when the previous
  * run stopped) arrive? Redis holds the token of the last record it took; if that token is among
- * the next records waiting, everything up to it is already there. */
+ * the next records waiting, everything up to it is already there. Nothing is delivered before
+ * this has been answered: a node that refuses the question for now (a restarted cluster master
+ * answers CLUSTERDOWN for its first seconds) is asked again, never taken as "no marker", which
+ * would send that batch twice. */
 static void resync(struct rsink *r)
 {
     const char *argv[] = { "HGET", r->k_sensor, "last_delivered" };
     redisReply *rep = sensor_command(r, 3, argv, NULL);
     if (!rep) return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (!r->reject_said) {
+            say(r, false, "%s refused to say what it took last (%s); retrying every second, alerts wait %s",
+                r->node, rep->str, wait_place(r));
+            r->reject_said = true;
+        }
+        freeReplyObject(rep);
+        r->backoff_until = mono() + RECONNECT_S;
+        return;
+    }
+    r->need_resync = false;
     char m[48] = "";
     if (rep->type == REDIS_REPLY_STRING && rep->len < sizeof m) memcpy(m, rep->str, rep->len + 1);
     freeReplyObject(rep);
@@ -816,6 +836,8 @@ static bool try_connect(struct rsink *r, bool at_start, bool *fatal, char *err, 
     freeReplyObject(rep);
     registry_touch(r);
     if (!r->c) { snprintf(err, errlen, "connection lost after connecting"); return false; }
+    r->reject_said = false;
+    r->need_resync = true;
     resync(r);
     if (!r->c) { snprintf(err, errlen, "connection lost after connecting"); return false; }
     if (!at_start && (r->outage_said || r->fatal_said)) {
@@ -825,7 +847,7 @@ static bool try_connect(struct rsink *r, bool at_start, bool *fatal, char *err, 
         say(r, false, "connected to %s again; delivering %" PRIu64 " waiting records in order", r->node,
             waiting + bw_spool_records(r->spool));
     }
-    r->outage_said = r->fatal_said = r->reject_said = false;
+    r->outage_said = r->fatal_said = false;
     r->ever_connected = true;
     return true;
 }
@@ -879,6 +901,10 @@ static void spill(struct rsink *r)
 /* Deliver one batch: from the spool while it holds anything, else from the memory queue. */
 static void deliver(struct rsink *r)
 {
+    if (r->need_resync) {
+        resync(r);
+        if (r->need_resync) return;
+    }
     size_t n = 0;
     bool from_spool = bw_spool_records(r->spool) > 0;
     size_t end = 0, bytes = 0;
