@@ -46,7 +46,8 @@ struct bw_config {
     double      pace;              /* --pace X: replay -r files at X times recorded speed; 0 = flat out */
     /* Redis sink (docs/redis.md) */
     const char *redis_url;         /* --redis URL (an argv string: main scrubs its password) */
-    const char *redis_stream;      /* --redis-stream, default brokerwatch:alerts */
+    const char *redis_stream;      /* --redis-stream, default brokerwatch:{SENSOR}:alerts */
+    bool        redis_cluster;     /* --redis-cluster: Redis is a cluster (else detected) */
     uint64_t    redis_maxlen;      /* --redis-maxlen: XADD MAXLEN ~ N; 0 = never trim */
     bool        redis_publish;     /* --redis-publish: also PUBLISH on brokerwatch:alerts */
     bool        redis_optional;    /* --redis-optional: bad credentials / unknown host do not stop the run */

@@ -16,7 +16,7 @@ enum {
     OPT_FLOW_TIMEOUT, OPT_CLOSE_TIMEOUT, OPT_SESSION_LOG, OPT_REDACT, OPT_BRUTE, OPT_PACE, OPT_REPORT, OPT_REPORT_JSON, OPT_SHOW_USERS,
     OPT_REDIS, OPT_REDIS_STREAM, OPT_REDIS_MAXLEN, OPT_REDIS_PUBLISH, OPT_REDIS_OPTIONAL, OPT_REDIS_QUEUE,
     OPT_SPOOL, OPT_FORMAT, OPT_REPORT_HTML, OPT_REPORT_CSV, OPT_REDACT_KEY, OPT_MAX_PROBES,
-    OPT_MAX_PROBES_SRC,
+    OPT_MAX_PROBES_SRC, OPT_REDIS_CLUSTER,
 };
 
 static const struct option longopts[] = {
@@ -58,6 +58,7 @@ static const struct option longopts[] = {
     { "report-html",      required_argument, NULL, OPT_REPORT_HTML },
     { "report-csv",       required_argument, NULL, OPT_REPORT_CSV },
     { "redact-key-file",  required_argument, NULL, OPT_REDACT_KEY },
+    { "redis-cluster",    no_argument,       NULL, OPT_REDIS_CLUSTER },
     { NULL, 0, NULL, 0 },
 };
 
@@ -102,7 +103,8 @@ static const char usage_text[] =
 "Redis (docs/redis.md; without -o, no JSON lines on stdout):\n"
 "      --redis URL        also send alerts to Redis: redis://[user:password@]host[:port][/db]\n"
 "                         or unix:///path; password also from $BROKERWATCH_REDIS_PASSWORD\n"
-"      --redis-stream KEY stream of alerts (default brokerwatch:alerts)\n"
+"      --redis-cluster    Redis is a Redis Cluster (found out by itself otherwise)\n"
+"      --redis-stream KEY stream of alerts (default brokerwatch:{SENSOR}:alerts)\n"
 "      --redis-maxlen N   trim the stream to about N entries (default 1000000; 0 = never)\n"
 "      --redis-publish    also PUBLISH each alert on channel brokerwatch:alerts\n"
 "      --redis-optional   run even if Redis refuses the credentials or the host is unknown\n"
@@ -297,6 +299,7 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
         }
         case OPT_REDIS_PUBLISH: c->redis_publish = true; redis_only = "--redis-publish"; break;
         case OPT_REDIS_OPTIONAL: c->redis_optional = true; redis_only = "--redis-optional"; break;
+        case OPT_REDIS_CLUSTER: c->redis_cluster = true; redis_only = "--redis-cluster"; break;
         case OPT_REDIS_QUEUE:
             redis_only = "--redis-queue";
             if (!bw_parse_size(optarg, &sz) || sz < (64u << 10) || sz > (4ULL << 30)) USAGE("--redis-queue wants a size from 64K to 4G (e.g. 16M), not '%s'", optarg);

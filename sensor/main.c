@@ -180,7 +180,8 @@ int main(int argc, char **argv)
         }
         bw_redis_url_env_password(&rcfg.url, getenv(BW_REDIS_PASSWORD_ENV));
         for (int i = 1; i < argc; i++) bw_redis_url_scrub(argv[i]);
-        rcfg.stream = cfg.redis_stream ? cfg.redis_stream : BW_REDIS_STREAM_DEFAULT;
+        rcfg.stream = cfg.redis_stream;            /* NULL: brokerwatch:{SENSOR}:alerts */
+        rcfg.cluster = cfg.redis_cluster;
         rcfg.maxlen = cfg.redis_maxlen;
         rcfg.publish = cfg.redis_publish;
         rcfg.optional = cfg.redis_optional;
@@ -358,7 +359,7 @@ int main(int argc, char **argv)
                      cfg.spool_dir, rrep.spooled_records ? ", delivered first on the next start" : "");
         if (!cfg.quiet || rrep.spooled_records)
             fprintf(stderr, "brokerwatch: redis: %llu alerts delivered to %s (stream %s)%s\n",
-                    (unsigned long long)rrep.alerts_delivered, rrep.where, rcfg.stream, spooled);
+                    (unsigned long long)rrep.alerts_delivered, rrep.where, rrep.stream, spooled);
         if (rstatus != 0) {
             fprintf(stderr, "brokerwatch: %s\n", redis->errmsg);
             status = 1;

@@ -1,12 +1,14 @@
-/* output/redis.c: records -> Redis (stream of alerts, broker inventory, sensor stats). The sensor's
- * only hiredis user. The capture thread's write() only copies the record into a bounded memory
- * queue and signals; a writer thread owns the connection and the spool and sends pipelined
- * MULTI/EXEC batches (one at least every 100 ms while records wait). When Redis is down, slow or
- * refuses writes, the writer moves the queue to the on-disk spool (bw_spool.h) and keeps it in
- * order: once anything is spooled, later records queue behind it until the spool is drained.
- * Each batch also stores the token of its last record in the sensor hash, in the same
- * transaction, so a batch whose reply was lost is recognized after reconnecting and not sent
- * twice (docs/redis.md: delivery guarantee). Reconnects at most once a second. */
+/* output/redis.c: records -> Redis (the sensor's alert stream, broker inventory, counters and stats
+ * stream, all under the hash tag {SENSOR}). The capture thread's write() only copies the record
+ * into a bounded memory queue and signals; a writer thread owns the connections (through the node
+ * router of redis_cluster.c: one server or a Redis Cluster) and the spool, and sends pipelined
+ * MULTI/EXEC batches (one at least every 100 ms while records wait) to the node serving the
+ * sensor's slot. When Redis is down, slow or refuses writes, the writer moves the queue to the
+ * on-disk spool (bw_spool.h) and keeps it in order: once anything is spooled, later records queue
+ * behind it until the spool is drained. Each batch also stores the token of its last record in the
+ * sensor hash, in the same transaction, so a batch whose reply was lost is recognized after
+ * reconnecting (to the same node, or to the one a failover promoted) and not sent twice
+ * (docs/redis.md: delivery guarantee). Reconnects at most once a second. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -33,6 +35,10 @@
 #define CONNECT_TIMEOUT_MS 1000
 #define COMMAND_TIMEOUT_MS 5000
 #define NFIELDS          10             /* header fields of a queued record, before the JSON */
+#define REDIRECTS_MAX    5              /* MOVED/ASK in a row for one batch, then wait a second */
+#define TRYAGAIN_S       0.1            /* a slot half migrated (mixed ASK, TRYAGAIN): wait this */
+#define REGISTRY_EVERY_S 10.0           /* the registry's last-seen score, at most this often */
+#define STATS_JSON_MAX   8192           /* the stats line kept for the stats stream */
 #define RING_WRAP        0xFFFFFFFFu
 
 /* ---- memory queue: a byte ring of [u32 len][type byte][data] entries --------------------------
@@ -100,8 +106,14 @@ static void ring_at(const struct ring *q, size_t *pos, struct bw_spool_rec *r)
 struct rsink {
     struct bw_sink base;                 /* first: the sink pointer is the struct pointer */
     struct bw_redis_sink_cfg cfg;        /* strings below are our own copies */
-    char stream[256], sensor[256], spool_dir[4096], where[300];
-    char sensor_key[300], clients_prefix[64];
+    char sensor[256], spool_dir[4096], where[300];
+    /* The sensor's keys, all with the hash tag {SENSOR}: one cluster slot (docs/redis.md). */
+    char stream[BW_REDIS_KEY_MAX];       /* alerts */
+    char k_sensor[BW_REDIS_KEY_MAX];     /* hash: counters, last_seen, the delivery marker */
+    char k_stats[BW_REDIS_KEY_MAX];      /* stream: stats pushes and the sensor's other events */
+    char k_brokers[BW_REDIS_KEY_MAX];    /* sorted set of the brokers this sensor saw */
+    char k_broker[BW_REDIS_KEY_MAX];     /* "brokerwatch:{S}:broker:" + ip:port = a broker's hash */
+    uint16_t slot;                       /* the cluster slot of all of them */
     char runid[20];
 
     pthread_t thread;
@@ -116,15 +128,20 @@ struct rsink {
     uint64_t dropped_alerts, dropped_records;
     bool stats_dirty;
     struct bw_stats st;                  /* latest counters from stats() */
+    char stats_json[STATS_JSON_MAX];     /* ... and their JSON line (stats_len 0: none fitted) */
+    size_t stats_len;
 
     /* writer thread only (and open() before the thread starts) */
-    redisContext *c;
+    struct bw_redis_router *rt;          /* single server or cluster: who serves which slot */
+    redisContext *c;                     /* borrowed from rt: the node serving slot; NULL = down */
+    char node[300];                      /* its description, for messages */
     struct bw_spool *spool;
-    double next_connect, backoff_until, spool_retry_at, next_stats, last_spill;
+    double next_connect, backoff_until, spool_retry_at, next_stats, last_spill, next_registry;
     bool ever_connected, outage_said, reject_said, spool_fail_said, drop_said, fatal_said;
-    bool stop_connect_tried;
+    bool stop_connect_tried, cluster_said;
+    bool need_resync;                    /* connected, but the marker not read yet: do not send */
     char last_token[48];                 /* last token Redis acknowledged (the marker) */
-    uint64_t delivered_alerts, delivered_sessions, lost_alerts, lost_records, inventory_bad;
+    uint64_t delivered_alerts, delivered_sessions, delivered_events, lost_alerts, lost_records, inventory_bad;
     char start_iso[32];
     int first_err;
     struct bw_spool_rec batch[BATCH_MAX];
@@ -362,7 +379,8 @@ static int append_inventory(struct rsink *r, const struct rec *rc)
     json_error_t jerr;
     json_t *root = json_loadb(rc->json, rc->jlen, 0, &jerr);
     if (!root) { r->inventory_bad++; return 0; }
-    char ip[64], member[128], addr[128], hkey[192], ckey[200], score[48], ver[64], mech[512] = "", port[8];
+    char ip[64], member[128], addr[128], hkey[BW_REDIS_KEY_MAX + 128], ckey[BW_REDIS_KEY_MAX + 140];
+    char score[48], ver[64], mech[512] = "", port[8];
     char t0[40], t1[40];
     const char *app = jstr(root, "app_proto");
     json_t *proto = json_object_get(root, app);
@@ -373,7 +391,7 @@ static int append_inventory(struct rsink *r, const struct rec *rc)
     snprintf(member, sizeof member, "%s:%s", ip, port);
     if (strchr(ip, ':')) snprintf(addr, sizeof addr, "[%s]:%s", ip, port);   /* IPv6, for people */
     else snprintf(addr, sizeof addr, "%s", member);
-    snprintf(hkey, sizeof hkey, "brokerwatch:broker:%s", member);
+    snprintf(hkey, sizeof hkey, "%s%s", r->k_broker, member);
     snprintf(ckey, sizeof ckey, "%s:clients", hkey);
     snprintf(ver, sizeof ver, "%s", jstr(proto, "protocol_version"));
     list_add(mech, sizeof mech, jstr(proto, "mechanism"));
@@ -389,7 +407,7 @@ static int append_inventory(struct rsink *r, const struct rec *rc)
     snprintf(product, sizeof product, "%s", jstr(proto, "broker_product"));
     snprintf(pversion, sizeof pversion, "%s", jstr(proto, "broker_version"));
     const char *argv[] = {
-        "EVAL", inventory_lua, "3", hkey, "brokerwatch:brokers", ckey,
+        "EVAL", inventory_lua, "3", hkey, r->k_brokers, ckey,
         member, app, ver, json_is_true(json_object_get(root, "tls")) ? "true" : "false",
         has_alert(alerts, "anonymous_session") ? "true" : "false", mech, product, pversion, t0, t1,
         score, jstr(root, "src_ip"),
@@ -405,12 +423,16 @@ static int append_inventory(struct rsink *r, const struct rec *rc)
     return 1;
 }
 
+/* The indexed fields of an alert's stream entry. They come from the record's metadata
+ * (struct bw_record_meta, filled where the JSON is formatted) through the queue header written by
+ * queue_header(): one derivation, so the fields always say what the JSON says. */
 static int append_alert(struct rsink *r, const struct rec *rc)
 {
-    char maxlen[24];
+    char maxlen[24], ts[32];
     snprintf(maxlen, sizeof maxlen, "%" PRIu64, r->cfg.maxlen);
-    const char *argv[24];
-    size_t lens[24];
+    bw_format_ts(strtoull(rc->f[F_TS], NULL, 10), ts);
+    const char *argv[28];
+    size_t lens[28];
     int n = 0;
 #define ARG(s, l) do { argv[n] = (s); lens[n] = (l); n++; } while (0)
 #define ARGS(s) ARG((s), strlen(s))
@@ -418,6 +440,8 @@ static int append_alert(struct rsink *r, const struct rec *rc)
     ARGS(r->stream);
     if (r->cfg.maxlen) { ARGS("MAXLEN"); ARGS("~"); ARGS(maxlen); }
     ARGS("*");
+    ARGS("sensor");    ARGS(r->sensor);
+    ARGS("ts");        ARGS(ts);
     ARGS("kind");      ARG(rc->f[F_KIND], rc->fl[F_KIND]);
     ARGS("severity");  ARG(rc->f[F_SEV], rc->fl[F_SEV]);
     ARGS("app_proto"); ARG(rc->f[F_APP], rc->fl[F_APP]);
@@ -433,69 +457,210 @@ static int append_alert(struct rsink *r, const struct rec *rc)
     ARG(rc->json, rc->jlen);
     redisAppendCommandArgv(r->c, n, argv, lens);
     return 2;
+}
+
+/* Any other record (e.g. "capacity": a pool refused work) goes to the sensor's stats stream, the
+ * place of its health, with its event type. */
+static int append_event(struct rsink *r, const struct rec *rc)
+{
+    char maxlen[24], ts[32];
+    snprintf(maxlen, sizeof maxlen, "%u", BW_REDIS_STATS_MAXLEN);
+    bw_format_ts(strtoull(rc->f[F_TS], NULL, 10), ts);
+    const char *argv[16];
+    size_t lens[16];
+    int n = 0;
+    ARGS("XADD");
+    ARGS(r->k_stats);
+    ARGS("MAXLEN"); ARGS("~"); ARGS(maxlen);
+    ARGS("*");
+    ARGS("event_type"); ARG(rc->f[F_EVENT], rc->fl[F_EVENT]);
+    ARGS("sensor");     ARGS(r->sensor);
+    ARGS("ts");         ARGS(ts);
+    ARGS("json");       ARG(rc->json, rc->jlen);
+    redisAppendCommandArgv(r->c, n, argv, lens);
+    return 1;
 #undef ARG
 #undef ARGS
 }
 
-static void disconnect(struct rsink *r, const char *why)
+/* ---- connections ------------------------------------------------------------------------------ */
+
+/* The connection r->c failed (or c, an ASK target): close it; the writer reconnects (at most once
+ * a second), to whichever node serves the slot by then. */
+static void disconnect_c(struct rsink *r, redisContext *c, const char *why)
 {
-    if (!r->c) return;
-    if (!r->outage_said) {
-        say(r, false, "lost the connection to %s (%s); capture goes on, alerts wait %s", r->where,
-            why && *why ? why : "closed", wait_place(r));
-        r->outage_said = true;
+    if (!c) return;
+    if (c == r->c) {
+        if (!r->outage_said) {
+            say(r, false, "lost the connection to %s (%s); capture goes on, alerts wait %s", r->node,
+                why && *why ? why : "closed", wait_place(r));
+            r->outage_said = true;
+        }
+        r->c = NULL;
+        r->next_connect = mono() + RECONNECT_S;
     }
-    redisFree(r->c);
-    r->c = NULL;
-    r->next_connect = mono() + RECONNECT_S;
+    bw_redis_router_broken(r->rt, c);
 }
 
-enum send_res { SENT, SEND_IO, SEND_REJECTED };
+static void disconnect(struct rsink *r, const char *why)
+{
+    disconnect_c(r, r->c, why);
+}
 
-/* One batch in one MULTI/EXEC, marker included. */
-static enum send_res send_batch(struct rsink *r, const struct bw_spool_rec *recs, size_t n,
-                                uint64_t *alerts, uint64_t *sessions)
+/* r->c now serves the slot: remember where, and say so when a failover or a reshard moved the
+ * sensor's keys to another node. */
+static void note_node(struct rsink *r)
+{
+    char node[300];
+    bw_redis_router_describe(r->rt, r->c, node, sizeof node);
+    if (r->ever_connected && strcmp(node, r->node) != 0)
+        say(r, false, "%s now serves this sensor's keys (brokerwatch:{%s}:*, cluster slot %u)", node, r->sensor,
+            (unsigned)r->slot);
+    snprintf(r->node, sizeof r->node, "%s", node);
+}
+
+/* After a router call that may have closed connections (one to our node among them): take the
+ * slot's connection again. False (and the outage said) when there is none now. */
+static bool regain(struct rsink *r)
+{
+    bool fatal;
+    char err[512];
+    r->c = bw_redis_router_conn(r->rt, r->slot, &fatal, err, sizeof err);
+    if (r->c) { note_node(r); return true; }
+    if (!r->outage_said) {
+        say(r, false, "lost the connection to %s (%s); capture goes on, alerts wait %s", r->node, err, wait_place(r));
+        r->outage_said = true;
+    }
+    r->next_connect = mono() + RECONNECT_S;
+    return false;
+}
+
+/* A MOVED reply: the slot has another owner (failover, reshard). Follow it. */
+static bool moved(struct rsink *r, redisContext *c, const redisReply *rep)
+{
+    bool ask;
+    uint16_t slot, port;
+    char host[256];
+    if (rep->type != REDIS_REPLY_ERROR || !bw_redis_redirect_parse(rep->str, &ask, &slot, host, sizeof host, &port) || ask)
+        return false;
+    bw_redis_router_redirect(r->rt, slot, c, host, port);
+    if (c == r->c) r->c = NULL;
+    return true;
+}
+
+/* One command about the sensor's keys on the node that serves them, following MOVED. NULL when
+ * no connection answered (r->c is NULL then). lens NULL: C strings. */
+static redisReply *sensor_command(struct rsink *r, int argc, const char **argv, const size_t *lens)
+{
+    size_t l[16];
+    if (!lens) {
+        for (int i = 0; i < argc && i < 16; i++) l[i] = strlen(argv[i]);
+        lens = l;
+    }
+    for (int hop = 0; hop <= REDIRECTS_MAX; hop++) {
+        if (!r->c && !regain(r)) return NULL;
+        redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+        if (!rep) { disconnect(r, r->c->errstr); return NULL; }
+        if (!moved(r, r->c, rep)) return rep;
+        freeReplyObject(rep);
+    }
+    return NULL;                            /* redirected in circles: the caller tries later */
+}
+
+/* The registry (brokerwatch:sensors, in its own slot): this sensor, scored by the wall clock, so
+ * readers find every sensor and a monitor sees which went silent. Best effort: the sensor's own
+ * hash says the same, and the next push tries again. */
+static void registry_touch(struct rsink *r)
+{
+    char score[32], err[512];
+    bool fatal;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(score, sizeof score, "%lld", (long long)ts.tv_sec);
+    const char *argv[] = { "ZADD", BW_REDIS_REGISTRY, score, r->sensor };
+    size_t lens[] = { 4, strlen(BW_REDIS_REGISTRY), strlen(score), strlen(r->sensor) };
+    redisReply *rep = bw_redis_router_command(r->rt, BW_REDIS_REGISTRY, 4, argv, lens, &fatal, err, sizeof err);
+    if (rep) freeReplyObject(rep);
+    r->next_registry = mono() + REGISTRY_EVERY_S;
+    regain(r);
+}
+
+enum send_res { SENT, SEND_IO, SEND_REJECTED, SEND_MOVED, SEND_ASK };
+
+struct redirect { uint16_t slot, port; char host[256]; };
+
+/* One batch in one MULTI/EXEC on c (after ASKING when c is an ASK target), marker included.
+ * Every queued command names the sensor's slot, so one node takes all or nothing. */
+static enum send_res send_on(struct rsink *r, redisContext *c, bool asking, const struct bw_spool_rec *recs,
+                             size_t n, uint64_t *alerts, uint64_t *sessions, uint64_t *events,
+                             struct redirect *rd, char *firsterr, size_t errcap)
 {
     struct rec rc;
     int queued = 0;
     const char *last = NULL;
     size_t last_len = 0;
-    char firsterr[256] = "";
-    *alerts = *sessions = 0;
-    redisAppendCommand(r->c, "MULTI");
+    size_t nask = 0, nmoved = 0, nerr = 0;
+    bool retry_soon = false;
+    *alerts = *sessions = *events = 0;
+    firsterr[0] = '\0';
+    redisContext *saved = r->c;
+    r->c = c;                                              /* the append_* helpers write to r->c */
+    if (asking) redisAppendCommand(c, "ASKING");
+    redisAppendCommand(c, "MULTI");
     for (size_t i = 0; i < n; i++) {
         if (!rec_split(&recs[i], &rc)) { r->inventory_bad++; continue; }   /* cannot happen: we wrote it */
         last = rc.f[F_TOKEN];
         last_len = rc.fl[F_TOKEN];
         if (rc.type == 'A') { queued += append_alert(r, &rc); (*alerts)++; }
-        else if (rc.type == 'C') queued += append_alert(r, &rc);   /* a capacity record */
-        else { queued += append_inventory(r, &rc); (*sessions)++; }
+        else if (rc.type == 'S') { queued += append_inventory(r, &rc); (*sessions)++; }
+        else { queued += append_event(r, &rc); (*events)++; }
     }
+    r->c = saved;
     if (last) {
-        const char *argv[] = { "HSET", r->sensor_key, "last_delivered", last };
-        size_t lens[] = { 4, strlen(r->sensor_key), 14, last_len };
-        redisAppendCommandArgv(r->c, 4, argv, lens);
+        const char *argv[] = { "HSET", r->k_sensor, "last_delivered", last };
+        size_t lens[] = { 4, strlen(r->k_sensor), 14, last_len };
+        redisAppendCommandArgv(c, 4, argv, lens);
         queued++;
     }
-    redisAppendCommand(r->c, "EXEC");
+    redisAppendCommand(c, "EXEC");
 
     redisReply *rep;
-    for (int i = 0; i < queued + 1; i++) {                 /* MULTI's +OK and each +QUEUED */
-        if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) { disconnect(r, r->c->errstr); return SEND_IO; }
-        if (rep->type == REDIS_REPLY_ERROR && !firsterr[0]) snprintf(firsterr, sizeof firsterr, "%s", rep->str);
+    for (int i = 0; i < queued + 1 + (asking ? 1 : 0); i++) {   /* ASKING, MULTI's +OK, each +QUEUED */
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK) { disconnect_c(r, c, c->errstr); return SEND_IO; }
+        if (rep->type == REDIS_REPLY_ERROR) {
+            bool ask;
+            if (bw_redis_redirect_parse(rep->str, &ask, &rd->slot, rd->host, sizeof rd->host, &rd->port)) {
+                if (ask) nask++; else nmoved++;
+            } else {
+                nerr++;
+                if (strncmp(rep->str, "TRYAGAIN", 8) == 0) retry_soon = true;
+            }
+            if (!firsterr[0]) snprintf(firsterr, errcap, "%s", rep->str);
+        }
         freeReplyObject(rep);
     }
-    if (redisGetReply(r->c, (void **)&rep) != REDIS_OK) { disconnect(r, r->c->errstr); return SEND_IO; }
+    if (redisGetReply(c, (void **)&rep) != REDIS_OK) { disconnect_c(r, c, c->errstr); return SEND_IO; }
     enum send_res res = SENT;
     if (rep->type == REDIS_REPLY_ERROR || rep->type != REDIS_REPLY_ARRAY) {
-        /* EXECABORT: a command was refused when queued (OOM, ...): nothing was applied */
-        if (!firsterr[0]) snprintf(firsterr, sizeof firsterr, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "transaction aborted");
-        res = SEND_REJECTED;
+        /* EXECABORT: a command was refused when queued (OOM, MOVED, CLUSTERDOWN...): nothing was
+         * applied. A MOVED means the slot has a new owner; an ASK for every command means the
+         * whole slot's keys are at the importing node already; an ASK for some only, that the
+         * slot is half migrated: wait for the migration to finish rather than split the batch. */
+        if (!firsterr[0]) snprintf(firsterr, errcap, "%s", rep->type == REDIS_REPLY_ERROR ? rep->str : "transaction aborted");
+        bool ask;
+        if (!nmoved && !nask && rep->type == REDIS_REPLY_ERROR &&     /* EXEC itself redirected */
+            bw_redis_redirect_parse(rep->str, &ask, &rd->slot, rd->host, sizeof rd->host, &rd->port)) {
+            if (ask) nask = (size_t)queued; else nmoved = 1;
+        }
+        if (nmoved) res = SEND_MOVED;
+        else if (nask && nask == (size_t)queued && !nerr) res = SEND_ASK;
+        else { res = SEND_REJECTED; retry_soon |= nask > 0; }
     } else {
         for (size_t i = 0; i < rep->elements; i++) {
             redisReply *e = rep->element[i];
             if (e->type == REDIS_REPLY_ERROR) {
-                if (!firsterr[0]) snprintf(firsterr, sizeof firsterr, "%s", e->str);
+                if (!firsterr[0]) snprintf(firsterr, errcap, "%s", e->str);
+                if (strncmp(e->str, "TRYAGAIN", 8) == 0) retry_soon = true;
                 res = SEND_REJECTED;
             }
         }
@@ -503,32 +668,83 @@ static enum send_res send_batch(struct rsink *r, const struct bw_spool_rec *recs
             /* Some commands ran (e.g. WRONGTYPE on one key): the batch will be sent again, so the
              * marker must not claim it. Duplicates of what did run are possible (docs/redis.md). */
             redisReply *u = r->last_token[0]
-                ? redisCommand(r->c, "HSET %s last_delivered %s", r->sensor_key, r->last_token)
-                : redisCommand(r->c, "HDEL %s last_delivered", r->sensor_key);
+                ? redisCommand(c, "HSET %s last_delivered %s", r->k_sensor, r->last_token)
+                : redisCommand(c, "HDEL %s last_delivered", r->k_sensor);
             if (u) freeReplyObject(u);
         }
     }
     freeReplyObject(rep);
     if (res == SEND_REJECTED) {
         if (!r->reject_said) {
-            say(r, false, "%s refused a batch (%s); retrying every second, alerts wait %s", r->where,
+            say(r, false, "%s refused a batch (%s); retrying every second, alerts wait %s", r->node,
                 firsterr, wait_place(r));
             r->reject_said = true;
         }
-        r->backoff_until = mono() + RECONNECT_S;
+        r->backoff_until = mono() + (retry_soon ? TRYAGAIN_S : RECONNECT_S);
         return SEND_REJECTED;
     }
-    if (last) snprintf(r->last_token, sizeof r->last_token, "%.*s", (int)last_len, last);
-    return SENT;
+    if (res == SENT && last) snprintf(r->last_token, sizeof r->last_token, "%.*s", (int)last_len, last);
+    return res;
+}
+
+/* Deliver one batch to the node serving the slot, following MOVED (to the new owner) and ASK (to
+ * the importing node, the whole batch after ASKING). */
+static enum send_res send_batch(struct rsink *r, const struct bw_spool_rec *recs, size_t n,
+                                uint64_t *alerts, uint64_t *sessions, uint64_t *events)
+{
+    redisContext *c = r->c;
+    bool asking = false, fatal;
+    struct redirect rd;
+    char firsterr[256], err[512];
+    for (int hop = 0; hop <= REDIRECTS_MAX; hop++) {
+        enum send_res res = send_on(r, c, asking, recs, n, alerts, sessions, events, &rd, firsterr, sizeof firsterr);
+        if (res == SENT || res == SEND_IO || res == SEND_REJECTED) {
+            if (asking && res != SEND_IO) regain(r);      /* the ASK target may have been added */
+            return res;
+        }
+        if (res == SEND_MOVED) {
+            bw_redis_router_redirect(r->rt, rd.slot, c, rd.host, rd.port);
+            if (!regain(r)) return SEND_IO;
+            c = r->c;
+            asking = false;
+        } else {                                             /* SEND_ASK */
+            c = bw_redis_router_conn_at(r->rt, c, rd.host, rd.port, &fatal, err, sizeof err);
+            if (!regain(r)) return SEND_IO;
+            if (!c) { r->backoff_until = mono() + TRYAGAIN_S; return SEND_REJECTED; }
+            asking = true;
+        }
+    }
+    /* The cluster keeps sending us around: it is being reconfigured. Wait a second. */
+    if (!r->reject_said) {
+        say(r, false, "%s keeps redirecting this sensor's keys (%s); retrying every second", r->node, firsterr);
+        r->reject_said = true;
+    }
+    r->backoff_until = mono() + RECONNECT_S;
+    return SEND_REJECTED;
 }
 
 /* After (re)connecting: did the batch in flight when the connection broke (or when the previous
  * run stopped) arrive? Redis holds the token of the last record it took; if that token is among
- * the next records waiting, everything up to it is already there. */
+ * the next records waiting, everything up to it is already there. Nothing is delivered before
+ * this has been answered: a node that refuses the question for now (a restarted cluster master
+ * answers CLUSTERDOWN for its first seconds) is asked again, never taken as "no marker", which
+ * would send that batch twice. */
 static void resync(struct rsink *r)
 {
-    redisReply *rep = redisCommand(r->c, "HGET %s last_delivered", r->sensor_key);
-    if (!rep) { disconnect(r, r->c->errstr); return; }
+    const char *argv[] = { "HGET", r->k_sensor, "last_delivered" };
+    redisReply *rep = sensor_command(r, 3, argv, NULL);
+    if (!rep) return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (!r->reject_said) {
+            say(r, false, "%s refused to say what it took last (%s); retrying every second, alerts wait %s",
+                r->node, rep->str, wait_place(r));
+            r->reject_said = true;
+        }
+        freeReplyObject(rep);
+        r->backoff_until = mono() + RECONNECT_S;
+        return;
+    }
+    r->need_resync = false;
     char m[48] = "";
     if (rep->type == REDIS_REPLY_STRING && rep->len < sizeof m) memcpy(m, rep->str, rep->len + 1);
     freeReplyObject(rep);
@@ -542,7 +758,8 @@ static void resync(struct rsink *r)
             if (rec_split(&r->batch[i], &rc) && rc.fl[F_TOKEN] == mlen && memcmp(rc.f[F_TOKEN], m, mlen) == 0) {
                 for (size_t k = 0; k <= i; k++) {
                     if (r->batch[k].type == 'A') r->delivered_alerts++;
-                    else r->delivered_sessions++;
+                    else if (r->batch[k].type == 'S') r->delivered_sessions++;
+                    else r->delivered_events++;
                 }
                 if (bw_spool_consume(r->spool, i + 1) != 0) {}
                 return;
@@ -564,7 +781,8 @@ static void resync(struct rsink *r)
                 struct bw_spool_rec d;
                 ring_at(&r->q, &p2, &d);
                 if (d.type == 'A') r->delivered_alerts++;
-                else r->delivered_sessions++;
+                else if (d.type == 'S') r->delivered_sessions++;
+                else r->delivered_events++;
                 r->q.bytes -= d.len + 1;
             }
             r->q.head = p2;
@@ -580,33 +798,58 @@ static void resync(struct rsink *r)
 static bool try_connect(struct rsink *r, bool at_start, bool *fatal, char *err, size_t errlen)
 {
     r->next_connect = mono() + RECONNECT_S;
-    r->c = bw_redis_connect(&r->cfg.url, CONNECT_TIMEOUT_MS, fatal, err, errlen);
+    r->c = bw_redis_router_conn(r->rt, r->slot, fatal, err, errlen);
     if (!r->c) return false;
+    note_node(r);
+    if (bw_redis_router_is_cluster(r->rt)) {
+        /* A --redis-stream of another slot could not share the sensor's transactions. */
+        if (bw_redis_key_slot(r->stream, strlen(r->stream)) != r->slot) {
+            snprintf(err, errlen, "Redis at %.100s is a cluster and --redis-stream '%.100s' is not in the slot of "
+                     "this sensor's keys; give it their hash tag, e.g. '%.100s:{%.60s}'", r->where, r->stream,
+                     r->stream, r->sensor);
+            *fatal = true;
+            r->c = NULL;
+            return false;
+        }
+        if (!r->cluster_said) {
+            say(r, false, "Redis at %s is a cluster; this sensor's keys (brokerwatch:{%s}:*, slot %u) are on %s",
+                r->where, r->sensor, (unsigned)r->slot, r->node);
+            r->cluster_said = true;
+        }
+    }
     /* A stream key of another type would refuse every XADD: say so now. */
-    redisReply *rep = redisCommand(r->c, "TYPE %s", r->stream);
-    if (!rep) { snprintf(err, errlen, "connection lost: %s", r->c->errstr); redisFree(r->c); r->c = NULL; return false; }
+    const char *ty[] = { "TYPE", r->stream };
+    redisReply *rep = sensor_command(r, 2, ty, NULL);
+    if (!rep) { snprintf(err, errlen, "connection lost: %s", r->node); return false; }
     if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "none") != 0 && strcmp(rep->str, "stream") != 0) {
         snprintf(err, errlen, "key '%.200s' at %.200s holds a %.20s, not a stream (choose another --redis-stream)",
                  r->stream, r->where, rep->str);
         *fatal = true;
         freeReplyObject(rep);
-        redisFree(r->c);
         r->c = NULL;
         return false;
     }
     freeReplyObject(rep);
-    struct timeval tv = { COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000 };
-    redisSetTimeout(r->c, tv);
+    /* Readers find the sensor (and its stream) before its first alert. */
+    const char *hs[] = { "HSET", r->k_sensor, "sensor", r->sensor, "version", BW_VERSION, "start_time",
+                         r->start_iso, "stream", r->stream };
+    rep = sensor_command(r, 10, hs, NULL);
+    if (!rep) { snprintf(err, errlen, "connection lost: %s", r->node); return false; }
+    freeReplyObject(rep);
+    registry_touch(r);
+    if (!r->c) { snprintf(err, errlen, "connection lost after connecting"); return false; }
+    r->reject_said = false;
+    r->need_resync = true;
     resync(r);
     if (!r->c) { snprintf(err, errlen, "connection lost after connecting"); return false; }
     if (!at_start && (r->outage_said || r->fatal_said)) {
         pthread_mutex_lock(&r->mu);
         uint64_t waiting = r->q.count;
         pthread_mutex_unlock(&r->mu);
-        say(r, false, "connected to %s again; delivering %" PRIu64 " waiting records in order", r->where,
+        say(r, false, "connected to %s again; delivering %" PRIu64 " waiting records in order", r->node,
             waiting + bw_spool_records(r->spool));
     }
-    r->outage_said = r->fatal_said = r->reject_said = false;
+    r->outage_said = r->fatal_said = false;
     r->ever_connected = true;
     return true;
 }
@@ -623,7 +866,6 @@ static void queue_release(struct rsink *r, size_t end, size_t n, size_t bytes)
     pthread_cond_broadcast(&r->room);
     pthread_mutex_unlock(&r->mu);
 }
-
 /* Move every queued record to the spool, oldest first, one synced append per chunk. */
 static void spill(struct rsink *r)
 {
@@ -661,6 +903,10 @@ static void spill(struct rsink *r)
 /* Deliver one batch: from the spool while it holds anything, else from the memory queue. */
 static void deliver(struct rsink *r)
 {
+    if (r->need_resync) {
+        resync(r);
+        if (r->need_resync) return;
+    }
     size_t n = 0;
     bool from_spool = bw_spool_records(r->spool) > 0;
     size_t end = 0, bytes = 0;
@@ -685,14 +931,15 @@ static void deliver(struct rsink *r)
         }
     }
     if (n == 0) return;
-    uint64_t a, s;
-    if (send_batch(r, r->batch, n, &a, &s) != SENT) return;
+    uint64_t a, s, e;
+    if (send_batch(r, r->batch, n, &a, &s, &e) != SENT) return;
     if (r->reject_said) {
-        say(r, false, "%s takes writes again", r->where);
+        say(r, false, "%s takes writes again", r->node);
         r->reject_said = false;
     }
     r->delivered_alerts += a;
     r->delivered_sessions += s;
+    r->delivered_events += e;
     if (from_spool) {
         if (bw_spool_consume(r->spool, n) != 0 && !r->spool_fail_said) {
             say(r, true, "cannot update spool %s: %s", r->spool_dir, strerror(bw_spool_errno(r->spool)));
@@ -703,16 +950,24 @@ static void deliver(struct rsink *r)
     }
 }
 
+/* The latest counters: the sensor hash (with last_seen, the wall clock of this push: a monitor
+ * alarms when it stops moving) and one entry of the stats stream. Written directly, never queued
+ * or spooled: they are the sensor's state now, and an old one delivered late would only make a
+ * silent sensor look alive. */
 static void push_stats(struct rsink *r)
 {
     struct bw_stats st;
     uint64_t backlog, backlog_bytes, dropped;
+    char json[STATS_JSON_MAX];
+    size_t jlen;
     pthread_mutex_lock(&r->mu);
     st = r->st;
     r->stats_dirty = false;
     backlog = r->q.count;
     backlog_bytes = r->q.bytes;
     dropped = r->dropped_records;
+    jlen = r->stats_len;
+    memcpy(json, r->stats_json, jlen);
     pthread_mutex_unlock(&r->mu);
     r->next_stats = mono() + STATS_EVERY_S;
     char now[32], cap0[32], cap1[32];
@@ -730,15 +985,16 @@ static void push_stats(struct rsink *r)
         "redis_backlog", "redis_backlog_bytes", "spool_records", "spool_alerts", "spool_bytes",
         "alerts_delivered", "records_dropped",
     };
-    const char *argv[2 + 2 * 20];
-    size_t lens[2 + 2 * 20];
+    const char *argv[2 + 2 * 24];
+    size_t lens[2 + 2 * 24];
     int n = 0;
     argv[n++] = "HSET";
-    argv[n++] = r->sensor_key;
+    argv[n++] = r->k_sensor;
     argv[n++] = "sensor";        argv[n++] = r->sensor;
     argv[n++] = "version";       argv[n++] = BW_VERSION;
     argv[n++] = "start_time";    argv[n++] = r->start_iso;
-    argv[n++] = "updated";       argv[n++] = now;
+    argv[n++] = "last_seen";     argv[n++] = now;
+    argv[n++] = "stream";        argv[n++] = r->stream;
     argv[n++] = "capture_start"; argv[n++] = st.start_us ? cap0 : "";
     argv[n++] = "capture_time";  argv[n++] = st.now_us ? cap1 : "";
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
@@ -747,9 +1003,28 @@ static void push_stats(struct rsink *r)
         argv[n++] = v[i];
     }
     for (int i = 0; i < n; i++) lens[i] = strlen(argv[i]);
-    redisReply *rep = redisCommandArgv(r->c, n, argv, lens);
-    if (!rep) { disconnect(r, r->c->errstr); return; }
+    redisReply *rep = NULL;
+    for (int hop = 0; hop <= REDIRECTS_MAX && !rep; hop++) {
+        if (!r->c && !regain(r)) return;
+        rep = redisCommandArgv(r->c, n, argv, lens);
+        if (!rep) { disconnect(r, r->c->errstr); return; }
+        if (moved(r, r->c, rep)) { freeReplyObject(rep); rep = NULL; }
+    }
+    if (!rep) return;
     freeReplyObject(rep);
+    if (jlen) {
+        char maxlen[24];
+        snprintf(maxlen, sizeof maxlen, "%u", BW_REDIS_STATS_MAXLEN);
+        const char *xa[] = { "XADD", r->k_stats, "MAXLEN", "~", maxlen, "*", "event_type", "stats",
+                             "sensor", r->sensor, "ts", st.now_us ? cap1 : now, "last_seen", now, "json", json };
+        size_t xl[16];
+        for (int i = 0; i < 16; i++) xl[i] = strlen(xa[i]);
+        xl[15] = jlen;
+        rep = sensor_command(r, 16, xa, xl);
+        if (rep) freeReplyObject(rep);
+        if (!r->c) return;
+    }
+    if (mono() >= r->next_registry) registry_touch(r);
 }
 
 static void *writer_main(void *arg)
@@ -843,30 +1118,45 @@ static void *writer_main(void *arg)
         }
     }
     pthread_mutex_unlock(&r->mu);
-    if (r->c) { redisFree(r->c); r->c = NULL; }
+    r->c = NULL;                          /* the router's; freed with it at close */
     return NULL;
 }
 
 /* ---- the capture thread's side ----------------------------------------------------------------- */
 
+/* The queue header of a record: its token and the fields indexed in Redis, all from the record's
+ * metadata (what the stream entry says comes from here only). Tabs end fields: a field holding
+ * one (it cannot: names, addresses, numbers) would make the record unusable, so it is refused.
+ * Returns the header length, or 0. */
+static int queue_header(char *hdr, size_t cap, const char *runid, uint64_t seq, const struct bw_record_meta *m)
+{
+    const char *ev = m->event_type ? m->event_type : "", *kind = m->kind ? m->kind : "";
+    const char *sev = m->severity ? m->severity : "", *app = m->app_proto ? m->app_proto : "";
+    if (strchr(ev, '\t') || strchr(kind, '\t') || strchr(sev, '\t') || strchr(app, '\t')) return 0;
+    int hl = snprintf(hdr, cap, "%s-%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%u\t%s\t%u\t%" PRIu64 "\t",
+                      runid, seq, ev, kind, sev, app, m->src_ip, (unsigned)m->src_port, m->dest_ip,
+                      (unsigned)m->dest_port, m->ts_us);
+    return hl > 0 && (size_t)hl < cap ? hl : 0;
+}
+
 static int redis_write(struct bw_sink *s, const char *line, size_t len, const struct bw_record_meta *m)
 {
     struct rsink *r = (struct rsink *)s;
     char hdr[512];
-    bool alert = m->type == BW_REC_ALERT;
-    /* Alerts and capacity records are stream entries ('A', 'C'); sessions feed the inventory. */
-    char tag = alert ? 'A' : m->type == BW_REC_CAPACITY ? 'C' : 'S';
+    const char *ev = m->event_type ? m->event_type : "";
+    bool alert = strcmp(ev, "alert") == 0;
+    char type = alert ? 'A' : strcmp(ev, "session") == 0 ? 'S' : 'E';
     bool ok;
+    /* Counters reach this sink through stats() (the sensor hash and the stats stream); a stats
+     * record written as a line would only repeat them. */
+    if (strcmp(ev, "stats") == 0) return 0;
     pthread_mutex_lock(&r->mu);
     uint64_t seq = ++r->seq;
-    int hl = snprintf(hdr, sizeof hdr, "%s-%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%u\t%s\t%u\t%" PRIu64 "\t",
-                      r->runid, seq, m->event_type ? m->event_type : "", m->kind ? m->kind : "",
-                      m->severity ? m->severity : "", m->app_proto ? m->app_proto : "", m->src_ip,
-                      (unsigned)m->src_port, m->dest_ip, (unsigned)m->dest_port, m->ts_us);
-    ok = hl > 0 && (size_t)hl < sizeof hdr && !memchr(line, '\n', len);
+    int hl = queue_header(hdr, sizeof hdr, r->runid, seq, m);
+    ok = hl > 0 && !memchr(line, '\n', len);
     /* Live capture never waits. Reading files, a full queue waits for room while the writer can
      * make some (deliver or spool): waiting on a file loses nothing, dropping would. */
-    while (ok && !ring_put(&r->q, tag, hdr, (size_t)hl, line, len)) {
+    while (ok && !ring_put(&r->q, type, hdr, (size_t)hl, line, len)) {
         if (r->cfg.live || r->stuck || r->stop) { ok = false; break; }
         pthread_cond_signal(&r->cv);
         pthread_cond_wait(&r->room, &r->mu);
@@ -902,10 +1192,10 @@ static int redis_flush(struct bw_sink *s)
 static void redis_stats(struct bw_sink *s, const char *json, size_t len, const struct bw_stats *st)
 {
     struct rsink *r = (struct rsink *)s;
-    (void)json;
-    (void)len;
     pthread_mutex_lock(&r->mu);
     r->st = *st;
+    r->stats_len = json && len <= sizeof r->stats_json ? len : 0;
+    if (r->stats_len) memcpy(r->stats_json, json, len);
     r->stats_dirty = true;
     pthread_mutex_unlock(&r->mu);
 }
@@ -937,6 +1227,8 @@ int bw_sink_redis_drain(struct bw_sink *s, struct bw_redis_report *rep)
         rep->lost_records = r->lost_records;
         rep->spool_bad = bw_spool_bad(r->spool);
         snprintf(rep->where, sizeof rep->where, "%s", r->where);
+        snprintf(rep->stream, sizeof rep->stream, "%s", r->stream);
+        rep->cluster = r->rt && bw_redis_router_is_cluster(r->rt);
     }
     return r->first_err;
 }
@@ -946,6 +1238,7 @@ static int redis_close(struct bw_sink *s)
     struct rsink *r = (struct rsink *)s;
     int rc = bw_sink_redis_drain(s, NULL);
     bw_spool_close(r->spool);
+    bw_redis_router_free(r->rt);
     free(r->q.buf);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
@@ -959,10 +1252,27 @@ struct bw_sink *bw_sink_redis_open(const struct bw_redis_sink_cfg *cfg, char *er
     struct rsink *r = calloc(1, sizeof *r);
     if (!r) { snprintf(err, errlen, "out of memory"); return NULL; }
     r->cfg = *cfg;
-    snprintf(r->stream, sizeof r->stream, "%s", cfg->stream ? cfg->stream : BW_REDIS_STREAM_DEFAULT);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    pthread_cond_init(&r->room, NULL);
     snprintf(r->sensor, sizeof r->sensor, "%s", cfg->sensor ? cfg->sensor : "brokerwatch");
-    snprintf(r->sensor_key, sizeof r->sensor_key, "brokerwatch:sensor:%s", r->sensor);
+    if (!bw_redis_sensor_name_ok(r->sensor)) {
+        snprintf(err, errlen, "sensor name '%.200s' cannot name Redis keys: it needs 1-%d bytes without '{' or '}' "
+                 "(they mark the Redis Cluster hash tag); choose another --sensor-name", r->sensor, BW_REDIS_SENSOR_MAX);
+        goto fail;
+    }
+    if (bw_redis_sensor_key(r->k_sensor, sizeof r->k_sensor, r->sensor, "sensor") != 0 ||
+        bw_redis_sensor_key(r->k_stats, sizeof r->k_stats, r->sensor, "stats") != 0 ||
+        bw_redis_sensor_key(r->k_brokers, sizeof r->k_brokers, r->sensor, "brokers") != 0 ||
+        bw_redis_sensor_key(r->k_broker, sizeof r->k_broker, r->sensor, "broker:") != 0 ||
+        (cfg->stream ? snprintf(r->stream, sizeof r->stream, "%s", cfg->stream) >= (int)sizeof r->stream
+                     : bw_redis_sensor_key(r->stream, sizeof r->stream, r->sensor, "alerts") != 0)) {
+        snprintf(err, errlen, "Redis key names too long");
+        goto fail;
+    }
+    r->slot = bw_redis_key_slot(r->k_sensor, strlen(r->k_sensor));
     bw_redis_url_describe(&cfg->url, r->where, sizeof r->where);
+    snprintf(r->node, sizeof r->node, "%s", r->where);
     r->cfg.stream = r->stream;
     r->cfg.sensor = r->sensor;
     if (cfg->spool_dir) {
@@ -976,9 +1286,9 @@ struct bw_sink *bw_sink_redis_open(const struct bw_redis_sink_cfg *cfg, char *er
     snprintf(r->runid, sizeof r->runid, "%016" PRIx64, rnd);
     r->q.cap = cfg->queue_bytes ? cfg->queue_bytes : BW_REDIS_QUEUE_DEFAULT;
     r->q.buf = malloc(r->q.cap);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-    pthread_cond_init(&r->room, NULL);
+    r->rt = bw_redis_router_new(&cfg->url, cfg->cluster ? BW_REDIS_CLUSTER : BW_REDIS_AUTO, CONNECT_TIMEOUT_MS,
+                                COMMAND_TIMEOUT_MS);
+    if (!r->rt) { snprintf(err, errlen, "out of memory"); goto fail; }
     if (!r->q.buf) { snprintf(err, errlen, "out of memory for the Redis queue (%zu bytes)", r->q.cap); goto fail; }
     if (cfg->spool_dir && bw_spool_open(&r->spool, cfg->spool_dir, err, errlen) != 0) goto fail;
     if (r->spool && bw_spool_bad(r->spool))
@@ -1014,7 +1324,7 @@ struct bw_sink *bw_sink_redis_open(const struct bw_redis_sink_cfg *cfg, char *er
     r->thread_started = true;
     return &r->base;
 fail:
-    if (r->c) redisFree(r->c);
+    bw_redis_router_free(r->rt);
     bw_spool_close(r->spool);
     free(r->q.buf);
     pthread_mutex_destroy(&r->mu);

@@ -22,6 +22,11 @@ bw_install_trap
 command -v redis-server >/dev/null || skip "redis-server is not installed (apt-get install redis-server)"
 [[ -x $alerts_bin ]] || { echo "FAIL: $alerts_bin not built"; exit 1; }
 
+# rl_stream SENSOR: the alert stream of a sensor (docs/redis.md: every key carries {SENSOR}).
+# RL_DEFAULT_STREAM: that of a run without --sensor-name (the host name).
+rl_stream() { printf 'brokerwatch:{%s}:alerts' "$1"; }
+RL_DEFAULT_STREAM=$(rl_stream "$(hostname)")
+
 # rl_start_redis PIDVAR PORTVAR DIR [redis-server args...]: our own instance on a free port.
 rl_start_redis() {
     local __pv=$1 __qv=$2 dir=$3 port pid

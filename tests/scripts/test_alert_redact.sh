@@ -49,8 +49,8 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
     bw_start_bg rpid "$tmp/redis/log" redis-server --bind 127.0.0.1 --port "$rport" --dir "$tmp/redis" \
         --save '' --appendonly no --daemonize no
     if bw_wait_listen "$rport" 20 "$rpid"; then
-        run redis --redact-key-file "$tmp/keys/k1" --redis "redis://127.0.0.1:$rport/0"
-        redis-cli -p "$rport" --raw XRANGE brokerwatch:alerts - + | grep '^{"timestamp"' >"$tmp/redis.stream"
+        run redis --redact-key-file "$tmp/keys/k1" --redis "redis://127.0.0.1:$rport/0" --sensor-name t-redact
+        redis-cli -p "$rport" --raw XRANGE 'brokerwatch:{t-redact}:alerts' - + | grep '^{"timestamp"' >"$tmp/redis.stream"
         redis_run=1
     else
         bad "cannot start redis-server"

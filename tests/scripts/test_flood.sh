@@ -21,19 +21,23 @@ run mqtt 5000 --expect probes --keep "$keep"
 run amqp 5000 --expect probes
 run syn 12000 --expect flows
 
-# Capacity records are stream entries in Redis too (scripts/test provides a server).
+# Capacity records reach Redis too (scripts/test provides a server): entries of the sensor's
+# stats stream, beside the alerts in its alert stream.
 if [[ -n ${BW_TEST_REDIS_PORT:-} ]] && command -v redis-cli >/dev/null; then
-    key="bwflood:$$"
+    name="bwflood-$$"
     rc() { redis-cli -h "${BW_TEST_REDIS_HOST:-127.0.0.1}" -p "$BW_TEST_REDIS_PORT" "$@"; }
-    "$exe" -q -r "$keep/flood_mqtt.pcap" $caps --redis "redis://${BW_TEST_REDIS_HOST:-127.0.0.1}:$BW_TEST_REDIS_PORT"         --redis-stream "$key" 2>/dev/null
-    entries=$(rc XRANGE "$key" - + | grep -c '"event_type":"capacity"')
-    probes=$(rc XRANGE "$key" - + | grep -c '"resource":"probes"')
-    alerts=$(rc XRANGE "$key" - + | grep -c '"event_type":"alert"')
-    rc DEL "$key" >/dev/null
+    "$exe" -q -r "$keep/flood_mqtt.pcap" $caps --sensor-name "$name" \
+        --redis "redis://${BW_TEST_REDIS_HOST:-127.0.0.1}:$BW_TEST_REDIS_PORT" 2>/dev/null
+    entries=$(rc XRANGE "brokerwatch:{$name}:stats" - + | grep -c '"event_type":"capacity"')
+    probes=$(rc XRANGE "brokerwatch:{$name}:stats" - + | grep -c '"resource":"probes"')
+    alerts=$(rc XRANGE "brokerwatch:{$name}:alerts" - + | grep -c '"event_type":"alert"')
+    rc DEL "brokerwatch:{$name}:stats" "brokerwatch:{$name}:alerts" "brokerwatch:{$name}:sensor" \
+        "brokerwatch:{$name}:brokers" "brokerwatch:{$name}:clients" >/dev/null
+    rc ZREM brokerwatch:sensors "$name" >/dev/null
     if ((entries > 0 && probes == entries && alerts > 0)); then
-        echo "ok   redis: $entries capacity entries (probes) beside $alerts alerts in the stream"
+        echo "ok   redis: $entries capacity entries (probes) in the stats stream, $alerts alerts in the alert stream"
     else
-        echo "FAIL redis: $entries capacity entries ($probes for probes), $alerts alerts in the stream"
+        echo "FAIL redis: $entries capacity entries ($probes for probes), $alerts alerts"
         status=1
     fi
 else

@@ -46,9 +46,9 @@ grep -q wrong "$tmp/err" && bad "the password appears in the message" || ok
 want=$("$bin" -q -r "$cap" | grep -c '"event_type":"alert"')
 # password from the environment; ACL user in the URL with its password from the environment
 BROKERWATCH_REDIS_PASSWORD=adminpw "$bin" -q -r "$cap" --redis "redis://$A/1" 2>"$tmp/err" && ok || bad "env password: $(cat "$tmp/err")"
-[[ $(redis-cli -p "$a_port" -a adminpw --no-auth-warning -n 1 xlen brokerwatch:alerts) -eq $want ]] && ok || bad "env password: alerts not all delivered"
+[[ $(redis-cli -p "$a_port" -a adminpw --no-auth-warning -n 1 xlen "$RL_DEFAULT_STREAM") -eq $want ]] && ok || bad "env password: alerts not all delivered"
 BROKERWATCH_REDIS_PASSWORD=bwpass "$bin" -q -r "$cap" --redis "redis://bwuser@$A/2" 2>"$tmp/err" && ok || bad "ACL user + env password: $(cat "$tmp/err")"
-[[ $(redis-cli -p "$a_port" -a adminpw --no-auth-warning -n 2 xlen brokerwatch:alerts) -eq $want ]] && ok || bad "ACL user: alerts not all delivered"
+[[ $(redis-cli -p "$a_port" -a adminpw --no-auth-warning -n 2 xlen "$RL_DEFAULT_STREAM") -eq $want ]] && ok || bad "ACL user: alerts not all delivered"
 
 # --redis-optional: wrong password does not stop the run; records are spooled, then delivered
 # (first) by the next run that has the right password.
@@ -57,11 +57,11 @@ BROKERWATCH_REDIS_PASSWORD=bwpass "$bin" -q -r "$cap" --redis "redis://bwuser@$A
 grep -q "refused the credentials.*--redis-optional: capture goes on" "$tmp/err" && ok || bad "--redis-optional warning: $(cat "$tmp/err")"
 grep -q "$want alerts ([0-9]* records) remain spooled in $tmp/opt-spool, delivered first on the next start" "$tmp/err" && ok || bad "spooled line: $(cat "$tmp/err")"
 "$bin" -r "$src/pcaps/mqtt_creds.pcap" --redis "redis://:adminpw@$A/3" --spool "$tmp/opt-spool" -o "$tmp/opt.jsonl" 2>"$tmp/err" && ok || bad "delivering the spool: $(cat "$tmp/err")"
-if "$BW_PY" - "$a_port" "$tmp/opt.jsonl" <<'EOF'; then ok; else bad "after --redis-optional: stream is not spooled-then-new in order"; fi
+if "$BW_PY" - "$a_port" "$tmp/opt.jsonl" "$RL_DEFAULT_STREAM" <<'EOF'; then ok; else bad "after --redis-optional: stream is not spooled-then-new in order"; fi
 import subprocess, sys
 # both runs appended to opt.jsonl: the stream must hold the same lines, spooled ones first
 out = subprocess.run(["redis-cli", "-p", sys.argv[1], "-a", "adminpw", "--no-auth-warning", "-n", "3",
-                      "--raw", "xrange", "brokerwatch:alerts", "-", "+"], capture_output=True, text=True).stdout
+                      "--raw", "xrange", sys.argv[3], "-", "+"], capture_output=True, text=True).stdout
 got = [l for l in out.split("\n") if l.startswith("{")]
 want = [l.rstrip("\n") for l in open(sys.argv[2]) if '"event_type":"alert"' in l]
 sys.exit(0 if got == want and got else 1)
@@ -90,7 +90,7 @@ end=$(date +%s.%N)
 [[ $rc -eq 0 ]] && ok || bad "paced replay with a Redis restart: exit $rc: $(cat "$tmp/kill.err")"
 grep -q "lost the connection to 127.0.0.1:$k_port" "$tmp/kill.err" && ok || bad "no line about the lost connection: $(cat "$tmp/kill.err")"
 grep -q "connected to 127.0.0.1:$k_port again" "$tmp/kill.err" && ok || bad "no line about the reconnection: $(cat "$tmp/kill.err")"
-"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$k_port" 0 brokerwatch:alerts "$tmp/kill.jsonl" && ok ||
+"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$k_port" 0 "$(rl_stream t-kill)" "$tmp/kill.jsonl" && ok ||
     bad "after kill/restart/stall the stream differs from the JSONL sink (lost, duplicated or reordered)"
 # The capture is paced to last 4.5 s; Redis being away and slow must not slow it down.
 awk -v s="$start" -v e="$end" 'BEGIN { exit !(e - s < 7.5) }' && ok || bad "the replay took $(awk -v s="$start" -v e="$end" 'BEGIN{print e-s}') s: capture waited for Redis"
@@ -109,7 +109,7 @@ for _ in $(seq 200); do bw_alive "$run_pid" || break; sleep 0.1; done
 wait "$run_pid"; rc=$?
 [[ $rc -eq 0 ]] && ok || bad "Redis down at start: exit $rc: $(cat "$tmp/down.err")"
 grep -q "cannot connect to Redis at 127.0.0.1:$d_port.*capture goes on" "$tmp/down.err" && ok || bad "down-at-start warning: $(cat "$tmp/down.err")"
-"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$d_port" 0 brokerwatch:alerts "$tmp/down.jsonl" && ok || bad "down at start: stream differs"
+"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$d_port" 0 "$(rl_stream t-down)" "$tmp/down.jsonl" && ok || bad "down at start: stream differs"
 bw_stop_pid "$d_pid"
 
 # ---- down for the whole run: with --spool they wait on disk; without, the loss is an error ------
@@ -124,7 +124,7 @@ one_line "$tmp/err" "^brokerwatch: redis: 0 alerts delivered .* $want alerts \([
 rl_restart_redis "$n_port" "$tmp/n" --appendonly no
 n_pid=$RL_PID
 "$bin" -q -r "$src/pcaps/mqtt_creds.pcap" --redis "redis://127.0.0.1:$n_port" --spool "$tmp/sp" -o "$tmp/sp1.jsonl" 2>"$tmp/err" && ok || bad "second start: $(cat "$tmp/err")"
-"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$n_port" 0 brokerwatch:alerts "$tmp/sp1.jsonl" && ok || bad "spooled alerts not first, or not all"
+"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$n_port" 0 "$RL_DEFAULT_STREAM" "$tmp/sp1.jsonl" && ok || bad "spooled alerts not first, or not all"
 bw_stop_pid "$n_pid"
 
 finish

@@ -40,7 +40,7 @@ r1=$RL_PID
 "$bin" -q -r "$src/pcaps/mqtt_creds.pcap" --redis "redis://127.0.0.1:$down" --spool "$mnt/spool" -o /dev/null 2>"$tmp/err" && ok ||
     bad "delivering a spool from a full disk: $(cat "$tmp/err")"
 creds=$("$bin" -q -r "$src/pcaps/mqtt_creds.pcap" | grep -c '"event_type":"alert"')
-[[ $(redis-cli -p "$down" xlen brokerwatch:alerts) -eq $((spooled + creds)) ]] && ok || bad "spooled alerts not delivered"
+[[ $(redis-cli -p "$down" xlen "$RL_DEFAULT_STREAM") -eq $((spooled + creds)) ]] && ok || bad "spooled alerts not delivered"
 [[ -z $(ls -A "$mnt/spool") ]] && ok || bad "spool not cleared: $(ls -A "$mnt/spool")"
 bw_stop_pid "$r1"
 
@@ -58,7 +58,7 @@ wait "$run_pid"; rc=$?
 [[ $rc -eq 0 ]] && ok || bad "full disk, Redis back: exit $rc: $(cat "$tmp/run.err")"
 [[ $(grep -c "cannot write to spool $mnt/spool2: No space left on device" "$tmp/run.err") -eq 1 ]] && ok ||
     bad "full disk at start not said once: $(cat "$tmp/run.err")"
-"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$port" 0 brokerwatch:alerts "$tmp/run.jsonl" && ok ||
+"$BW_PY" "$check_py" stream-vs-jsonl 127.0.0.1 "$port" 0 "$RL_DEFAULT_STREAM" "$tmp/run.jsonl" && ok ||
     bad "with a full spool, alerts kept in memory were lost or reordered"
 bw_stop_pid "$r2"
 rm -f "$mnt/filler"

@@ -170,6 +170,15 @@ int main(void)
     CHECK(c.redis_publish && c.redis_optional);
     CHECK_EQ(c.redis_queue, 1u << 20);
     CHECK_STR(c.spool_dir, "/var/spool/bw");
+    CHECK(!c.redis_cluster);
+    bw_config_free(&c);
+    char *a6v[] = { "brokerwatch", "-r", "x.pcap", "--redis", "redis://h:7000", "--redis-cluster", NULL };
+    CHECK_EQ(bw_config_parse(&c, 6, a6v, err, sizeof err), BW_CONFIG_RUN);
+    CHECK(c.redis_cluster);
+    bw_config_free(&c);
+    char *a7v[] = { "brokerwatch", "-r", "x.pcap", "--redis-cluster", NULL };
+    CHECK_EQ(bw_config_parse(&c, 4, a7v, err, sizeof err), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "--redis-cluster needs --redis") != NULL);
     bw_config_free(&c);
     char *a3v[] = { "brokerwatch", "-r", "x.pcap", "--spool", "/tmp/s", NULL };
     CHECK_EQ(bw_config_parse(&c, 5, a3v, err, sizeof err), BW_CONFIG_USAGE);
