@@ -379,26 +379,6 @@ static void properties(struct bw_cur t, bool broker, struct bw_facts *f, struct 
     table_result(r, f);
 }
 
-/* The broker as it announced itself, "<product> <version>", for the facts every report reads.
- * A product name that was cut gets no version appended: the pair would read as one name. */
-static void product_fact(struct bw_facts *f, const struct bw_amqp_ext *x)
-{
-    char tmp[2 * BW_AMQP_STR_MAX + 1];
-    size_t n = 0;
-    bool cut = x->broker_product.cut;
-    if (!x->broker_product.set || x->broker_product.len == 0) return;
-    memcpy(tmp, x->broker_product.s, x->broker_product.len);
-    n = x->broker_product.len;
-    if (!cut && x->broker_version.set && x->broker_version.len > 0) {
-        tmp[n++] = ' ';
-        memcpy(tmp + n, x->broker_version.s, x->broker_version.len);
-        n += x->broker_version.len;
-        cut = x->broker_version.cut;
-    }
-    bw_fstr_set(&f->product, (const uint8_t *)tmp, n);
-    if (cut) f->product.cut = true;
-}
-
 /* ---- connection methods (§1.4.2) ---- */
 
 static void method_tail(struct bw_cur *m, struct bw_facts *f)
@@ -456,7 +436,7 @@ static void start(struct amqp091_state *st, struct bw_cur *m, struct bw_facts *f
         return;
     }
     properties(tab, true, f, x);
-    product_fact(f, x);
+    bw_amqp_product_fact(f, x);
     struct bw_bytes mechs = bw_cur_bytes(m, bw_cur_be32(m));
     if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     bw_amqp_lstr_set(&x->mechanisms, mechs.ptr, mechs.len);
@@ -895,7 +875,7 @@ static void start10(struct amqp091_state *st, uint16_t pf, struct bw_cur *m, str
     st->start = true;
     if (pf_has(pf, 0)) {
         v10_map(m, true, true, f, x);          /* server-properties */
-        product_fact(f, x);
+        bw_amqp_product_fact(f, x);
     }
     if (pf_has(pf, 1)) v10_array(m, &x->mechanisms, f);
     if (pf_has(pf, 2)) v10_array(m, NULL, f);     /* locales */
