@@ -1,7 +1,8 @@
 /* tls.c: TLS handshake dissector. Records (RFC 5246 §6.2, RFC 8446 §5.1), handshake messages
  * reassembled across records (RFC 5246 §7.4, RFC 8446 §4): ClientHello (versions, suites, SNI
  * RFC 6066 §3, ALPN RFC 7301, JA3), ServerHello / HelloRetryRequest (RFC 8446 §4.1.3-4), and up
- * to TLS 1.2 the server's Certificate, whose leaf is decoded with OpenSSL (RFC 5280 §4.1). The
+ * to TLS 1.2 the server's Certificate, walked in pieces whatever its size: the leaf is decoded
+ * with OpenSSL (RFC 5280 §4.1) from its own bytes, the rest of the chain counted. The
  * AMQP 1.0 TLS header (OASIS AMQP 1.0 part 5 §5.2.1) may come first. It owns struct tls_state
  * and the bw_tls_facts record; it allocates nothing itself (OpenSSL's certificate decoding and
  * digests do, freed within the call), stops where the handshake turns encrypted, and never
