@@ -362,7 +362,11 @@ static bool tcp_close_state(struct bw_pipeline *p, struct bw_flow *f, const stru
 {
     if (pk->tcp_flags & BW_TCP_RST) {
         f->flags |= BW_FF_RST | (d == BW_DIR_TOCLIENT ? BW_FF_RST_SRV : 0);
-        close_flow(p, f, d == BW_DIR_TOCLIENT ? BW_CLOSE_RST_SERVER : BW_CLOSE_RST_CLIENT);
+        enum bw_close how = d == BW_DIR_TOCLIENT ? BW_CLOSE_RST_SERVER : BW_CLOSE_RST_CLIENT;
+        /* A reset answering the other side's FIN: that side ended the session first. */
+        if (d == BW_DIR_TOCLIENT && (f->flags & BW_FF_FIN_CLI)) how = BW_CLOSE_FIN;
+        else if (d == BW_DIR_TOSERVER && (f->flags & BW_FF_FIN_SRV)) how = BW_CLOSE_FIN_SERVER_FIRST;
+        close_flow(p, f, how);
         return true;
     }
     if (pk->tcp_flags & BW_TCP_FIN) {
@@ -414,6 +418,10 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     if (!p->start_us) p->start_us = ts;
     if (!p->earliest_us || ts < p->earliest_us) p->earliest_us = ts;
     if (ts > p->now_us) p->now_us = ts;
+    /* A capture file older than the one read before it (-r given out of time order) runs on
+     * its own clock: measured against the later file's, every flow of it would expire at once.
+     * The later file's flows then wait for the end of the run. */
+    else if (p->now_us - ts > p->flows.timeout_us[BW_LRU_LONG]) p->now_us = ts;
     expire(p);
     if (p->now_us >= p->next_stats_us) {
         if (p->next_stats_us) bw_pipeline_push_stats(p);
