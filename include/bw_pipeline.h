@@ -50,7 +50,8 @@ struct bw_pipeline {
     struct bw_decode_stats dec;
     struct bw_pipe_counters cnt;
     uint64_t start_us, now_us;            /* packet time */
-    uint64_t earliest_us;                 /* earliest packet time (files out of order): the report's span */
+    uint64_t earliest_us, latest_us;      /* earliest and latest packet time (files out of order:
+                                           * now_us follows each file's clock): the report's span */
     /* the packet being processed, for the stream callbacks */
     struct bw_flow *cur_flow;
     struct bw_session *cur_sess;

@@ -417,6 +417,7 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     p->cnt.bytes += caplen;
     if (!p->start_us) p->start_us = ts;
     if (!p->earliest_us || ts < p->earliest_us) p->earliest_us = ts;
+    if (ts > p->latest_us) p->latest_us = ts;
     if (ts > p->now_us) p->now_us = ts;
     /* A capture file older than the one read before it (-r given out of time order) runs on
      * its own clock: measured against the later file's, every flow of it would expire at once.

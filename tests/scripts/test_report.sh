@@ -46,8 +46,7 @@ t = r["totals"]
 
 # What the captures hold (pcaps/README.md): mosquitto (and RabbitMQ's MQTT plugin) on 127.0.0.1:1883,
 # ::1:1883, 11883, 9001 (WebSocket), TLS 8883 (weak: the expired leaf of tls_long_chain), weak TLS
-# 8884, ALPN on 18883; RabbitMQ AMQP on 5672,
-# 5673, TLS 5671. Default pairs accepted: admin/admin, pi/raspberry (1883), guest/guest (5672).
+# 8884, ALPN on 18883; RabbitMQ AMQP on 5672, 5673, TLS 5671. Default pairs accepted: admin/admin, pi/raspberry (1883), guest/guest (5672).
 want = {"brokers": 10, "plaintext": 6, "tls": 4, "anonymous": 3, "cleartext_credentials": 6,
         "default_credentials": 2, "weak_tls": 2}
 check({k: t[k] for k in want} == want, f"totals {t} != {want}")
