@@ -85,6 +85,13 @@ static void set_version(struct bw_facts *f, enum proto p)
     const char *v = p == P_09 ? "0-9" : p == P_08 ? "0-8" : p == P_010 ? "0-10" : "0-9-1";
     size_t n = strlen(v);
     memcpy(f->version, v, n + 1);          /* literals above all fit version[8] */
+}
+
+/* The broker answered as an AMQP broker does: only its bytes confirm the protocol (a client's
+ * header or Start-Ok alone proves nothing: anyone can send them to anything). */
+static void broker_answered(struct amqp091_state *st, struct bw_facts *f)
+{
+    if (f->version[0] == '\0') set_version(f, st->proto == P_NONE ? P_091 : (enum proto)st->proto);
     f->seen |= BW_FACT_CONFIRMED;
 }
 
@@ -190,39 +197,56 @@ static int amqp091_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
     return PROBE_MIDSTREAM;
 }
 
-/* ---- field tables (§4.2.5.5; RabbitMQ's errata types: t b B s u I i L l f d D S x A T F V) ---- */
+/* ---- field tables (§4.2.5.5) ----
+ * Two type-letter sets are in use. The 0-9-1 grammar: t b B U u I i L l f d D s S A T F V, with
+ * 's' a short string. RabbitMQ's errata set (also Qpid's and most clients'): t b B s u I i l f d
+ * D S x A T F V, with 's' a signed 16-bit integer and 'x' a byte array. Every letter but 's' has
+ * one width in both, so the union is read, and 's' by the set under which the whole table
+ * decodes: RabbitMQ's first (what brokers and clients send), then the spec's. */
+
+enum dialect { DIA_RABBIT, DIA_SPEC };
 
 struct field {
     struct bw_bytes name;
     uint8_t  type;
-    struct bw_bytes str;          /* 'S', 'x' */
+    int      nested;              /* 'F', 'A': TAB_OK, or why the content does not decode */
+    struct bw_bytes str;          /* 'S', 'x', and 's' read as a short string */
     struct bw_cur   sub;          /* 'F', 'A': the content */
     uint64_t num;                 /* numeric types as raw bits */
 };
 
 enum tab_res { TAB_OK, TAB_END, TAB_BAD, TAB_DEPTH };
 
-static int table_check(struct bw_cur t, unsigned depth);
-static int array_check(struct bw_cur a, unsigned depth);
+static int table_check(struct bw_cur t, unsigned depth, enum dialect dia);
+static int array_check(struct bw_cur a, unsigned depth, enum dialect dia);
 
-/* Read one value of `type`. Nested tables and arrays are checked through completely (at most
- * TABLE_DEPTH_MAX levels), so a TAB_OK value can be walked again without surprises. */
-static int field_value(struct bw_cur *c, uint8_t type, struct field *v, unsigned depth)
+/* Read one value of `type`. TAB_OK means the value was framed and passed: a nested table or
+ * array has its own length, so even when its content does not decode (v->nested says why,
+ * checked through at most TABLE_DEPTH_MAX levels) the walk of the enclosing table goes on after
+ * it. TAB_BAD: an unknown type (unknown width) or a length past the table: nothing after it
+ * can be read. */
+static int field_value(struct bw_cur *c, uint8_t type, struct field *v, unsigned depth,
+                       enum dialect dia)
 {
     struct bw_cur dead = { NULL, 0, 0, true };
     v->type = type;
+    v->nested = TAB_OK;
     v->str.ptr = NULL;
     v->str.len = 0;
     v->sub = dead;
     v->num = 0;
     switch (type) {
     case 't': case 'b': case 'B':           v->num = bw_cur_u8(c); break;
-    case 's': case 'u':                     v->num = bw_cur_be16(c); break;
+    case 'U': case 'u':                     v->num = bw_cur_be16(c); break;
     case 'I': case 'i': case 'f':           v->num = bw_cur_be32(c); break;
     case 'L': case 'l': case 'd': case 'T': v->num = bw_cur_be64(c); break;
     case 'D':                               /* decimal: scale octet + long-int */
         (void)bw_cur_u8(c);
         v->num = bw_cur_be32(c);
+        break;
+    case 's':
+        if (dia == DIA_RABBIT) v->num = bw_cur_be16(c);
+        else v->str = bw_cur_bytes(c, bw_cur_u8(c));
         break;
     case 'S': case 'x': {
         uint32_t n = bw_cur_be32(c);
@@ -232,12 +256,12 @@ static int field_value(struct bw_cur *c, uint8_t type, struct field *v, unsigned
     case 'V':
         break;
     case 'F': case 'A': {
-        if (depth >= TABLE_DEPTH_MAX) return TAB_DEPTH;   /* bounded recursion */
         uint32_t n = bw_cur_be32(c);
         v->sub = bw_cur_sub(c, n);
         if (c->bad) return TAB_BAD;
-        int r = type == 'F' ? table_check(v->sub, depth + 1) : array_check(v->sub, depth + 1);
-        if (r != TAB_OK) return r;
+        if (depth >= TABLE_DEPTH_MAX) v->nested = TAB_DEPTH;   /* bounded recursion */
+        else v->nested = type == 'F' ? table_check(v->sub, depth + 1, dia)
+                                     : array_check(v->sub, depth + 1, dia);
         break;
     }
     default:
@@ -247,7 +271,7 @@ static int field_value(struct bw_cur *c, uint8_t type, struct field *v, unsigned
 }
 
 /* Next name/value pair of a table's content; TAB_END when it is used up exactly. */
-static int table_next(struct bw_cur *t, struct field *v, unsigned depth)
+static int table_next(struct bw_cur *t, struct field *v, unsigned depth, enum dialect dia)
 {
     if (t->bad) return TAB_BAD;
     if (bw_cur_left(t) == 0) return TAB_END;
@@ -255,39 +279,56 @@ static int table_next(struct bw_cur *t, struct field *v, unsigned depth)
     v->name = bw_cur_bytes(t, n);
     uint8_t type = bw_cur_u8(t);
     if (t->bad) return TAB_BAD;
-    return field_value(t, type, v, depth);
+    return field_value(t, type, v, depth, dia);
 }
 
-static int array_next(struct bw_cur *a, struct field *v, unsigned depth)
+static int array_next(struct bw_cur *a, struct field *v, unsigned depth, enum dialect dia)
 {
     if (a->bad) return TAB_BAD;
     if (bw_cur_left(a) == 0) return TAB_END;
     v->name.ptr = NULL;
     v->name.len = 0;
     uint8_t type = bw_cur_u8(a);
-    return field_value(a, type, v, depth);
+    return field_value(a, type, v, depth, dia);
 }
 
-static int table_check(struct bw_cur t, unsigned depth)
+/* Does the whole content decode, nested values included? */
+static int table_check(struct bw_cur t, unsigned depth, enum dialect dia)
 {
     struct field v;
     int r;
-    while ((r = table_next(&t, &v, depth)) == TAB_OK) {}
+    while ((r = table_next(&t, &v, depth, dia)) == TAB_OK)
+        if (v.nested != TAB_OK) return v.nested;
     return r == TAB_END ? TAB_OK : r;
 }
 
-static int array_check(struct bw_cur a, unsigned depth)
+static int array_check(struct bw_cur a, unsigned depth, enum dialect dia)
 {
     struct field v;
     int r;
-    while ((r = array_next(&a, &v, depth)) == TAB_OK) {}
+    while ((r = array_next(&a, &v, depth, dia)) == TAB_OK)
+        if (v.nested != TAB_OK) return v.nested;
     return r == TAB_END ? TAB_OK : r;
+}
+
+/* The letter set a top-level table is read with (see above). A table neither decodes is read
+ * with RabbitMQ's, as far as it goes. */
+static enum dialect table_dialect(struct bw_cur t)
+{
+    if (table_check(t, 0, DIA_RABBIT) == TAB_OK) return DIA_RABBIT;
+    return table_check(t, 0, DIA_SPEC) == TAB_OK ? DIA_SPEC : DIA_RABBIT;
 }
 
 static void table_result(int r, struct bw_facts *f)
 {
     if (r == TAB_BAD) anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
     else if (r == TAB_DEPTH) anomaly(f, BW_AMQP091_ANOM_TABLE_DEPTH);
+}
+
+/* A string value as the dialect reads it: long string, byte array or the spec's short string. */
+static bool field_is_str(const struct field *v)
+{
+    return v->type == 'S' || v->type == 'x' || (v->type == 's' && v->str.ptr);
 }
 
 /* A table argument: long-uint length, then content inside the method. */
@@ -305,14 +346,18 @@ static uint16_t cap_bit(struct bw_bytes name)
     return 0;
 }
 
-/* server-properties / client-properties: product, version, platform, cluster_name, capabilities. */
+/* server-properties / client-properties: product, version, platform, cluster_name, capabilities.
+ * A nested value that does not decode is lost alone (its length frames it); an undecodable value
+ * at the top level ends the walk there, and the method's later arguments are still read. */
 static void properties(struct bw_cur t, bool broker, struct bw_facts *f, struct bw_amqp_ext *x)
 {
     struct field v;
     int r;
+    enum dialect dia = table_dialect(t);
     x->props_seen |= broker ? BW_AMQP_PROPS_BROKER : BW_AMQP_PROPS_CLIENT;
-    while ((r = table_next(&t, &v, 0)) == TAB_OK) {
-        if (v.type == 'S') {
+    while ((r = table_next(&t, &v, 0, dia)) == TAB_OK) {
+        table_result(v.nested, f);
+        if (field_is_str(&v)) {
             struct bw_amqp_str *dst = NULL;
             if (bw_amqp_eq(v.name, "product"))
                 dst = broker ? &x->broker_product : &x->client_product;
@@ -323,35 +368,15 @@ static void properties(struct bw_cur t, bool broker, struct bw_facts *f, struct 
             else if (broker && bw_amqp_eq(v.name, "cluster_name"))
                 dst = &x->cluster_name;
             if (dst) bw_amqp_str_set(dst, v.str.ptr, v.str.len);
-        } else if (v.type == 'F' && bw_amqp_eq(v.name, "capabilities")) {
+        } else if (v.type == 'F' && v.nested == TAB_OK && bw_amqp_eq(v.name, "capabilities")) {
             struct field cv;
-            struct bw_cur caps = v.sub;    /* already checked by field_value() */
+            struct bw_cur caps = v.sub;    /* checked by field_value(): it decodes */
             uint16_t *bits = broker ? &x->broker_caps : &x->client_caps;
-            while (table_next(&caps, &cv, 1) == TAB_OK)
+            while (table_next(&caps, &cv, 1, dia) == TAB_OK)
                 if (cv.type == 't' && cv.num != 0) *bits |= cap_bit(cv.name);
         }
     }
     table_result(r, f);
-}
-
-/* The broker as it announced itself, "<product> <version>", for the facts every report reads.
- * A product name that was cut gets no version appended: the pair would read as one name. */
-static void product_fact(struct bw_facts *f, const struct bw_amqp_ext *x)
-{
-    char tmp[2 * BW_AMQP_STR_MAX + 1];
-    size_t n = 0;
-    bool cut = x->broker_product.cut;
-    if (!x->broker_product.set || x->broker_product.len == 0) return;
-    memcpy(tmp, x->broker_product.s, x->broker_product.len);
-    n = x->broker_product.len;
-    if (!cut && x->broker_version.set && x->broker_version.len > 0) {
-        tmp[n++] = ' ';
-        memcpy(tmp + n, x->broker_version.s, x->broker_version.len);
-        n += x->broker_version.len;
-        cut = x->broker_version.cut;
-    }
-    bw_fstr_set(&f->product, (const uint8_t *)tmp, n);
-    if (cut) f->product.cut = true;
 }
 
 /* ---- connection methods (§1.4.2) ---- */
@@ -377,8 +402,10 @@ static void amqplain(struct bw_bytes resp, struct bw_facts *f)
         struct bw_cur peek = t;
         if (bw_cur_be32(&peek) == resp.len - 4) t = peek;
     }
-    while ((r = table_next(&t, &v, 0)) == TAB_OK) {
-        bool str = v.type == 'S' || v.type == 'x';
+    enum dialect dia = table_dialect(t);
+    while ((r = table_next(&t, &v, 0, dia)) == TAB_OK) {
+        bool str = field_is_str(&v);
+        table_result(v.nested, f);
         if (bw_amqp_eq(v.name, "LOGIN")) {
             if (str) { user = v.str; have_user = true; }
             else anomaly(f, BW_AMQP091_ANOM_BAD_AMQPLAIN);
@@ -402,15 +429,14 @@ static void start(struct amqp091_state *st, struct bw_cur *m, struct bw_facts *f
     if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     if (st->proto == P_NONE)                 /* header not seen: the broker's version decides */
         st->proto = (vmaj == 8 && vmin == 0) ? P_08 : P_091;
-    if (f->version[0] == '\0') set_version(f, (enum proto)st->proto);
-    f->seen |= BW_FACT_CONFIRMED;
+    broker_answered(st, f);
     if (!read_table(m, &tab)) {              /* a table length past the method */
         anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
         anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);
         return;
     }
     properties(tab, true, f, x);
-    product_fact(f, x);
+    bw_amqp_product_fact(f, x);
     struct bw_bytes mechs = bw_cur_bytes(m, bw_cur_be32(m));
     if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
     bw_amqp_lstr_set(&x->mechanisms, mechs.ptr, mechs.len);
@@ -424,7 +450,6 @@ static void start_ok(struct amqp091_state *st, struct bw_cur *m, struct bw_facts
     struct bw_cur tab;
     st->start_ok = true;
     st->handshake = true;
-    f->seen |= BW_FACT_CONFIRMED;
     if (f->version[0] == '\0') set_version(f, st->proto == P_NONE ? P_091 : (enum proto)st->proto);
     if (!read_table(m, &tab)) {              /* a table length past the method */
         anomaly(f, BW_AMQP091_ANOM_BAD_TABLE);
@@ -518,6 +543,11 @@ static enum bw_parse method(struct amqp091_state *st, enum bw_dir dir, uint16_t 
     bool cli = dir == BW_DIR_TOSERVER;
     uint16_t m_close = v08 ? M08_CLOSE : M_CLOSE, m_close_ok = v08 ? M08_CLOSE_OK : M_CLOSE_OK;
 
+    bool broker_method = mid == M_START || mid == M_SECURE || mid == M_TUNE || mid == M_OPEN_OK ||
+                         mid == m_close || mid == m_close_ok ||
+                         (v08 ? mid == M08_REDIRECT
+                              : mid == M_BLOCKED || mid == M_UNBLOCKED || mid == M_UPDATE_SECRET_OK);
+    if (!cli && broker_method) broker_answered(st, f);
     if (mid == m_close) {
         if (!cli) close_method(st, m, f, x);  /* the client's own Close is no broker answer */
         return BW_PARSE_DONE;
@@ -584,7 +614,12 @@ static void frame_checked(struct amqp091_state *st, struct dir_state *d, struct 
 {
     d->synced = true;
     if (d->verified < UINT8_MAX) d->verified++;
-    if (!st->handshake && !st->midstream && d->verified >= MID_FRAMES) {
+    /* Midstream it takes MID_FRAMES frames that check out, and the broker's among them: a
+     * client's frames alone prove no broker (anyone can send them anywhere), the broker's
+     * answer to them, or its own deliveries, do. */
+    const struct dir_state *c = &st->d[BW_DIR_TOSERVER], *b = &st->d[BW_DIR_TOCLIENT];
+    if (!st->handshake && !st->midstream && b->verified > 0 &&
+        (unsigned)c->verified + b->verified >= MID_FRAMES) {
         st->midstream = true;
         f->seen |= BW_FACT_MIDSTREAM;
         if (f->version[0] == '\0') set_version(f, P_091);
@@ -840,7 +875,7 @@ static void start10(struct amqp091_state *st, uint16_t pf, struct bw_cur *m, str
     st->start = true;
     if (pf_has(pf, 0)) {
         v10_map(m, true, true, f, x);          /* server-properties */
-        product_fact(f, x);
+        bw_amqp_product_fact(f, x);
     }
     if (pf_has(pf, 1)) v10_array(m, &x->mechanisms, f);
     if (pf_has(pf, 2)) v10_array(m, NULL, f);     /* locales */
@@ -929,6 +964,9 @@ static enum bw_parse control10(struct amqp091_state *st, enum bw_dir dir, uint8_
     if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return BW_PARSE_OK; }
     if (pf >> nfields[code]) anomaly(f, BW_AMQP091_ANOM_BAD_METHOD);   /* fields it has not */
     st->handshake = true;
+    if (!cli && (code == C_START || code == C_SECURE || code == C_TUNE || code == C_OPEN_OK ||
+                 code == C_REDIRECT || code == C_CLOSE || code == C_CLOSE_OK))
+        broker_answered(st, f);
     switch (code) {
     case C_START:
         if (direction_ok(cli, false, f)) { start10(st, pf, m, f, x); method_tail(m, f); }
@@ -1094,13 +1132,19 @@ static enum bw_parse frame10(struct amqp091_state *st, struct dir_state *d, enum
 
 static void mismatch(struct amqp091_state *st, struct bw_facts *f, struct bw_amqp_ext *x)
 {
-    if (x->mismatch) return;
-    x->mismatch = true;
-    memset(x->cli_hdr, 0, sizeof x->cli_hdr);
-    if (st->have_cli_hdr) memcpy(x->cli_hdr, st->cli_hdr, HDR_LEN);
-    memcpy(x->srv_hdr, st->srv_hdr, HDR_LEN);
-    anomaly(f, BW_AMQP091_ANOM_VERSION_MISMATCH);
-    f->seen |= BW_FACT_REFUSED | BW_FACT_CONFIRMED;   /* an AMQP broker, refusing this version */
+    if (!x->mismatch) {
+        x->mismatch = true;
+        memset(x->cli_hdr, 0, sizeof x->cli_hdr);
+        memcpy(x->srv_hdr, st->srv_hdr, HDR_LEN);
+        anomaly(f, BW_AMQP091_ANOM_VERSION_MISMATCH);
+        f->seen |= BW_FACT_REFUSED;
+    }
+    /* An AMQP broker refusing the header it was sent: an answer once the request is seen too
+     * (the broker's header may be delivered first). */
+    if (st->have_cli_hdr) {
+        memcpy(x->cli_hdr, st->cli_hdr, HDR_LEN);
+        f->seen |= BW_FACT_CONFIRMED;
+    }
 }
 
 /* A 0-x broker sends a header only to refuse the client's (§4.2.2), except 0-10 brokers, which
@@ -1226,15 +1270,24 @@ static enum bw_parse amqp091_gap(void *state, enum bw_dir dir, struct bw_facts *
 static void amqp091_close(void *state, enum bw_close how, struct bw_facts *f)
 {
     struct amqp091_state *st = state;
-    /* Brokers whose client did not announce authentication_failure_close reject a login by
-     * dropping the connection: credentials sent, then the connection ends with neither Tune nor
-     * a Close. A lost stretch of broker bytes could have held the Tune: then say nothing. */
+    const struct bw_amqp_ext *x = (const struct bw_amqp_ext *)(const void *)f->ext;
+    /* A broker rejects a login by ending the connection when the client did not announce
+     * authentication_failure_close (RabbitMQ: silent for about 3 s, then FIN or RST): Start-Ok
+     * sent, then the broker closes with neither Tune nor a Close. A client that gives up first
+     * (FIN or RST of its own, an idle timeout, the end of the capture) was told nothing. A lost
+     * stretch of broker bytes could have held the Tune: then say nothing either. */
     if (!st->start_ok || st->tune || st->open_ok || st->closed || st->d[BW_DIR_TOCLIENT].gap)
         return;
     if (f->seen & (BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED | BW_FACT_REFUSED))
         return;
-    if (how == BW_CLOSE_FIN_SERVER_FIRST || how == BW_CLOSE_RST_SERVER || how == BW_CLOSE_FIN)
-        f->seen |= BW_FACT_AUTH_FAILED;
+    if (how != BW_CLOSE_FIN_SERVER_FIRST && how != BW_CLOSE_RST_SERVER)
+        return;
+    /* Both sides agreed on authentication_failure_close: a failed login would have been a
+     * Close 403, so this drop is some other refusal. */
+    bool afc = x->ready && (x->props_seen & BW_AMQP_PROPS_BROKER) &&
+               (x->props_seen & BW_AMQP_PROPS_CLIENT) &&
+               (x->broker_caps & x->client_caps & BW_AMQP_CAP_AUTH_FAILURE_CLOSE);
+    f->seen |= afc ? BW_FACT_REFUSED : BW_FACT_AUTH_FAILED;
 }
 
 static void amqp091_facts_json(const struct bw_facts *f, struct bw_json *j)

@@ -84,9 +84,16 @@ static void anomaly(struct bw_facts *f, unsigned bit)
     f->seen |= BW_FACT_SPEC_VIOLATION;
 }
 
-static void confirm(struct bw_facts *f)
+static void set_version(struct bw_facts *f)
 {
     memcpy(f->version, "1.0", 4);
+}
+
+/* The broker answered as a 1.0 broker does: only its bytes confirm the protocol (a client's
+ * header alone proves nothing: anyone can send it to anything). */
+static void confirm(struct bw_facts *f)
+{
+    set_version(f);
     f->seen |= BW_FACT_CONFIRMED;
 }
 
@@ -468,8 +475,11 @@ static enum bw_parse sasl_outcome(struct amqp10_state *st, const struct perf *p,
         f->seen |= BW_FACT_AUTH_OK;
         return BW_PARSE_OK;                /* the AMQP header and open follow */
     }
-    /* 1 auth, 2 sys, 3 sys-perm, 4 sys-temp: the login did not succeed (part 5 §5.3.3.6). */
-    if (code->u <= 4) f->seen |= BW_FACT_AUTH_FAILED;
+    /* 1 auth: the credentials were wrong (part 5 §5.3.3.6), a failed login. 2 sys, 3 sys-perm,
+     * 4 sys-temp: the broker could not authenticate anyone (a system error, permanent or not):
+     * a refusal, nothing to do with the credentials, so not a guess that failed. */
+    if (code->u == 1) f->seen |= BW_FACT_AUTH_FAILED;
+    else if (code->u <= 4) f->seen |= BW_FACT_REFUSED;
     else anomaly(f, BW_AMQP10_ANOM_BAD_OUTCOME);
     return BW_PARSE_DONE;
 }
@@ -490,6 +500,7 @@ static void open_perf(struct amqp10_state *st, bool broker, const struct perf *p
         if (host) bw_amqp_str_set(&x->hostname, host->b.ptr, host->b.len);
     }
     if (props) properties(props, broker, f, x);
+    if (props && broker) bw_amqp_product_fact(f, x);   /* "RabbitMQ 3.10.8" for every report */
 }
 
 static void close_perf(struct amqp10_state *st, bool broker, const struct perf *p,
@@ -518,6 +529,9 @@ static enum bw_parse performative(struct amqp10_state *st, enum bw_dir dir, stru
     struct perf p;
     bool cli = dir == BW_DIR_TOSERVER;
     if (!read_perf(body, &p, f)) return BW_PARSE_OK;
+    if (!cli && (p.code == D_SASL_MECHANISMS || p.code == D_SASL_CHALLENGE ||
+                 p.code == D_SASL_OUTCOME || p.code == D_OPEN || p.code == D_CLOSE))
+        confirm(f);                          /* what only a broker sends */
     switch (p.code) {
     case D_SASL_MECHANISMS:
         if (cli) { anomaly(f, BW_AMQP10_ANOM_WRONG_DIRECTION); break; }
@@ -584,7 +598,11 @@ static void frame_ok(struct amqp10_state *st, struct dir_state *d, struct bw_fac
 {
     d->synced = true;
     if (d->verified < UINT8_MAX) d->verified++;
-    if (!st->handshake && !st->midstream && d->verified >= MID_FRAMES) {
+    /* Midstream it takes MID_FRAMES good frames, and the broker's among them: a client's frames
+     * alone prove no broker; the broker's answers, or its own transfers, do. */
+    const struct dir_state *c = &st->d[BW_DIR_TOSERVER], *b = &st->d[BW_DIR_TOCLIENT];
+    if (!st->handshake && !st->midstream && b->verified > 0 &&
+        (unsigned)c->verified + b->verified >= MID_FRAMES) {
         st->midstream = true;
         f->seen |= BW_FACT_MIDSTREAM;
         confirm(f);
@@ -738,14 +756,19 @@ static enum bw_parse frame(struct amqp10_state *st, struct dir_state *d, enum bw
 static void mismatch(struct amqp10_state *st, unsigned round, struct bw_facts *f,
                      struct bw_amqp_ext *x)
 {
-    if (x->mismatch) return;
-    x->mismatch = true;
-    memset(x->cli_hdr, 0, sizeof x->cli_hdr);
-    if (st->d[BW_DIR_TOSERVER].hdrs > round)
+    if (!x->mismatch) {
+        x->mismatch = true;
+        memset(x->cli_hdr, 0, sizeof x->cli_hdr);
+        memcpy(x->srv_hdr, st->hdr[BW_DIR_TOCLIENT][round], HDR_LEN);
+        anomaly(f, BW_AMQP10_ANOM_VERSION_MISMATCH);
+        f->seen |= BW_FACT_REFUSED;
+    }
+    /* An AMQP broker refusing the header it was sent: an answer once that request is seen too
+     * (it may be delivered after the answer). A broker's 1.0 header confirms by itself. */
+    if (st->d[BW_DIR_TOSERVER].hdrs > round) {
         memcpy(x->cli_hdr, st->hdr[BW_DIR_TOSERVER][round], HDR_LEN);
-    memcpy(x->srv_hdr, st->hdr[BW_DIR_TOCLIENT][round], HDR_LEN);
-    anomaly(f, BW_AMQP10_ANOM_VERSION_MISMATCH);
-    f->seen |= BW_FACT_REFUSED | BW_FACT_CONFIRMED;   /* an AMQP broker, refusing this header */
+        f->seen |= BW_FACT_CONFIRMED;
+    }
 }
 
 /* A 1.0 broker echoes the header it accepts and answers any other with the one it would
@@ -773,7 +796,8 @@ static enum bw_parse header(struct amqp10_state *st, struct dir_state *d, enum b
     st->handshake = true;
     d->phase = PH_FRAMES;
     bool ok = is_10_hdr(buf);
-    if (ok && round == 0) confirm(f);
+    if (ok && round == 0) set_version(f);
+    if (ok && !cli) confirm(f);                  /* the broker's answer (an echo or its own) */
     if (ok && buf[4] == ID_TLS) {                /* TLS from here on: nothing readable follows */
         f->seen |= BW_FACT_TLS;
         st->tls = true;
@@ -813,7 +837,10 @@ static enum bw_parse amqp10_parse(void *state, enum bw_dir dir, const uint8_t *b
     if (d->phase == PH_DONE) return BW_PARSE_DONE;
     /* After TLS only the broker's answer to the TLS header is still worth reading. */
     bool answer = st->tls && d->phase == PH_START && len > 0 && buf[0] == 'A';
-    if (st->midstream || x->mismatch || (st->tls && !answer)) {
+    /* After a refused header, only the client's header it answered (delivered late) is read. */
+    bool request = x->mismatch && dir == BW_DIR_TOSERVER && d->phase == PH_START && len > 0 &&
+                   buf[0] == 'A';
+    if (st->midstream || (x->mismatch && !request) || (st->tls && !answer)) {
         d->phase = PH_DONE;
         return BW_PARSE_DONE;
     }

@@ -1,7 +1,8 @@
 /* tls.c: TLS handshake dissector. Records (RFC 5246 §6.2, RFC 8446 §5.1), handshake messages
  * reassembled across records (RFC 5246 §7.4, RFC 8446 §4): ClientHello (versions, suites, SNI
  * RFC 6066 §3, ALPN RFC 7301, JA3), ServerHello / HelloRetryRequest (RFC 8446 §4.1.3-4), and up
- * to TLS 1.2 the server's Certificate, whose leaf is decoded with OpenSSL (RFC 5280 §4.1). The
+ * to TLS 1.2 the server's Certificate, walked in pieces whatever its size: the leaf is decoded
+ * with OpenSSL (RFC 5280 §4.1) from its own bytes, the rest of the chain counted. The
  * AMQP 1.0 TLS header (OASIS AMQP 1.0 part 5 §5.2.1) may come first. It owns struct tls_state
  * and the bw_tls_facts record; it allocates nothing itself (OpenSSL's certificate decoding and
  * digests do, freed within the call), stops where the handshake turns encrypted, and never
@@ -29,6 +30,8 @@
 #define REC_PLAIN_MAX   16384u           /* TLSPlaintext.length limit (RFC 8446 §5.1) */
 #define REC_CIPHER_MAX  (16384u + 2048u) /* TLSCiphertext.length limit (RFC 5246 §6.2.3) */
 #define HS_MSG_MAX      16384u           /* largest handshake message buffered and parsed */
+#define LEAF_MAX        65536u           /* largest leaf certificate decoded (the rest of the
+                                          * Certificate message is walked by length) */
 #define AMQP_HDR_LEN    8
 
 enum { CT_CCS = 20, CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23, CT_HEARTBEAT = 24 };
@@ -64,10 +67,21 @@ const char *const bw_tls_weak_names[BW_TLS_WEAK_COUNT + 1] = {
 
 enum phase { PH_START, PH_RECORDS, PH_DONE };
 
+/* A handshake message read piece by piece, never buffered whole: the server's Certificate
+ * (its leaf is decoded from the bytes that hold it, the rest of the chain counted and passed by
+ * length), or a message too large to buffer that nothing is read from. */
+enum walk { W_NONE, W_LIST, W_CERT_LEN, W_LEAF, W_SKIP_CERT, W_SKIP_MSG };
+
 struct tls_dir {
     uint8_t  phase;            /* enum phase */
     bool     any_record;       /* a record header was read: the AMQP header is no longer allowed */
+    uint8_t  walk;             /* enum walk: W_NONE unless inside a message read in pieces */
+    bool     walk_cert;        /* the walked message is the server's Certificate */
+    uint8_t  certs;            /* certificates of the walked Certificate seen (saturates) */
     uint32_t skip;             /* payload bytes of the first buffered record already parsed */
+    uint32_t msg_left;         /* walked message: body bytes not yet passed */
+    uint32_t list_left;        /* Certificate: certificate_list bytes not yet passed */
+    uint32_t cert_left;        /* Certificate: bytes of the current certificate not yet passed */
 };
 
 struct tls_state {
@@ -120,12 +134,6 @@ static uint8_t version_bit(uint16_t v)
 static uint32_t be24(const uint8_t *p)
 {
     return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
-static uint32_t cur_be24(struct bw_cur *c)
-{
-    const uint8_t *p;
-    return bw_cur_take(c, 3, &p) ? be24(p) : 0;
 }
 
 /* Copy a wire name into a NUL-terminated array: unprintable bytes become '?' (an anomaly). */
@@ -546,7 +554,7 @@ static uint8_t key_type(const EVP_PKEY *pk)
 static void leaf(struct bw_bytes der, struct bw_tls_facts *x, struct bw_facts *f)
 {
     const unsigned char *p = der.ptr;
-    X509 *crt = der.len <= HS_MSG_MAX ? d2i_X509(NULL, &p, (long)der.len) : NULL;
+    X509 *crt = der.len <= LEAF_MAX ? d2i_X509(NULL, &p, (long)der.len) : NULL;
     if (!crt) {
         anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
         ERR_clear_error();
@@ -582,25 +590,6 @@ static void leaf(struct bw_bytes der, struct bw_tls_facts *x, struct bw_facts *f
     x->have |= BW_TLS_HAVE_CERT;
     X509_free(crt);
     ERR_clear_error();
-}
-
-static void certificate(struct bw_cur *b, struct bw_tls_facts *x, struct bw_facts *f)
-{
-    struct bw_cur list = bw_cur_sub(b, cur_be24(b));
-    struct bw_bytes first = { NULL, 0 };
-    unsigned n = 0;
-    bool bad = b->bad || bw_cur_left(b) != 0;
-    while (bw_cur_left(&list) > 0) {
-        struct bw_bytes der = bw_cur_bytes(&list, cur_be24(&list));
-        if (list.bad) { bad = true; break; }       /* a certificate length lies */
-        if (der.len == 0) bad = true;
-        if (n == 0) first = der;
-        if (n < UINT8_MAX) n++;
-    }
-    if (bad) anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
-    x->have |= BW_TLS_HAVE_CERT_MSG;
-    x->chain_len = (uint8_t)n;
-    if (first.len > 0) leaf(first, x, f);
 }
 
 /* ---- records and reassembly ---- */
@@ -649,10 +638,9 @@ static enum bw_parse message(struct tls_state *st, enum bw_dir dir, uint8_t type
     case HT_SERVER_HELLO:
         if (hello) { anomaly(f, BW_TLS_ANOM_UNEXPECTED); return BW_PARSE_OK; }
         return server_hello(st, b, x, f);
-    case HT_CERTIFICATE:
-        if (!hello) { anomaly(f, BW_TLS_ANOM_UNEXPECTED); return BW_PARSE_OK; }
-        certificate(b, x, f);
-        return BW_PARSE_DONE;                    /* all the server's cleartext says about it */
+    case HT_CERTIFICATE:                         /* after the hello it is walked: cert_walk() */
+        anomaly(f, BW_TLS_ANOM_UNEXPECTED);
+        return BW_PARSE_OK;
     case HT_SERVER_HELLO_DONE:
         if (!hello) anomaly(f, BW_TLS_ANOM_UNEXPECTED);
         return BW_PARSE_DONE;                    /* the handshake moved on without a certificate */
@@ -716,22 +704,212 @@ static enum src src_read(struct hs_src *s, uint8_t *out, size_t n, struct bw_fac
     return SRC_OK;
 }
 
+/* Pass up to n handshake payload bytes, across the records at hand; returns how many. */
+static size_t src_pass(struct hs_src *s, size_t n, enum src *r, struct bw_facts *f)
+{
+    size_t done = 0;
+    *r = SRC_OK;
+    while (done < n) {
+        if (s->rec_left == 0) {
+            struct hs_src before = *s;
+            *r = src_record(s, f);
+            if (*r == SRC_NEED) { *s = before; *r = SRC_OK; break; }
+            if (*r == SRC_BAD) break;
+            continue;
+        }
+        size_t k = n - done;
+        if (k > s->rec_left) k = s->rec_left;
+        if (k > bw_cur_left(&s->c)) k = bw_cur_left(&s->c);
+        if (k == 0) break;
+        (void)bw_cur_skip(&s->c, k);
+        s->rec_left -= k;
+        done += k;
+    }
+    return done;
+}
+
+/* What the direction has used up to `s`: whole records, plus the bytes of the record it is in. */
+static size_t commit_at(struct tls_dir *d, const struct hs_src *s)
+{
+    d->skip = s->rec_left == 0 ? 0 : (uint32_t)(s->c.off - s->rec_start - REC_HDR);
+    return s->rec_left == 0 ? s->c.off : s->rec_start;
+}
+
+/* Start walking a message of mlen body bytes (the Certificate: cert set; otherwise passed). */
+static void walk_begin(struct tls_dir *d, uint32_t mlen, bool cert, struct bw_tls_facts *x)
+{
+    d->walk = cert ? W_LIST : W_SKIP_MSG;
+    d->walk_cert = cert;
+    d->msg_left = mlen;
+    d->list_left = d->cert_left = 0;
+    d->certs = 0;
+    if (cert) {
+        x->have |= BW_TLS_HAVE_CERT_MSG;
+        x->chain_len = 0;
+    }
+}
+
+/* The Certificate (RFC 5246 §7.4.2: certificate_list<0..2^24-1>, each ASN.1Cert<1..2^24-1>) or
+ * a passed message, from `s` on, as far as the bytes at hand go. Every unit (a length, the whole
+ * leaf, a stretch passed) is taken whole or not at all, so the facts are the same however the
+ * bytes arrive. The leaf, the first certificate, is decoded once all of its bytes are here (at
+ * most LEAF_MAX; they need the reassembly window to hold them); the other certificates are only
+ * counted. NEED_MORE: wait (what was used is consumed); DONE: the message is over; MALFORMED:
+ * another record type cut into it. */
+static enum bw_parse walk(struct tls_state *st, enum bw_dir dir, struct hs_src *s, size_t *used,
+                          uint8_t *tmp, struct bw_facts *f)
+{
+    struct tls_dir *d = &st->d[dir];
+    struct bw_tls_facts *x = ext_of(f);
+    for (;;) {
+        struct hs_src at = *s;                   /* where the last whole unit ended */
+        enum src r = SRC_OK;
+        uint8_t b3[3];
+        switch (d->walk) {
+        case W_LIST:
+            if (d->msg_left < 3) {
+                anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
+                d->walk = W_SKIP_MSG;
+                continue;
+            }
+            if ((r = src_read(s, b3, 3, f)) != SRC_OK) break;
+            d->msg_left -= 3;
+            d->list_left = be24(b3);
+            d->walk = W_CERT_LEN;
+            if (d->list_left != d->msg_left) {   /* the list and its message disagree */
+                anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
+                if (d->list_left > d->msg_left) {    /* no length inside can be trusted */
+                    d->list_left = 0;
+                    d->walk = W_SKIP_MSG;
+                }
+            }
+            continue;
+        case W_CERT_LEN: {
+            if (d->list_left == 0) {             /* the list is over; bytes after it were flagged */
+                d->walk = W_SKIP_MSG;
+                continue;
+            }
+            if (d->list_left < 3) {
+                anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
+                d->list_left = 0;
+                d->walk = W_SKIP_MSG;
+                continue;
+            }
+            if ((r = src_read(s, b3, 3, f)) != SRC_OK) break;
+            uint32_t n = be24(b3);
+            d->msg_left -= 3;
+            d->list_left -= 3;
+            if (n > d->list_left) {              /* a certificate length lies: stop there */
+                anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
+                d->list_left = 0;
+                d->walk = W_SKIP_MSG;
+                continue;
+            }
+            if (n == 0) anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);   /* ASN.1Cert<1..2^24-1> */
+            bool first = d->certs == 0;
+            if (d->certs < UINT8_MAX) d->certs++;
+            x->chain_len = d->certs;
+            d->cert_left = n;
+            d->walk = W_SKIP_CERT;
+            if (first && n > LEAF_MAX) anomaly(f, BW_TLS_ANOM_TOO_LARGE);   /* counted, not decoded */
+            else if (first && n > 0) d->walk = W_LEAF;
+            continue;
+        }
+        case W_LEAF: {
+            struct bw_bytes der = { NULL, d->cert_left };
+            if (s->rec_left >= der.len) {        /* inside one record: decode in place */
+                if (!bw_cur_take(&s->c, der.len, &der.ptr)) { r = SRC_NEED; break; }
+                s->rec_left -= der.len;
+            } else {
+                if ((r = src_read(s, tmp, der.len, f)) != SRC_OK) break;
+                der.ptr = tmp;
+            }
+            leaf(der, x, f);
+            d->msg_left -= d->cert_left;
+            d->list_left -= d->cert_left;
+            d->cert_left = 0;
+            d->walk = W_CERT_LEN;
+            continue;
+        }
+        case W_SKIP_CERT:
+        case W_SKIP_MSG: {
+            bool in_cert = d->walk == W_SKIP_CERT;
+            size_t want = in_cert ? d->cert_left : d->msg_left;
+            if (want == 0 && !in_cert) {         /* the message is over */
+                bool cert = d->walk_cert;
+                d->walk = W_NONE;
+                *used = commit_at(d, s);
+                return cert ? stop(st, dir, f, BW_PARSE_DONE) : BW_PARSE_OK;
+            }
+            size_t k = src_pass(s, want, &r, f);
+            d->msg_left -= (uint32_t)k;
+            if (in_cert) {
+                d->list_left -= (uint32_t)k;
+                d->cert_left -= (uint32_t)k;
+            }
+            if (r == SRC_OK && k == want) {
+                if (in_cert) d->walk = W_CERT_LEN;
+                continue;
+            }
+            if (r == SRC_OK) r = SRC_NEED;
+            at = *s;                             /* what was passed is used */
+            break;
+        }
+        default:                                 /* W_NONE: nothing to walk */
+            return BW_PARSE_OK;
+        }
+        /* r is SRC_NEED or SRC_BAD: keep only the units completed before */
+        *s = at;
+        if (r == SRC_BAD) return stop(st, dir, f, BW_PARSE_MALFORMED);
+        *used = commit_at(d, s);
+        return BW_PARSE_NEED_MORE;
+    }
+}
+
 /* Handshake records at the front of buf: parse every message complete in the buffer, consume
- * the records they used up. A message spanning records is copied out (at most HS_MSG_MAX). */
+ * the records they used up. A message spanning records is copied out (at most HS_MSG_MAX); the
+ * server's Certificate, and any message too large to buffer that nothing is read from, are
+ * walked in pieces instead (walk()). */
 static enum bw_parse handshake(struct tls_state *st, enum bw_dir dir, const uint8_t *buf,
                                size_t len, size_t *used, struct bw_facts *f)
 {
     struct tls_dir *d = &st->d[dir];
-    uint8_t tmp[HS_MSG_MAX];
+    struct bw_tls_facts *x = ext_of(f);
+    uint8_t tmp[LEAF_MAX];                       /* a message or a leaf spanning records */
     for (;;) {
         struct hs_src s = { bw_cur_init(buf, len), 0, 0 };
         uint8_t hdr[HS_HDR];
         enum src r = src_record(&s, f);
         if (r == SRC_OK) r = src_read(&s, NULL, d->skip, f);
+        if (r == SRC_OK && d->walk != W_NONE) {
+            enum bw_parse wr = walk(st, dir, &s, used, tmp, f);
+            if (wr != BW_PARSE_OK) return wr;
+            if (*used > 0) return BW_PARSE_OK;
+            continue;                            /* the next message starts in this record */
+        }
         if (r == SRC_OK) r = src_read(&s, hdr, HS_HDR, f);
         if (r == SRC_NEED) return BW_PARSE_NEED_MORE;
         if (r == SRC_BAD) return stop(st, dir, f, BW_PARSE_MALFORMED);
         uint32_t mlen = be24(hdr + 1);
+        bool hello = x->have & BW_TLS_HAVE_SERVER_HELLO;
+        bool server_cert = dir == BW_DIR_TOCLIENT && hdr[0] == HT_CERTIFICATE && hello;
+        /* The hellos are read whole; too large to buffer, they cannot be followed. */
+        bool needs_body = dir == BW_DIR_TOSERVER ? hdr[0] == HT_CLIENT_HELLO && !st->client_hello
+                                                 : hdr[0] == HT_SERVER_HELLO && !hello;
+        if (server_cert || (mlen > HS_MSG_MAX && !needs_body)) {
+            if (!server_cert) {                  /* nothing read from it but its type */
+                struct bw_cur none = bw_cur_init(NULL, 0);
+                enum bw_parse pr = message(st, dir, hdr[0], &none, f);
+                if (pr != BW_PARSE_OK) {
+                    *used = commit_at(d, &s);
+                    return stop(st, dir, f, pr);
+                }
+            }
+            walk_begin(d, mlen, server_cert, x);
+            *used = commit_at(d, &s);
+            if (*used > 0) return BW_PARSE_OK;   /* the walk goes on at the next call */
+            continue;
+        }
         if (mlen > HS_MSG_MAX) {                 /* refuse to buffer it: stop following */
             anomaly(f, BW_TLS_ANOM_TOO_LARGE);
             return stop(st, dir, f, BW_PARSE_DONE);
@@ -748,8 +926,7 @@ static enum bw_parse handshake(struct tls_state *st, enum bw_dir dir, const uint
             if (r == SRC_BAD) return stop(st, dir, f, BW_PARSE_MALFORMED);
             body = bw_cur_init(tmp, mlen);
         }
-        size_t consumed = s.rec_left == 0 ? s.c.off : s.rec_start;
-        d->skip = s.rec_left == 0 ? 0 : (uint32_t)(s.c.off - s.rec_start - REC_HDR);
+        size_t consumed = commit_at(d, &s);
         enum bw_parse pr = message(st, dir, hdr[0], &body, f);
         if (pr != BW_PARSE_OK) {
             *used = consumed;
@@ -822,7 +999,8 @@ static enum bw_parse record(struct tls_state *st, enum bw_dir dir, const uint8_t
         }
         return handshake(st, dir, buf, len, used, f);
     }
-    if (d->skip) {                               /* cannot happen: a partly parsed record leads */
+    if (d->skip || d->walk != W_NONE) {          /* a handshake message is not over: no other
+                                                  * record may come between its pieces */
         anomaly(f, BW_TLS_ANOM_INTERLEAVED);
         return stop(st, dir, f, BW_PARSE_MALFORMED);
     }

@@ -232,6 +232,27 @@ static inline void bw_amqp_creds(struct bw_facts *f, struct bw_bytes user, bool 
         f->seen |= BW_FACT_DEFAULT_CREDS;
 }
 
+/* The broker as it announced itself, "<product> <version>" (0-9-1 / 0-10 server-properties,
+ * 1.0 open properties), into the facts every report reads. A product name that was cut gets no
+ * version appended: the pair would read as one name. */
+static inline void bw_amqp_product_fact(struct bw_facts *f, const struct bw_amqp_ext *x)
+{
+    char tmp[2 * BW_AMQP_STR_MAX + 1];
+    size_t n = 0;
+    bool cut = x->broker_product.cut;
+    if (!x->broker_product.set || x->broker_product.len == 0) return;
+    memcpy(tmp, x->broker_product.s, x->broker_product.len);
+    n = x->broker_product.len;
+    if (!cut && x->broker_version.set && x->broker_version.len > 0) {
+        tmp[n++] = ' ';
+        memcpy(tmp + n, x->broker_version.s, x->broker_version.len);
+        n += x->broker_version.len;
+        cut = x->broker_version.cut;
+    }
+    bw_fstr_set(&f->product, (const uint8_t *)tmp, n);
+    if (cut) f->product.cut = true;
+}
+
 static inline const char *bw_amqp_cap_name(unsigned bit)
 {
     static const char *const names[BW_AMQP_CAP_COUNT] = {

@@ -24,10 +24,10 @@ enum bw_parse {
 };
 
 enum bw_close {
-    BW_CLOSE_FIN,         /* orderly close (FIN seen) */
+    BW_CLOSE_FIN,         /* the client closed first (FIN; the broker answered FIN or RST) */
     BW_CLOSE_RST_CLIENT,  /* the client reset */
     BW_CLOSE_RST_SERVER,  /* the broker reset */
-    BW_CLOSE_FIN_SERVER_FIRST, /* the broker closed first (FIN) */
+    BW_CLOSE_FIN_SERVER_FIRST, /* the broker closed first (FIN; the client answered FIN or RST) */
     BW_CLOSE_TIMEOUT,     /* idle timeout */
     BW_CLOSE_EVICTED,     /* flow table full */
     BW_CLOSE_END,         /* end of capture */

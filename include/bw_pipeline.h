@@ -72,7 +72,8 @@ struct bw_pipeline {
     void (*notice)(void *ctx, const char *line);
     void *notice_ctx;
     uint64_t start_us, now_us;            /* packet time */
-    uint64_t earliest_us;                 /* earliest packet time (files out of order): the report's span */
+    uint64_t earliest_us, latest_us;      /* earliest and latest packet time (files out of order:
+                                           * now_us follows each file's clock): the report's span */
     uint64_t next_expire_us, next_stats_us, next_cap_us;
     /* the packet being processed, for the stream callbacks */
     struct bw_flow *cur_flow;

@@ -26,7 +26,8 @@ enum bw_tls_anomaly {
     BW_TLS_ANOM_RECORD_VERSION,     /* "bad_record_version": record version not 3.0..3.4 */
     BW_TLS_ANOM_RECORD_LENGTH,      /* "bad_record_length": past 2^14 (+2048), or empty */
     BW_TLS_ANOM_INTERLEAVED,        /* "interleaved_record": another type inside a handshake message */
-    BW_TLS_ANOM_TOO_LARGE,          /* "handshake_too_large": a message past 16 KiB; not followed */
+    BW_TLS_ANOM_TOO_LARGE,          /* "handshake_too_large": a hello past 16 KiB (not followed), or
+                                       a leaf certificate past 64 KiB (counted, not decoded) */
     BW_TLS_ANOM_BAD_HELLO,          /* "bad_hello": a hello field runs past its message, or trails */
     BW_TLS_ANOM_BAD_EXTENSION,      /* "bad_extension": an extension's inner lengths lie */
     BW_TLS_ANOM_DUP_EXTENSION,      /* "duplicate_extension" (RFC 8446 §4.2) */
@@ -56,7 +57,8 @@ extern const char *const bw_tls_weak_names[BW_TLS_WEAK_COUNT + 1];   /* NULL-ter
 #define BW_TLS_HAVE_CLIENT_HELLO  (1u << 0)  /* client_version, versions_offered, ciphers_offered */
 #define BW_TLS_HAVE_SERVER_HELLO  (1u << 1)  /* version, cipher_suite */
 #define BW_TLS_HAVE_HRR           (1u << 2)  /* a HelloRetryRequest came first (RFC 8446 §4.1.4) */
-#define BW_TLS_HAVE_CERT_MSG      (1u << 3)  /* the server's Certificate message: chain_len */
+#define BW_TLS_HAVE_CERT_MSG      (1u << 3)  /* the server's Certificate message began: chain_len
+                                              * (certificates seen so far, if it never ended) */
 #define BW_TLS_HAVE_CERT          (1u << 4)  /* its leaf decoded: subject .. self_signed */
 #define BW_TLS_HAVE_JA3           (1u << 5)  /* ja3_md5 */
 #define BW_TLS_HAVE_SNI           (1u << 6)  /* sni */

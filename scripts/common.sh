@@ -184,8 +184,11 @@ bw_capture_start() {
     local file=$1
     shift
     local log="$file.tcpdump.log"
+    # -B: in immediate mode each ring slot holds a whole snaplen (256 KiB), so the default 2 MiB
+    # buffer has 8 of them and a burst of segments (a 24 KiB certificate chain) on a busy
+    # machine loses some; 64 MiB holds 256.
     bw_start_bg BW_TCPDUMP_PID "$log" \
-        tcpdump -i lo -n -U --immediate-mode -w "$file" "$@"
+        tcpdump -i lo -n -U --immediate-mode -B 65536 -w "$file" "$@"
     if ! bw_wait_grep "$log" 'listening on' 10; then
         cat "$log" >&2
         bw_log "error: tcpdump did not start"

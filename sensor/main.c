@@ -310,7 +310,7 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_REALTIME, &wall);
     struct bw_report_header hdr = {
         .sensor = cfg.sensor_name, .version = BW_VERSION, .inputs = cfg.rfiles, .ninputs = cfg.nrfiles,
-        .iface = cfg.iface, .bpf = cfg.bpf, .first_us = pl.earliest_us, .last_us = pl.now_us,
+        .iface = cfg.iface, .bpf = cfg.bpf, .first_us = pl.earliest_us, .last_us = pl.latest_us,
         .generated_us = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
         .show_usernames = cfg.show_usernames, .redact = cfg.redact_usernames,
         .redact_key = cfg.redact_usernames ? &redact_key : NULL,

@@ -427,7 +427,11 @@ static const char *reason_name(enum bw_close how)
 
 static enum bw_close rst_reason(const struct bw_flow *f)
 {
-    return (f->flags & BW_FF_RST_SRV) ? BW_CLOSE_RST_SERVER : BW_CLOSE_RST_CLIENT;
+    bool srv = f->flags & BW_FF_RST_SRV;
+    /* A reset answering the other side's FIN: that side ended the session first. */
+    if (srv && (f->flags & BW_FF_FIN_CLI)) return BW_CLOSE_FIN;
+    if (!srv && (f->flags & BW_FF_FIN_SRV)) return BW_CLOSE_FIN_SERVER_FIRST;
+    return srv ? BW_CLOSE_RST_SERVER : BW_CLOSE_RST_CLIENT;
 }
 
 /* Where a segment's data starts (data on a SYN, TCP Fast Open, follows the SYN's own number). */
@@ -1046,7 +1050,16 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     p->cnt.bytes += caplen;
     if (!p->start_us) p->start_us = ts;
     if (!p->earliest_us || ts < p->earliest_us) p->earliest_us = ts;
+    if (ts > p->latest_us) p->latest_us = ts;
     if (ts > p->now_us) p->now_us = ts;
+    /* A capture file older than the one read before it (-r given out of time order) runs on
+     * its own clock: measured against the later file's, every flow of it would expire at once.
+     * The later file's flows then wait for the end of the run. */
+    else if (p->now_us - ts > p->flows.timeout_us[BW_LRU_CONFIRMED]) {
+        p->now_us = ts;
+        p->next_expire_us = p->next_cap_us = ts;   /* timers follow the clock back */
+        if (p->next_stats_us) p->next_stats_us = ts;
+    }
     if (p->now_us >= p->next_expire_us) {
         expire(p);
         p->next_expire_us = p->now_us + EXPIRE_EVERY_US;

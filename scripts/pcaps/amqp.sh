@@ -14,6 +14,8 @@ AMQP_PW_NONSTD=Nonstd-amqp-pw-5673     # sensor02 on port 5673 (pika)
 AMQP_PW_PROTON=Proton-pw-1010          # telemetry, AMQP 1.0 SASL PLAIN (Qpid Proton)
 AMQP_PW_PROTON_WRONG=Wrong-proton-pw-3 # telemetry with a wrong password, AMQP 1.0
 AMQP_PW_BRUTE_PREFIX=Amqp-brute-       # bruteforce guesses for guest: Amqp-brute-01 .. 12
+AMQP_PW_SILENT_WRONG=Silent-amqp-pw-8  # guest, wrong, client without authentication_failure_close
+AMQP_PW_GIVEUP_WRONG=Giveup-amqp-pw-9  # guest, wrong, the same client giving up after 1 s
 
 AMQP_BASE_PKGS="rabbitmq-server python3 tcpdump iproute2"
 AMQP_PIKA_PKGS="$AMQP_BASE_PKGS python3-pika"
@@ -172,6 +174,20 @@ amqp_case_bruteforce() {
     amqp_finish
 }
 
+amqp_case_silent_close() {
+    amqp_rabbitmq 5672 || return
+    bw_capture_start "$BW_OUT" tcp port 5672 || return
+    # pika without authentication_failure_close in its capabilities: RabbitMQ answers the
+    # wrong password with nothing, then closes the connection about 3 s later.
+    amqp_py pika --user guest --password "$AMQP_PW_SILENT_WRONG" --no-auth-failure-close \
+        --expect refused || return
+    # The same client giving up after 1 s: it closes first, before the broker said anything.
+    amqp_py pika --user guest --password "$AMQP_PW_GIVEUP_WRONG" --no-auth-failure-close \
+        --give-up 1 --expect gave-up || return
+    sleep 3   # RabbitMQ closes its end of the abandoned connection after its delay: captured too
+    amqp_finish
+}
+
 amqp10_case_plain_ok() {
     amqp_rabbitmq 5672 rabbitmq_amqp1_0 || return
     amqp_add_user telemetry "$AMQP_PW_PROTON" || return
@@ -226,6 +242,8 @@ bw_pcap_case amqp_midstream amqp_case_midstream "$AMQP_PIKA_PKGS" \
     "RabbitMQ 3.10: capture starts after a pika session's handshake; 5 publishes, basic.get"
 bw_pcap_case amqp_bruteforce amqp_case_bruteforce "$AMQP_PIKA_PKGS" \
     "RabbitMQ 3.10: 12 pika connections as guest with wrong passwords, each Close 403"
+bw_pcap_case amqp_silent_close amqp_case_silent_close "$AMQP_PIKA_PKGS" \
+    "RabbitMQ 3.10: pika without authentication_failure_close, wrong password: broker closes; then one giving up first"
 bw_pcap_case amqp10_plain_ok amqp10_case_plain_ok "$AMQP_PROTON_PKGS" \
     "RabbitMQ 3.10 amqp1_0 plugin: Qpid Proton, SASL PLAIN as telemetry accepted, 1 message"
 bw_pcap_case amqp10_plain_fail amqp10_case_plain_fail "$AMQP_PROTON_PKGS" \

@@ -2,10 +2,15 @@
 """AMQP clients for the captures of scripts/pcaps/amqp.sh (run with Debian's /usr/bin/python3:
 python3-pika, python3-amqp and python3-qpid-proton are Debian packages).
 
-  amqp_client.py pika     [--port P] [--user U --password PW] [--expect ok|refused]
-                          [--count N] [--attempts N] [--gap S]
+  amqp_client.py pika     [--port P] [--user U --password PW] [--expect ok|refused|gave-up]
+                          [--count N] [--attempts N] [--gap S] [--no-auth-failure-close]
+                          [--give-up S]
       AMQP 0-9-1 with pika (PLAIN): open, declare an auto-delete queue, publish N messages,
       close. --attempts repeats the whole connection (new TCP session each time).
+      --no-auth-failure-close: the capabilities pika announces, less authentication_failure_close
+      (as older clients send them), so RabbitMQ answers a wrong password by closing the
+      connection after a delay instead of with Connection.Close 403. --give-up S: pika abandons
+      the connection attempt after S seconds (it closes the socket first).
   amqp_client.py pika-midstream --ready FILE --go FILE [--count N]
       pika connects as guest and declares its queue, writes "connected" to --ready, waits
       for --go to exist, then publishes N messages (and reads them back) and closes.
@@ -33,19 +38,31 @@ def say(*a):
 def pika_once(args, n):
     import pika
     import pika.exceptions as pe
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
+    props = {"connection_name": f"bw-pika-{n}"}
+    if args.no_auth_failure_close:
+        # pika merges these over its own, the capabilities table as a whole.
+        props["capabilities"] = {"basic.nack": True, "connection.blocked": True,
+                                 "consumer_cancel_notify": True, "publisher_confirms": True}
     params = pika.ConnectionParameters(
         host=HOST, port=args.port, virtual_host=args.vhost,
         credentials=pika.PlainCredentials(args.user, args.password),
         connection_attempts=1, retry_delay=0, socket_timeout=5,
-        blocked_connection_timeout=5, stack_timeout=10,
-        client_properties={"connection_name": f"bw-pika-{n}"})
+        blocked_connection_timeout=5, stack_timeout=args.give_up or 10,
+        client_properties=props)
+    t0 = time.monotonic()
     try:
         conn = pika.BlockingConnection(params)
     except (pe.ProbableAuthenticationError, pe.AuthenticationError,
             pe.ProbableAccessDeniedError, pe.ConnectionClosedByBroker) as e:
-        say(f"attempt {n}: refused: {e!r}")
+        say(f"attempt {n}: refused after {time.monotonic() - t0:.1f} s: {e!r}")
         return "refused"
+    except (pe.AMQPConnectionError, AMQPConnectorException) as e:
+        if not args.give_up:
+            raise
+        say(f"attempt {n}: gave up after {time.monotonic() - t0:.1f} s: {e!r}")
+        return "gave-up"
     ch = conn.channel()
     q = ch.queue_declare(queue="", exclusive=True, auto_delete=True).method.queue
     for i in range(args.count):
@@ -153,10 +170,12 @@ def main():
     p.add_argument("--vhost", default="/")
     p.add_argument("--user", default="guest")
     p.add_argument("--password", default="guest")
-    p.add_argument("--expect", choices=("ok", "refused"), default="ok")
+    p.add_argument("--expect", choices=("ok", "refused", "gave-up"), default="ok")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--attempts", type=int, default=1)
     p.add_argument("--gap", type=float, default=0.1)
+    p.add_argument("--no-auth-failure-close", action="store_true")
+    p.add_argument("--give-up", type=float, default=0)
     p.set_defaults(fn=cmd_pika)
 
     p = sub.add_parser("pika-midstream")

@@ -4,7 +4,8 @@
 # module: SNI, ALPN, version bounds and OpenSSL's security level under control). Certificates
 # are made in each case's private work directory with the openssl command: a CA and a server
 # certificate for broker.example (RSA 2048, SHA-256, valid for 825 days from now), and for the
-# weak cases a self-signed, expired (2020) RSA 1024 / SHA-1 one. No password crosses the wire
+# weak cases a self-signed, expired (2020) RSA 1024 / SHA-1 one; for the long chain a leaf
+# with 600 names under three issuing CAs. No password crosses the wire
 # in the clear here: the sessions are anonymous, or inside TLS (RabbitMQ's guest).
 # What each capture shows: pcaps/README.md.
 
@@ -61,6 +62,60 @@ EOF
             openssl ca -batch -config weakca.cnf -selfsign -keyfile weak.key -in weak.csr \
                 -startdate 20200101000000Z -enddate 20210101000000Z -md sha1 -notext -out weak.crt
     } >weakcert.log 2>&1 || { cat weakcert.log >&2; bw_log "cannot make the weak certificate"; return 1; }
+}
+
+# tls_long_chain_certs: ./chain.pem for the broker (leaf, then issuing CAs 3, 2, 1) and
+# ./leaf.key, every name under O=brokerwatch.test. A root CA signs CA 1, which signs CA 2, which
+# signs CA 3, which signs the leaf: CN=broker.example with 600 DNS names besides broker.example,
+# localhost and 127.0.0.1 (about 20 KiB of DER by itself: the Certificate message spans two TLS
+# records), RSA 2048 / SHA-256, valid only during 2021 (`openssl ca` sets both dates), so
+# expired at capture time.
+tls_long_chain_certs() {
+    mkdir -p chainca/newcerts && : >chainca/index.txt && echo 10 >chainca/serial || return 1
+    cat >chainca.cnf <<'EOF2'
+[ ca ]
+default_ca = issuing
+[ issuing ]
+dir = chainca
+database = $dir/index.txt
+new_certs_dir = $dir/newcerts
+serial = $dir/serial
+default_md = sha256
+policy = anything
+unique_subject = no
+copy_extensions = none
+[ anything ]
+countryName = optional
+organizationName = optional
+commonName = supplied
+[ v3_ca ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+EOF2
+    {
+        printf '%s\n' "basicConstraints=CA:FALSE" "extendedKeyUsage=serverAuth" >leaf.ext
+        printf 'subjectAltName=DNS:broker.example,DNS:localhost,IP:127.0.0.1' >>leaf.ext
+        local i
+        for ((i = 0; i < 600; i++)); do printf ',DNS:host-%04d.line-%d.plant.example' "$i" $((i % 9)); done >>leaf.ext
+        echo >>leaf.ext
+        openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 3650 -keyout root.key -out root.crt \
+            -subj "/C=DE/O=brokerwatch.test/CN=root-ca.brokerwatch.test" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+            local up=root n
+        for n in 1 2 3; do
+            openssl req -newkey rsa:2048 -sha256 -nodes -keyout "ca$n.key" -out "ca$n.csr" \
+                -subj "/C=DE/O=brokerwatch.test/CN=issuing-ca-$n.brokerwatch.test" &&
+                openssl x509 -req -in "ca$n.csr" -CA "$up.crt" -CAkey "$up.key" -CAcreateserial \
+                    -sha256 -days 3650 -extfile chainca.cnf -extensions v3_ca -out "ca$n.crt" || return 1
+            up=ca$n
+        done
+        openssl req -newkey rsa:2048 -sha256 -nodes -keyout leaf.key -out leaf.csr \
+            -subj "/C=DE/O=brokerwatch.test/CN=broker.example" &&
+            openssl ca -batch -config chainca.cnf -cert ca3.crt -keyfile ca3.key -in leaf.csr \
+                -startdate 20210101000000Z -enddate 20220101000000Z -md sha256 -extfile leaf.ext \
+                -notext -out leaf.crt &&
+            cat leaf.crt ca3.crt ca2.crt ca1.crt >chain.pem
+    } >chaincerts.log 2>&1 || { cat chaincerts.log >&2; bw_log "cannot make the long chain"; return 1; }
 }
 
 # OpenSSL configuration that lets both ends use TLS 1.0/1.1, 1024-bit RSA and SHA-1 (security
@@ -183,6 +238,17 @@ tls_case_weak() {
     tls_finish
 }
 
+tls_case_long_chain() {
+    tls_long_chain_certs || return
+    tls_mosquitto 8883 < <(printf '%s\n' "listener 8883 127.0.0.1" "certfile $PWD/chain.pem" \
+        "keyfile $PWD/leaf.key") || return
+    bw_capture_start "$BW_OUT" tcp port 8883 || return
+    # TLS 1.2, so the certificate is in the clear; the leaf is expired: no verification.
+    tls_py mqtt --port 8883 --no-verify --min-version 1.2 --max-version 1.2 --sni broker.example \
+        --client-id bw-tls-long-chain || return
+    tls_finish
+}
+
 tls_case_alpn_nonstd() {
     tls_good_certs || return
     tls_mosquitto 18883 < <(tls_good_listener 18883) || return
@@ -239,6 +305,8 @@ bw_pcap_case tls_mixed tls_case_mixed "$TLS_PKGS" \
     "one mosquitto, plain 1883 and TLS 8883: an anonymous plaintext session, then a TLS 1.2 one"
 bw_pcap_case tls_weak tls_case_weak "$TLS_PKGS" \
     "mosquitto TLS on 8884, expired self-signed RSA 1024 / SHA-1 certificate: TLS 1.1, 1.2, 1.3"
+bw_pcap_case tls_long_chain tls_case_long_chain "$TLS_PKGS" \
+    "mosquitto TLS on 8883: a 600-name expired leaf under three issuing CAs (Certificate > 16 KiB), TLS 1.2"
 bw_pcap_case tls_alpn_nonstd tls_case_alpn_nonstd "$TLS_PKGS" \
     "mosquitto TLS on 18883: a Python client offering ALPN mqtt with SNI broker.example"
 bw_pcap_case tls_amqp tls_case_amqp "$TLS_RABBIT_PKGS" \

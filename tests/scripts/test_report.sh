@@ -45,10 +45,10 @@ r = json.load(open(f"{tmp}/r.json"))
 t = r["totals"]
 
 # What the captures hold (pcaps/README.md): mosquitto (and RabbitMQ's MQTT plugin) on 127.0.0.1:1883,
-# ::1:1883, 11883, 9001 (WebSocket), TLS 8883, weak TLS 8884, ALPN on 18883; RabbitMQ AMQP on 5672,
-# 5673, TLS 5671. Default pairs accepted: admin/admin, pi/raspberry (1883), guest/guest (5672).
+# ::1:1883, 11883, 9001 (WebSocket), TLS 8883 (weak: the expired leaf of tls_long_chain), weak TLS
+# 8884, ALPN on 18883; RabbitMQ AMQP on 5672, 5673, TLS 5671. Default pairs accepted: admin/admin, pi/raspberry (1883), guest/guest (5672).
 want = {"brokers": 10, "plaintext": 6, "tls": 4, "anonymous": 3, "cleartext_credentials": 6,
-        "default_credentials": 2, "weak_tls": 1}
+        "default_credentials": 2, "weak_tls": 2}
 check({k: t[k] for k in want} == want, f"totals {t} != {want}")
 
 # The same numbers from the run's own records.
@@ -147,7 +147,7 @@ check(any(l.startswith("  capture    ") for l in lines) and any(l.startswith("  
       "text header: capture span, generation time")
 flat = " ".join(txt.split())
 check("Totals: 10 brokers: 6 plaintext only, 4 with TLS, 3 accept anonymous clients, 6 leak credentials in "
-      "cleartext, 2 accept default credentials, 1 with weak TLS; "
+      "cleartext, 2 accept default credentials, 2 with weak TLS; "
       f"{t['failed_logins']} failed logins on {t['auth_failures']} brokers, "
       f"{t['bruteforce_alerts']} brute-force alerts on {t['bruteforce']} brokers" in flat, "text totals")
 check("users in cleartext: alice" in flat, "--show-usernames lists users")

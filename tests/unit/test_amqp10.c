@@ -347,7 +347,11 @@ static void test_outcomes(void)
         CHECK_EQ(ext(v)->sasl_outcome, code);
         CHECK_EQ(v->f.result_code, code);
         CHECK((v->f.seen & BW_FACT_AUTH_OK) == 0);
-        CHECK_EQ((v->f.seen & BW_FACT_AUTH_FAILED) != 0, code <= 4);
+        CHECK((v->f.seen & BW_FACT_CONFIRMED) != 0);
+        /* 1 (auth) is a failed login and feeds bruteforce; 2-4 (sys, sys-perm, sys-temp) are
+         * the broker's own trouble: a refusal, recorded, not a credential failure */
+        CHECK_EQ((v->f.seen & BW_FACT_AUTH_FAILED) != 0, code == 1);
+        CHECK_EQ((v->f.seen & BW_FACT_REFUSED) != 0, code >= 2 && code <= 4);
         CHECK_EQ(v->f.anomalies, code <= 4 ? 0 : AN(BW_AMQP10_ANOM_BAD_OUTCOME));
         CHECK(v->stop[TC] && v->last[TC] == BW_PARSE_DONE);
         char out[4096];
@@ -496,11 +500,12 @@ static void test_tls(void)
     size_t used = 99;
     CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_DONE);
     CHECK_EQ(used, 8);
-    CHECK((v->f.seen & BW_FACT_TLS) && (v->f.seen & BW_FACT_CONFIRMED));
+    CHECK((v->f.seen & BW_FACT_TLS) && !(v->f.seen & BW_FACT_CONFIRMED));
     CHECK_STR(v->f.version, "1.0");
-    CHECK_EQ(parse_copy(v, TC, b.d, 8, &used), BW_PARSE_DONE);   /* the echo */
+    CHECK_EQ(parse_copy(v, TC, b.d, 8, &used), BW_PARSE_DONE);   /* the echo confirms */
     CHECK_EQ(used, 8);
     CHECK(!ext(v)->mismatch);
+    CHECK((v->f.seen & BW_FACT_CONFIRMED) != 0);
     CHECK_EQ(parse_copy(v, TC, b.d + 8, 3, &used), BW_PARSE_DONE);
     CHECK_EQ(used, 0);
     CHECK_EQ(v->f.anomalies, 0);
@@ -540,10 +545,17 @@ static void test_mismatch(void)
     CHECK_EQ(parse_copy(v, TC, h091, 8, &used), BW_PARSE_DONE);
     CHECK_EQ(used, 8);
     CHECK(ext(v)->mismatch);
-    c.n = 0; hdr(&c, 3);
-    CHECK_EQ(parse_copy(v, TS, c.d, 8, &used), BW_PARSE_DONE);
+    CHECK((v->f.seen & BW_FACT_CONFIRMED) == 0);   /* no request seen yet */
     json_of(&v->f, out, sizeof out);
     CHECK(strstr(out, "\"client\":null,\"server\":\"AMQP 0 0 9 1\"") != NULL);
+    c.n = 0; hdr(&c, 3);
+    CHECK_EQ(parse_copy(v, TS, c.d, 8, &used), BW_PARSE_DONE);
+    CHECK_EQ(used, 8);
+    CHECK((v->f.seen & BW_FACT_CONFIRMED) != 0);   /* the answer to that request */
+    json_of(&v->f, out, sizeof out);
+    CHECK(strstr(out, "\"client\":\"AMQP 3 1 0 0\",\"server\":\"AMQP 0 0 9 1\"") != NULL);
+    CHECK_EQ(parse_copy(v, TS, c.d, 8, &used), BW_PARSE_DONE);   /* nothing more after it */
+    CHECK_EQ(used, 0);
     free(v);
     /* the echo first, then the same client header: no mismatch */
     v = drv_new(D);
@@ -878,20 +890,93 @@ static void test_depth_and_hostile(void)
     free(v);
 }
 
-static void test_midstream(void)
+/* A client's header alone, of every kind, however the session ends: never confirmed, never a
+ * failure (a scan, or a flood of headers, must raise nothing). */
+static void test_lone_headers(void)
 {
-    struct b b = { .n = 0 };
-    f_transfer(&b, 30); f_empty(&b); f_transfer(&b, 5);
+    static const enum bw_close hows[] = {
+        BW_CLOSE_FIN, BW_CLOSE_RST_CLIENT, BW_CLOSE_RST_SERVER, BW_CLOSE_FIN_SERVER_FIRST,
+        BW_CLOSE_TIMEOUT, BW_CLOSE_END,
+    };
+    static const unsigned ids[] = { 0, 2, 3 };
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < sizeof hows / sizeof hows[0]; k++) {
+            struct b b = { .n = 0 };
+            hdr(&b, ids[i]);
+            struct drv *v = drv_new(D);
+            drv_feed(v, TS, b.d, b.n);
+            CHECK_STR(v->f.version, "1.0");
+            D->close(v->st, hows[k], &v->f);
+            CHECK((v->f.seen & (BW_FACT_CONFIRMED | BW_FACT_AUTH_FAILED | BW_FACT_AUTH_OK)) == 0);
+            free(v);
+        }
+    /* nor a client's sasl-init, open and transfers without any broker byte */
+    struct b b = { .n = 0 }, init = { .n = 0 };
+    hdr(&b, 3);
+    f_init_plain(&init, "guest", "guest");
     struct drv *v = drv_new(D);
     drv_feed(v, TS, b.d, b.n);
+    drv_feed(v, TS, init.d, init.n);
+    D->close(v->st, BW_CLOSE_FIN, &v->f);
+    CHECK((v->f.seen & BW_FACT_CREDS_USER) != 0);
+    CHECK((v->f.seen & (BW_FACT_CONFIRMED | BW_FACT_AUTH_FAILED)) == 0);
+    free(v);
+    /* the broker's sasl-mechanisms alone (its header lost) confirms */
+    b.n = 0;
+    f_mechs(&b, true);
+    v = drv_new(D);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK((v->f.seen & BW_FACT_CONFIRMED) != 0);
+    free(v);
+}
+
+/* The broker's product and version from its open's properties reach the common facts (the
+ * exposure report reads them there), whatever the delivery split. */
+static void test_product(void)
+{
+    struct script s = { .n = 0 };
+    struct b init = { .n = 0 };
+    f_init_plain(&init, "telemetry", "pw");
+    sc_sasl(&s, &init, 0);
+    sc_open(&s);
+    struct drv *v = sc_run(&s, MSG_MAX, 0);
+    CHECK(fstr_is(&v->f.product, "RabbitMQ 3.10.8"));
+    free(v);
+    split_sweep(&s, "product");
+    /* the client's open names the client, never the broker */
+    s.n = 0; s.used = 0;
+    struct b b = { .n = 0 };
+    hdr(&b, 0); f_open(&b, "c1", NULL, "QpidProton"); sc_add(&s, TS, &b);
+    v = sc_run(&s, MSG_MAX, 0);
+    CHECK_EQ(v->f.product.len, 0);
+    CHECK(str_is(&ext(v)->client_product, "QpidProton"));
+    free(v);
+}
+
+static void test_midstream(void)
+{
+    struct b b = { .n = 0 }, e = { .n = 0 };
+    f_transfer(&b, 30); f_empty(&b); f_transfer(&b, 5);
+    f_empty(&e);
+    struct drv *v = drv_new(D);
+    drv_feed(v, TS, b.d, b.n);
+    /* the client's frames alone: framed like 1.0, but no broker has spoken */
+    CHECK((v->f.seen & (BW_FACT_MIDSTREAM | BW_FACT_CONFIRMED)) == 0);
+    CHECK(!v->stop[TS]);
+    drv_feed(v, TC, e.d, e.n);                  /* the broker's empty frame: its answer */
     CHECK((v->f.seen & BW_FACT_MIDSTREAM) && (v->f.seen & BW_FACT_CONFIRMED));
     CHECK_STR(v->f.version, "1.0");
     CHECK((v->f.seen & (BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK)) == 0);
-    CHECK(v->stop[TS] && v->last[TS] == BW_PARSE_DONE);
+    CHECK(v->stop[TC] && v->last[TC] == BW_PARSE_DONE);
     CHECK_EQ(v->f.anomalies, 0);
     size_t used = 5;
-    CHECK_EQ(parse_copy(v, TC, b.d, b.n, &used), BW_PARSE_DONE);
+    CHECK_EQ(parse_copy(v, TS, b.d, b.n, &used), BW_PARSE_DONE);
     CHECK_EQ(used, 0);
+    free(v);
+    /* the broker's own transfers suffice */
+    v = drv_new(D);
+    drv_feed(v, TC, b.d, b.n);
+    CHECK((v->f.seen & BW_FACT_MIDSTREAM) && (v->f.seen & BW_FACT_CONFIRMED));
     free(v);
     /* two frames are not enough */
     v = drv_new(D);
@@ -905,6 +990,7 @@ static void test_midstream(void)
     pn(&b, "\x00\x01payload-tail", 14);
     f_transfer(&b, 3); f_transfer(&b, 3); f_transfer(&b, 3);
     drv_feed(v, TS, b.d, b.n);
+    drv_feed(v, TC, e.d, e.n);
     CHECK((v->f.seen & BW_FACT_MIDSTREAM) != 0);
     CHECK_EQ(v->f.anomalies, 0);
     free(v);
@@ -1039,6 +1125,8 @@ int main(void)
     test_descriptors();
     test_types();
     test_depth_and_hostile();
+    test_lone_headers();
+    test_product();
     test_midstream();
     test_gap_and_close();
     test_meta();

@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "check.h"
 #include "bw_dissector.h"
@@ -26,7 +27,7 @@ static const struct bw_dissector *const D = &bw_dissector_tls;
 
 /* ---- byte builder ---- */
 
-struct b { uint8_t p[80000]; size_t n; };
+struct b { uint8_t p[120000]; size_t n; };
 
 static void b8(struct b *b, unsigned v) { b->p[b->n++] = (uint8_t)v; }
 static void b16(struct b *b, unsigned v) { b8(b, v >> 8); b8(b, v); }
@@ -1103,6 +1104,258 @@ static void test_alert_gap_close(void)
     CHECK_STR(json_of(&f, out, sizeof out), "{\"tls\":{}}");
 }
 
+/* ---- Certificate messages past 16 KiB ---- */
+
+/* A leaf carrying `nsans` DNS names ("host-0001.line-7.plant.example", ...), as brokers fronting
+ * many names do: the leaf alone passes 16 KiB from about 500 of them. */
+static X509 *make_san_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, const char *cn, int nsans,
+                           long nb, long na)
+{
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1000 + nsans);
+    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb);
+    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na);
+    X509_set_pubkey(x, key);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"Plant", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(issuer));
+    GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+    for (int i = 0; i < nsans; i++) {
+        char host[64];
+        snprintf(host, sizeof host, "host-%04d.line-%d.plant.example", i, i % 9);
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+        ASN1_STRING_set(ia5, host, (int)strlen(host));
+        GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+        sk_GENERAL_NAME_push(gens, g);
+    }
+    X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0);
+    GENERAL_NAMES_free(gens);
+    if (!X509_sign(x, signer, EVP_sha256())) { fprintf(stderr, "X509_sign failed\n"); exit(2); }
+    return x;
+}
+
+static struct b g_cm, g_cr, g_sm, g_sr;        /* too large for the stack */
+
+/* ClientHello, then the server's flight in records of `frag` bytes. */
+static void big_flight(X509 *const *chain, size_t n, size_t frag)
+{
+    struct ch_opts o = ch_default();
+    o.nversions = 0;
+    g_cm.n = g_cr.n = g_sm.n = g_sr.n = 0;
+    client_hello(&g_cm, &o);
+    records(&g_cr, 22, 0x0301, g_cm.p, g_cm.n, 16384);
+    flight12(&g_sm, 0x0303, chain, n);
+    records(&g_sr, 22, 0x0303, g_sm.p, g_sm.n, frag);
+}
+
+/* Offsets worth cutting the server's bytes at: a stride through them, and every offset near a
+ * record header and near the leaf's first and last byte. */
+static bool cut_here(size_t i, size_t frag, size_t leaf_at, size_t leaf_end)
+{
+    size_t rec = frag + 5, in = i % rec;
+    if (i % 251 == 0) return true;
+    if (frag >= 1000 && (in < 7 || in > rec - 7)) return true;
+    return (i + 12 > leaf_at && i < leaf_at + 12) || (i + 12 > leaf_end && i < leaf_end + 12);
+}
+
+static void test_big_certificate(const struct certs *c)
+{
+    /* a leaf with 700 names (about 23 KiB) under a chain of four intermediates and the root */
+    EVP_PKEY *ik[4];
+    X509 *chain[6];
+    chain[5] = c->ca;
+    X509 *up = c->ca;
+    EVP_PKEY *upk = c->ca_key;
+    for (int i = 3; i >= 0; i--) {
+        char cn[32];
+        snprintf(cn, sizeof cn, "Plant Issuing CA %d", i + 1);
+        ik[i] = EVP_RSA_gen(2048);
+        chain[i + 1] = make_cert(ik[i], upk, up, cn, "Plant", EVP_sha256(), T_NB, T_NA, 100 + i);
+        up = chain[i + 1];
+        upk = ik[i];
+    }
+    chain[0] = make_san_cert(c->rsa2048, ik[0], chain[1], "broker.example", 700, T_NB - 1000 * 86400,
+                             T_NB - 86400);                    /* expired at T_NOW */
+    int leaf_len = i2d_X509(chain[0], NULL);
+    CHECK(leaf_len > 20000 && leaf_len < 30000);     /* the leaf alone spans two records */
+    struct b shm = { .n = 0 };
+    server_hello(&shm, 0x0303, 0xc02f, 0, "mqtt", false);
+    /* offsets in the server's bytes, records of 16 KiB: the Certificate's header, the leaf */
+    const size_t cert_hdr = 5 + shm.n, leaf_at = cert_hdr + 4 + 3 + 3;
+    uint8_t fp[32];
+    unsigned int fl = 0;
+    X509_digest(chain[0], EVP_sha256(), fp, &fl);
+
+    static const size_t frags[] = { 16384, 1000, 97 };
+    static char ref[8192], got[8192];
+    for (size_t v = 0; v < 3; v++) {
+        big_flight(chain, 6, frags[v]);
+        CHECK(g_sm.n > 26000);                          /* the Certificate alone is past 16 KiB */
+        struct sess *s = sess_new();
+        CHECK_EQ(feed_b(s, BW_DIR_TOSERVER, &g_cr), BW_PARSE_OK);
+        CHECK_EQ(feed_b(s, BW_DIR_TOCLIENT, &g_sr), BW_PARSE_DONE);
+        const struct bw_tls_facts *x = X(s);
+        CHECK(s->f.seen & BW_FACT_CONFIRMED);
+        CHECK_EQ(s->f.anomalies, 0);
+        CHECK(x->have & BW_TLS_HAVE_CERT);
+        CHECK_EQ(x->chain_len, 6);
+        CHECK_MEM(x->sha256, fp, 32);
+        CHECK_MEM(x->subject, "CN=broker.example,O=Plant", x->subject_len);
+        CHECK_MEM(x->issuer, "CN=Plant Issuing CA 1,O=Plant,C=DE", x->issuer_len);
+        CHECK_EQ(x->not_before, T_NB - 1000 * 86400);
+        CHECK_EQ(x->not_after, T_NB - 86400);
+        CHECK(x->key_type == BW_TLS_KEY_RSA && x->key_bits == 2048);
+        CHECK(!x->self_signed);
+        CHECK(bw_tls_evaluate(&s->f, T_NOW * 1000000u));
+        CHECK_EQ(x->weak, BW_TLS_WEAK_EXPIRED);
+        CHECK(json_has(&s->f, "\"chain_length\":6"));
+        json_of(&s->f, ref, sizeof ref);
+        uint32_t ref_seen = s->f.seen;
+        free(s);
+
+        /* cut in two at many offsets (every one near a record header or a leaf edge) */
+        size_t per = frags[v] + 5;                      /* leaf edges in these records */
+        size_t la = leaf_at - 5, le = la + (size_t)leaf_len;
+        la = la / frags[v] * per + 5 + la % frags[v];
+        le = le / frags[v] * per + 5 + le % frags[v];
+        int bad = 0, cuts = 0;
+        for (size_t i = 1; i < g_sr.n; i++) {
+            if (!cut_here(i, frags[v], la, le)) continue;
+            cuts++;
+            s = sess_new();
+            feed_b(s, BW_DIR_TOSERVER, &g_cr);
+            feed(s, BW_DIR_TOCLIENT, g_sr.p, i);
+            feed(s, BW_DIR_TOCLIENT, g_sr.p + i, g_sr.n - i);
+            bw_tls_evaluate(&s->f, T_NOW * 1000000u);
+            if (strcmp(json_of(&s->f, got, sizeof got), ref) != 0 || s->f.seen != ref_seen) bad++;
+            free(s);
+        }
+        CHECK(cuts > 100);
+        CHECK_EQ(bad, 0);
+        /* in 1000-byte pieces */
+        s = sess_new();
+        feed_b(s, BW_DIR_TOSERVER, &g_cr);
+        for (size_t i = 0; i < g_sr.n; i += 1000)
+            feed(s, BW_DIR_TOCLIENT, g_sr.p + i, g_sr.n - i < 1000 ? g_sr.n - i : 1000);
+        bw_tls_evaluate(&s->f, T_NOW * 1000000u);
+        CHECK_STR(json_of(&s->f, got, sizeof got), ref);
+        free(s);
+    }
+
+    /* only the leaf is held whole: its bytes are all it waits for */
+    big_flight(chain, 6, 16384);
+    {
+        struct sess *s = sess_new();
+        feed_b(s, BW_DIR_TOSERVER, &g_cr);
+        size_t leaf_end = leaf_at + (size_t)leaf_len + 5;   /* + the second record's header */
+        CHECK_EQ(feed(s, BW_DIR_TOCLIENT, g_sr.p, leaf_end - 1), BW_PARSE_NEED_MORE);
+        CHECK(!(X(s)->have & BW_TLS_HAVE_CERT));
+        CHECK(X(s)->have & BW_TLS_HAVE_CERT_MSG);
+        CHECK_EQ(feed(s, BW_DIR_TOCLIENT, g_sr.p + leaf_end - 1, 1), BW_PARSE_NEED_MORE);
+        CHECK(X(s)->have & BW_TLS_HAVE_CERT);            /* before the rest of the chain came */
+        CHECK(!(s->f.seen & BW_FACT_CONFIRMED));
+        CHECK(s->d[1].n < 16384 + 5);                    /* no more than the record it is in */
+        /* the session ends before the rest of the chain: what was read stays */
+        D->close(s->state, BW_CLOSE_FIN, &s->f);
+        CHECK(s->f.seen & BW_FACT_CONFIRMED);
+        CHECK_EQ(X(s)->chain_len, 1);
+        free(s);
+    }
+
+    /* a record of another type inside the walked message: interleaving, stop */
+    {
+        struct b *r = &g_sr;
+        size_t cut = 16384 + 5;                          /* the second record's header */
+        memmove(r->p + cut + 6, r->p + cut, r->n - cut);
+        memcpy(r->p + cut, "\x15\x03\x03\x00\x01\x01", 6);
+        r->n += 6;
+        struct sess *s = sess_new();
+        feed_b(s, BW_DIR_TOSERVER, &g_cr);
+        CHECK_EQ(feed_b(s, BW_DIR_TOCLIENT, r), BW_PARSE_MALFORMED);
+        CHECK(s->f.anomalies & (1u << BW_TLS_ANOM_INTERLEAVED));
+        CHECK(!(X(s)->have & BW_TLS_HAVE_CERT));
+        free(s);
+    }
+
+    /* a leaf past 64 KiB: counted, not decoded, the walk goes on to the end */
+    {
+        X509 *huge = make_san_cert(c->rsa2048, ik[0], chain[1], "huge.example", 2400, T_NB, T_NA);
+        CHECK(i2d_X509(huge, NULL) > 65536);
+        X509 *two[2] = { huge, chain[1] };
+        big_flight(two, 2, 16384);
+        struct sess *s = sess_new();
+        feed_b(s, BW_DIR_TOSERVER, &g_cr);
+        CHECK_EQ(feed_b(s, BW_DIR_TOCLIENT, &g_sr), BW_PARSE_DONE);
+        CHECK_EQ(s->f.anomalies, 1u << BW_TLS_ANOM_TOO_LARGE);
+        CHECK(!(X(s)->have & BW_TLS_HAVE_CERT) && (X(s)->have & BW_TLS_HAVE_CERT_MSG));
+        CHECK_EQ(X(s)->chain_len, 2);
+        CHECK(s->f.seen & BW_FACT_CONFIRMED);
+        CHECK(json_has(&s->f, "\"certificate\":{\"decoded\":false,\"chain_length\":2}"));
+        free(s);
+        X509_free(huge);
+    }
+
+    /* lying lengths inside a large message */
+    {
+        big_flight(chain, 6, 16384);
+        /* the second certificate's length runs past the list: stop counting there */
+        size_t second = leaf_at + (size_t)leaf_len + 5;  /* + the record header before it */
+        g_sr.p[second] = 0x7f;
+        struct sess *s = sess_new();
+        feed_b(s, BW_DIR_TOSERVER, &g_cr);
+        CHECK_EQ(feed_b(s, BW_DIR_TOCLIENT, &g_sr), BW_PARSE_DONE);
+        CHECK_EQ(s->f.anomalies, 1u << BW_TLS_ANOM_BAD_CERTIFICATE);
+        CHECK(X(s)->have & BW_TLS_HAVE_CERT);            /* the leaf was whole before it */
+        CHECK_EQ(X(s)->chain_len, 1);
+        free(s);
+        /* the list longer than its message: nothing inside is trusted */
+        big_flight(chain, 6, 16384);
+        g_sr.p[cert_hdr + 4] = 0x7f;
+        s = sess_new();
+        feed_b(s, BW_DIR_TOSERVER, &g_cr);
+        CHECK_EQ(feed_b(s, BW_DIR_TOCLIENT, &g_sr), BW_PARSE_DONE);
+        CHECK_EQ(s->f.anomalies, 1u << BW_TLS_ANOM_BAD_CERTIFICATE);
+        CHECK(!(X(s)->have & BW_TLS_HAVE_CERT));
+        CHECK_EQ(X(s)->chain_len, 0);
+        free(s);
+    }
+
+    /* the client's own long chain (mutual TLS): passed by length, no anomaly; its direction
+     * goes on to the ChangeCipherSpec */
+    {
+        struct ch_opts o = ch_default();
+        g_cm.n = g_cr.n = 0;
+        client_hello(&g_cm, &o);
+        records(&g_cr, 22, 0x0301, g_cm.p, g_cm.n, 16384);
+        size_t hello_end = g_cr.n;
+        g_sm.n = 0;
+        certificate_msg(&g_sm, chain, 6);
+        simple_msg(&g_sm, 16, 66);
+        records(&g_cr, 22, 0x0303, g_sm.p, g_sm.n, 16384);
+        bmem(&g_cr, "\x14\x03\x03\x00\x01\x01", 6);
+        struct sess *s = sess_new();
+        CHECK_EQ(feed_b(s, BW_DIR_TOSERVER, &g_cr), BW_PARSE_DONE);
+        CHECK_EQ(s->f.anomalies, 0);
+        CHECK(!(X(s)->have & BW_TLS_HAVE_CERT_MSG));     /* the client's certificate is not the broker's */
+        CHECK_EQ(s->d[0].n, 6);                          /* stopped at the CCS */
+        int bad = 0;
+        for (size_t i = hello_end + 1; i < g_cr.n; i += 37) {
+            struct sess *t = sess_new();
+            feed(t, BW_DIR_TOSERVER, g_cr.p, i);
+            if (feed(t, BW_DIR_TOSERVER, g_cr.p + i, g_cr.n - i) != BW_PARSE_DONE || t->f.anomalies) bad++;
+            free(t);
+        }
+        CHECK_EQ(bad, 0);
+        free(s);
+    }
+
+    for (int i = 0; i < 6; i++) if (chain[i] != c->ca) X509_free(chain[i]);
+    for (int i = 0; i < 4; i++) EVP_PKEY_free(ik[i]);
+}
+
 int main(void)
 {
     struct certs c;
@@ -1114,6 +1367,7 @@ int main(void)
     test_tls_weak(&c);
     test_truncation(&c);
     test_split(&c);
+    test_big_certificate(&c);
     test_coalesced(&c);
     test_hostile(&c);
     test_amqp_upgrade();
