@@ -109,7 +109,15 @@ static int end_with_newline(int fd)
     struct stat sb;
     char last;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return 0;
-    if (pread(fd, &last, 1, sb.st_size - 1) != 1) return 0;   /* write-only: cannot tell */
+    if (pread(fd, &last, 1, sb.st_size - 1) != 1) {
+        /* Write-only (a shell's `>> file`): read the same file through a descriptor of its own. */
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        int rfd = open(self, O_RDONLY | O_CLOEXEC);
+        ssize_t got = rfd >= 0 ? pread(rfd, &last, 1, sb.st_size - 1) : -1;
+        if (rfd >= 0) close(rfd);
+        if (got != 1) return 0;                                 /* cannot tell: leave it */
+    }
     if (last == '\n') return 0;
     struct iovec iov = { (char[]){ '\n' }, 1 };
     return write_all(fd, &iov, 1);
