@@ -666,7 +666,8 @@ int main(int argc, char **argv)
             snprintf(spooled, sizeof spooled, "; %llu alerts (%llu records) remain spooled in %s%s",
                      (unsigned long long)rrep.spooled_alerts, (unsigned long long)rrep.spooled_records,
                      cfg.spool_dir, rrep.spooled_records ? ", delivered first on the next start" : "");
-        if (!cfg.quiet || rrep.spooled_records)
+        /* A start that failed before its first packet: the error line stays alone. */
+        if ((!cfg.quiet && (status == 0 || st.pipe.packets > 0)) || rrep.spooled_records)
             fprintf(stderr, "brokerwatch: redis: %llu alerts delivered to %s (stream %s)%s\n",
                     (unsigned long long)rrep.alerts_delivered, rrep.where, rrep.stream, spooled);
         if (rstatus != 0) {
