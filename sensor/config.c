@@ -62,7 +62,11 @@ static const struct option longopts[] = {
     { "report-csv",       required_argument, NULL, OPT_REPORT_CSV },
     { "redact-key-file",  required_argument, NULL, OPT_REDACT_KEY },
     { "redis-cluster",    no_argument,       NULL, OPT_REDIS_CLUSTER },
-    OPT_STATS_INTERVAL, OPT_REPORT_INTERVAL, OPT_SANDBOX,
+    { "count",            required_argument, NULL, 'c' },
+    { "list-interfaces",  no_argument,       NULL, 'D' },
+    { "stats-interval",   required_argument, NULL, OPT_STATS_INTERVAL },
+    { "report-interval",  required_argument, NULL, OPT_REPORT_INTERVAL },
+    { "sandbox",          required_argument, NULL, OPT_SANDBOX },
     { NULL, 0, NULL, 0 },
 };
 

@@ -1239,11 +1239,14 @@ static void prefault(void *mem, size_t len)
 void bw_pipeline_prefault(struct bw_pipeline *p)
 {
     /* Every region that init sized up front belongs in this list; pools that grow by chunks
-     * fault when a chunk is added, once. */
+     * (flow records, sessions, probe slots, nDPI slots) or double (the flow buckets) fault when
+     * they grow, once per chunk. */
     prefault(p->streams.mem, (size_t)p->streams.nbufs * p->streams.window);
     prefault(p->streams.free_idx, (size_t)p->streams.nbufs * sizeof *p->streams.free_idx);
     prefault(p->flows.buckets, (size_t)p->flows.nbuckets * sizeof *p->flows.buckets);
     prefault(p->flows.snext, (size_t)p->flows.max_sessions * sizeof *p->flows.snext);
+    prefault(p->probes.next, (size_t)p->probes.max * sizeof *p->probes.next);
+    prefault(p->probes.src, (size_t)BW_SRC_CELLS * sizeof *p->probes.src);
 }
 
 void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out)
