@@ -28,7 +28,8 @@ ip netns exec "$ns" ip link set va up
 ip netns exec "$ns" ip link set vb up
 ip netns exec "$ns" ip link set lo up
 
-ip netns exec "$ns" "$bin" -i vb -Z nobody -o "$tmp/live.jsonl" --sensor-name live --stats-interval 1 2>"$tmp/err" &
+ip netns exec "$ns" "$bin" -i vb -Z nobody -o "$tmp/live.jsonl" --sensor-name live --stats-interval 1 \
+    --report-interval 1 --report-json "$tmp/live.report.json" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 100); do
     grep -q "capturing on vb" "$tmp/err" 2>/dev/null && break
@@ -60,6 +61,9 @@ age = (datetime.datetime.now(datetime.timezone.utc) - last).total_seconds()
 if not 0 <= age < 3 or "kernel_drops" not in st[-1]["stats"]["capture"]:
     sys.exit("FAIL: idle stats record is %.1f s old or lacks kernel_drops" % age)
 EOF2
+# --report-interval: the report is rewritten on a running, idle sensor
+/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit("brokers" not in r)' "$tmp/live.report.json" 2>/dev/null ||
+    { echo "FAIL: no periodic report after 2.6 s with --report-interval 1"; fail=1; }
 kill -USR1 "$pid"
 bw_wait() { for _ in $(seq 50); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 bw_wait '^brokerwatch exposure report' "$tmp/err" || { echo "FAIL: no report on SIGUSR1 while idle"; fail=1; }
