@@ -5,9 +5,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "bw_err.h"
 
 struct bw_capture;
+
+#define BW_CAPTURE_BLOCK_MS 50     /* live: the kernel hands over a block after at most this */
+#define BW_CAPTURE_IDLE_MS  100    /* live: bw_capture_next returns 2 after this without packets */
 
 struct bw_capture_stats { uint64_t received, dropped, if_dropped; };
 
@@ -15,12 +19,14 @@ struct bw_capture_stats { uint64_t received, dropped, if_dropped; };
  * Returns 0 or BW_EIO / BW_EINVAL with err filled. */
 int bw_capture_open_file(struct bw_capture **out, const char *path, const char *bpf,
                          char *err, size_t errlen) BW_WARN_UNUSED;
-/* Open a live interface: promiscuous, immediate mode, buffer_mib of kernel buffer, snaplen. */
+/* Open a live interface: promiscuous, TPACKET_V3 blocks of at most BW_CAPTURE_BLOCK_MS,
+ * buffer_mib of ring, snaplen. */
 int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen, int buffer_mib,
                          const char *bpf, char *err, size_t errlen) BW_WARN_UNUSED;
 
-/* Next packet: 1 = a packet (views valid until the next call), 0 = end of file,
- * 2 = live timeout with no packet (call again), negative = error (err filled). */
+/* Next packet: 1 = a packet (views valid until the next call), 0 = end of file (or
+ * bw_capture_break), 2 = live and no packet for BW_CAPTURE_IDLE_MS or a signal arrived (call
+ * again), negative = error (err filled). */
 int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, uint64_t *ts_us,
                     char *err, size_t errlen);
 int  bw_capture_dlt(const struct bw_capture *c);
@@ -28,6 +34,9 @@ int  bw_capture_dlt(const struct bw_capture *c);
 uint64_t bw_capture_offset(struct bw_capture *c);
 /* Live only: kernel counters. Returns 0 or BW_EIO. */
 int  bw_capture_stats(struct bw_capture *c, struct bw_capture_stats *st);
+/* -D: the interfaces libpcap can capture on, one per line, as tcpdump -D prints them.
+ * Returns 0, or BW_EIO with err filled (none found, no permission). */
+int  bw_capture_list(FILE *out, char *err, size_t errlen) BW_WARN_UNUSED;
 /* Make a blocked bw_capture_next() return (signal-safe). */
 void bw_capture_break(struct bw_capture *c);
 void bw_capture_close(struct bw_capture *c);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #define BW_MAX_FILES 256
+#define BW_SNAPLEN_MAX 262144           /* -s 0 means this, as in tcpdump */
+#define BW_STATS_INTERVAL_DEFAULT 60    /* --stats-interval, seconds */
 
 /* --format: what the alert lines on stdout / -o look like. */
 enum bw_format { BW_FORMAT_AUTO = 0, BW_FORMAT_JSON, BW_FORMAT_TEXT };
@@ -18,10 +20,11 @@ struct bw_config {
     const char *iface;             /* -i */
     const char *run_as;            /* -Z USER: drop root once the capture is open */
     int         buffer_mib;        /* -B */
-    int         snaplen;           /* -s */
+    int         snaplen;           /* -s (0 on the command line = BW_SNAPLEN_MAX) */
     const char *jsonl_path;        /* -o / --jsonl; NULL = stdout when no other sink */
     char        sensor_name[256];  /* --sensor-name, default host name */
-    int         verbose;           /* -v (repeatable) */
+    int         verbose;           /* -v: counters at exit; -vv: also setup lines and every
+                                    * periodic stats record on stderr (at most 2) */
     bool        quiet;             /* -q */
     char       *bpf;               /* trailing expression, joined by spaces; owned */
     uint32_t    max_flows;         /* --max-flows */
@@ -44,6 +47,11 @@ struct bw_config {
     const char *report_csv_path;   /* --report-csv FILE: the broker table for spreadsheets */
     bool        show_usernames;    /* --show-usernames: user names in the report */
     double      pace;              /* --pace X: replay -r files at X times recorded speed; 0 = flat out */
+    uint64_t    max_packets;       /* -c N: stop after N packets; 0 = no limit */
+    bool        list_ifaces;       /* -D: list capture interfaces and exit (main does it) */
+    uint32_t    stats_interval_s;  /* --stats-interval: stats record to every sink; 0 = never */
+    uint32_t    report_interval_s; /* --report-interval: live only; 0 = at exit and SIGUSR1 only */
+    int         sandbox;           /* --sandbox: enum bw_sandbox_mode (bw_sandbox.h) */
     /* Redis sink (docs/redis.md) */
     const char *redis_url;         /* --redis URL (an argv string: main scrubs its password) */
     const char *redis_stream;      /* --redis-stream, default brokerwatch:{SENSOR}:alerts */

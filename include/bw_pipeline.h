@@ -22,7 +22,6 @@
 #include "bw_verdict.h"
 
 #define BW_SINKS_MAX 4
-#define BW_STATS_INTERVAL_S 5
 #define BW_REPORT_BROKERS_MAX 65536
 #define BW_CAPACITY_INTERVAL_S 60      /* at most one capacity record per resource per minute */
 #define BW_LINGER_PACKETS 4            /* packets of a flow still read after its reset... */
@@ -74,7 +73,7 @@ struct bw_pipeline {
     uint64_t start_us, now_us;            /* packet time */
     uint64_t earliest_us, latest_us;      /* earliest and latest packet time (files out of order:
                                            * now_us follows each file's clock): the report's span */
-    uint64_t next_expire_us, next_stats_us, next_cap_us;
+    uint64_t next_expire_us, next_cap_us;
     /* the packet being processed, for the stream callbacks */
     struct bw_flow *cur_flow;
     struct bw_session *cur_sess;
@@ -100,9 +99,12 @@ int  bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
 int  bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s) BW_WARN_UNUSED;
 /* One captured frame. Never fails: what cannot be handled is counted. */
 void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, size_t caplen, uint64_t ts_us);
-/* Push the counters to sinks that take them (also done every BW_STATS_INTERVAL_S of packet time
- * while packets flow, and by bw_pipeline_finish). */
+/* Push the counters to sinks that take them. When is main's decision (--stats-interval: packet
+ * time for files, wall time live). */
 void bw_pipeline_push_stats(struct bw_pipeline *p);
+/* Live capture: touch every page of the pools sized at init, so that no page fault lands on the
+ * packet path later. Costs their whole size in resident memory at once. */
+void bw_pipeline_prefault(struct bw_pipeline *p);
 /* End of capture: finish every session (flush, close, verdicts, session records), report the
  * refusals not yet in a capacity record. */
 void bw_pipeline_finish(struct bw_pipeline *p);

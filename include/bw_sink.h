@@ -29,6 +29,10 @@ struct bw_sink {
     /* Optional: the run's counters (one JSON line and the struct), every few seconds and at the
      * end. NULL = not interested. */
     void (*stats)(struct bw_sink *s, const char *json, size_t len, const struct bw_stats *st);
+    /* Optional (files): SIGHUP, after log rotation. Flush to the old file, open the path anew and
+     * write there from now on. On failure keep the old one (nothing is lost) and return BW_E*
+     * with one line in err. NULL = nothing to reopen. */
+    int  (*reopen)(struct bw_sink *s, char *err, size_t errlen);
     /* The sink wants every session record (e.g. to keep an inventory of brokers), even without
      * --session-log. Its write() then sees event_type "session" records too. */
     bool wants_sessions;
@@ -37,7 +41,9 @@ struct bw_sink {
     void (*capacity)(struct bw_sink *s, struct bw_sink_capacity *out);
 };
 
-/* JSON lines to a file ("-" = stdout). line_buffered: flush every record (live capture). */
+/* JSON lines to a file ("-" = stdout), appended, whole lines only: records wait in a buffer of
+ * complete lines and leave with one write() per batch (when it is full, on flush(), with each
+ * stats record). line_buffered: one write per record (a terminal). */
 struct bw_sink *bw_sink_jsonl_open(const char *path, bool line_buffered, char *err, size_t errlen);
 
 /* One line per record for people (output/text.c), to a file ("-" = stdout). tty: the output is a

@@ -9,10 +9,12 @@ BW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BW_PY=/usr/bin/python3
 
 # What building and testing the sensor needs (chromium and a font: the HTML report is rendered
-# headless by tests/scripts/test_report_html.sh).
+# headless by tests/scripts/test_report_html.sh; mandoc, systemd, dpkg-dev and logrotate: the man
+# pages, the unit and the package are checked by test_install.sh and test_package.sh).
 BW_BUILD_PKGS=(tcpreplay cmake gcc clang libclang-rt-14-dev pkg-config libpcap-dev libndpi-dev
-               libhiredis-dev libssl-dev libjansson-dev libcap-ng-dev python3 iproute2 tcpdump redis-server
-               chromium fonts-dejavu-core)
+               libhiredis-dev libssl-dev libjansson-dev libcap-ng-dev libseccomp-dev python3 iproute2
+               tcpdump redis-server chromium fonts-dejavu-core mandoc systemd dpkg-dev logrotate
+               util-linux)
 
 bw_log() { printf '%s: %s\n' "${BW_PROG:-${0##*/}}" "$*" >&2; }
 bw_die() { bw_log "error: $*"; exit 1; }

@@ -1,7 +1,9 @@
 /* capture.c: libpcap behind bw_capture.h; the only <pcap.h> user.
- * Offline files (pcap and pcapng, "-" = stdin) and live interfaces (promiscuous, immediate mode,
- * kernel buffer). Every failure becomes one line that names the file or interface and the cause. */
+ * Offline files (pcap and pcapng, "-" = stdin) and live interfaces (promiscuous, TPACKET_V3 blocks
+ * retired by the kernel after at most BW_CAPTURE_BLOCK_MS, a ring of -B MiB). Every failure becomes
+ * one line that names the file or interface and the cause. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,8 @@ struct bw_capture {
     pcap_t *pc;
     const char *name;
     bool live;
+    int fd;                        /* live: the packet socket, polled while no block is ready */
+    int idle_ms;                   /* live: how long bw_capture_next waits before returning 2 */
 };
 
 static int apply_bpf(struct bw_capture *c, const char *bpf, char *err, size_t errlen)
@@ -64,13 +68,29 @@ int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen
     if (!c->pc) { snprintf(err, errlen, "cannot open interface '%s': %s", iface, perr); free(c); return BW_EIO; }
     pcap_set_snaplen(c->pc, snaplen);
     pcap_set_promisc(c->pc, 1);
-    pcap_set_immediate_mode(c->pc, 1);         /* no batching delay: alerts leave promptly */
-    pcap_set_timeout(c->pc, 100);              /* wake up to run timers even when idle */
+    /* No immediate mode: libpcap then uses TPACKET_V3, where the kernel fills whole blocks of the
+     * ring and wakes the sensor once per block, or after BW_CAPTURE_BLOCK_MS when a block has
+     * packets but is not full; so a busy link costs one wake-up per block, not per packet, and
+     * an alert is at most that late. The ring (-B) is mapped page by page at activation
+     * (vm_insert_page), so reading it never page-faults. */
+    pcap_set_immediate_mode(c->pc, 0);
+    pcap_set_timeout(c->pc, BW_CAPTURE_BLOCK_MS);
     pcap_set_buffer_size(c->pc, buffer_mib * 1024 * 1024);
     int rc = pcap_activate(c->pc);
     if (rc < 0) {
         const char *why = rc == PCAP_ERROR ? pcap_geterr(c->pc) : pcap_statustostr(rc);
         snprintf(err, errlen, "cannot capture on interface '%s': %s", iface, why);
+        bw_capture_close(c);
+        return BW_EIO;
+    }
+    /* With a block timeout, libpcap's own wait on TPACKET_V3 blocks forever while the link is
+     * quiet (the kernel retires only blocks that hold packets). Non-blocking reads and our own
+     * poll() with a timeout let the caller run its timers (stats, reports, signals) anyway. */
+    c->fd = pcap_get_selectable_fd(c->pc);
+    c->idle_ms = BW_CAPTURE_IDLE_MS;
+    if (c->fd < 0 || pcap_setnonblock(c->pc, 1, perr) != 0) {
+        snprintf(err, errlen, "cannot capture on interface '%s': no pollable descriptor (%s)", iface,
+                 perr[0] ? perr : "pcap_get_selectable_fd");
         bw_capture_close(c);
         return BW_EIO;
     }
@@ -86,6 +106,17 @@ int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, 
     struct pcap_pkthdr *h;
     const u_char *d;
     int rc = pcap_next_ex(c->pc, &h, &d);
+    if (rc == 0 && c->live) {
+        /* No block ready: wait for the next one, at most idle_ms (a signal ends the wait too). */
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        int pr = poll(&pfd, 1, c->idle_ms);
+        if (pr < 0 && errno != EINTR) {
+            snprintf(err, errlen, "capture failed on interface '%s': poll: %s", c->name, strerror(errno));
+            return BW_EIO;
+        }
+        if (pr <= 0) return 2;
+        rc = pcap_next_ex(c->pc, &h, &d);
+    }
     if (rc == 1) {
         *data = d;
         *caplen = h->caplen;
@@ -121,6 +152,37 @@ int bw_capture_stats(struct bw_capture *c, struct bw_capture_stats *st)
     st->dropped = ps.ps_drop;
     st->if_dropped = ps.ps_ifdrop;
     return 0;
+}
+
+int bw_capture_list(FILE *out, char *err, size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_if_t *all = NULL;
+    if (pcap_findalldevs(&all, perr) != 0) {
+        snprintf(err, errlen, "cannot list capture interfaces: %s", perr);
+        return BW_EIO;
+    }
+    int n = 0;
+    for (pcap_if_t *d = all; d; d = d->next) {
+        /* tcpdump -D's shape: number, name, description, state */
+        bpf_u_int32 fl = d->flags;
+        const char *conn = "";
+        switch (fl & PCAP_IF_CONNECTION_STATUS) {
+        case PCAP_IF_CONNECTION_STATUS_CONNECTED: conn = ", Connected"; break;
+        case PCAP_IF_CONNECTION_STATUS_DISCONNECTED: conn = ", Disconnected"; break;
+        default: break;
+        }
+        fprintf(out, "%d.%s%s%s%s [%s%s%s%s]\n", ++n, d->name, d->description ? " (" : "",
+                d->description ? d->description : "", d->description ? ")" : "",
+                (fl & PCAP_IF_UP) ? "Up" : "Down", (fl & PCAP_IF_RUNNING) ? ", Running" : "",
+                (fl & PCAP_IF_LOOPBACK) ? ", Loopback" : "", conn);
+    }
+    pcap_freealldevs(all);
+    if (n == 0) {
+        snprintf(err, errlen, "no capture interfaces found (capturing needs root or CAP_NET_RAW)");
+        return BW_EIO;
+    }
+    return fflush(out) == 0 ? 0 : BW_EIO;
 }
 
 void bw_capture_break(struct bw_capture *c) { if (c && c->pc) pcap_breakloop(c->pc); }

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 #include "bw_config.h"
+#include <sys/stat.h>
 #include "bw_redis.h"
+#include "bw_sandbox.h"
 #include "bw_verdict.h"
 
 enum {
@@ -17,6 +19,7 @@ enum {
     OPT_REDIS, OPT_REDIS_STREAM, OPT_REDIS_MAXLEN, OPT_REDIS_PUBLISH, OPT_REDIS_OPTIONAL, OPT_REDIS_QUEUE,
     OPT_SPOOL, OPT_FORMAT, OPT_REPORT_HTML, OPT_REPORT_CSV, OPT_REDACT_KEY, OPT_MAX_PROBES,
     OPT_MAX_PROBES_SRC, OPT_REDIS_CLUSTER,
+    OPT_STATS_INTERVAL, OPT_REPORT_INTERVAL, OPT_SANDBOX,
 };
 
 static const struct option longopts[] = {
@@ -59,6 +62,11 @@ static const struct option longopts[] = {
     { "report-csv",       required_argument, NULL, OPT_REPORT_CSV },
     { "redact-key-file",  required_argument, NULL, OPT_REDACT_KEY },
     { "redis-cluster",    no_argument,       NULL, OPT_REDIS_CLUSTER },
+    { "count",            required_argument, NULL, 'c' },
+    { "list-interfaces",  no_argument,       NULL, 'D' },
+    { "stats-interval",   required_argument, NULL, OPT_STATS_INTERVAL },
+    { "report-interval",  required_argument, NULL, OPT_REPORT_INTERVAL },
+    { "sandbox",          required_argument, NULL, OPT_SANDBOX },
     { NULL, 0, NULL, 0 },
 };
 
@@ -70,17 +78,24 @@ static const char usage_text[] =
 "Input (one of):\n"
 "  -r, --read FILE        read a pcap/pcapng file ('-' = stdin); repeat to read several\n"
 "                         files as one capture, in order\n"
-"  -i, --interface IFACE  capture live (promiscuous, immediate mode)\n"
+"  -i, --interface IFACE  capture live (promiscuous; packets come in blocks of at most\n"
+"                         50 ms, so a quiet link costs nothing and an alert leaves promptly)\n"
+"  -D, --list-interfaces  list the interfaces -i can capture on, and exit\n"
 "  -B, --buffer-size MIB  kernel capture buffer for -i (default 64)\n"
-"  -s, --snaplen BYTES    bytes captured per packet for -i (default 65535)\n"
-"  -Z, --user USER        after opening the capture and outputs, become USER and keep\n"
-"                         no capability (recommended for -i)\n"
+"  -s, --snaplen BYTES    bytes captured per packet for -i (default 65535; 0 = 262144)\n"
+"  -c, --count N          stop after N packets\n"
+"  -n, -nn                accepted for tcpdump habits: the sensor never resolves names\n"
+"  -Z, --user USER        after opening the capture and outputs, become USER, keep no\n"
+"                         capability and confine the process (--sandbox); recommended for -i\n"
+"      --sandbox MODE     with -Z: kill (default: a system call outside the sensor's list\n"
+"                         ends the process), log (allowed, logged by the kernel) or off\n"
 "      --pace X           replay -r files at X times their recorded speed (1 = as\n"
 "                         captured); default: as fast as possible\n"
 "  BPF expression         filter packets as tcpdump does (e.g. 'tcp port 1883')\n"
 "\n"
 "Output:\n"
-"  -o, --jsonl PATH       write JSON lines to PATH ('-' = stdout, the default)\n"
+"  -o, --jsonl PATH       write JSON lines to PATH ('-' = stdout, the default); appends;\n"
+"                         SIGHUP reopens it (log rotation)\n"
 "      --format json|text records as JSON lines, or one line per alert for people;\n"
 "                         default: text when stdout is a terminal and no -o, else json\n"
 "      --sensor-name NAME name in every record (default: host name)\n"
@@ -95,10 +110,14 @@ static const char usage_text[] =
 "      --report-json FILE the exposure report as JSON ('-' = stdout)\n"
 "      --report-html FILE the exposure report as one self-contained HTML page\n"
 "      --report-csv FILE  the broker table as CSV for spreadsheets\n"
+"      --report-interval S  live: write the reports every S seconds too (SIGUSR1: now)\n"
 "      --show-usernames   list user names seen in cleartext in the report\n"
+"      --stats-interval S a \"stats\" record to every output every S seconds (default 60;\n"
+"                         packet time for -r, wall time for -i; 0 = never)\n"
 "  -q, --quiet            no messages on stderr except errors and capacity warnings\n"
 "                         (a pool or cap refused work: coverage is incomplete)\n"
-"  -v, --verbose          print counters at exit (twice: more detail)\n"
+"  -v, --verbose          print the counters at exit; -vv also prints the capture setup\n"
+"                         and every periodic stats record on stderr (-vvv is refused)\n"
 "\n"
 "Redis (docs/redis.md; without -o, no JSON lines on stdout):\n"
 "      --redis URL        also send alerts to Redis: redis://[user:password@]host[:port][/db]\n"
@@ -134,8 +153,10 @@ static const char usage_text[] =
 "  -h, --help             this text\n"
 "  -V, --version          version\n"
 "\n"
+"Signals: SIGHUP reopens the output files, SIGUSR1 writes the exposure report now,\n"
+"SIGTERM and SIGINT finish the run (alerts, report, counters) and exit.\n"
 "Exit status: 0 ok, 1 runtime error (unreadable file, failed interface, output error),\n"
-"2 usage error. Records are documented in docs/alerts.md.\n";
+"2 usage error. Records are documented in docs/alerts.md; brokerwatch(8) has the rest.\n";
 
 bool bw_parse_size(const char *s, uint64_t *out)
 {
@@ -187,11 +208,26 @@ static void defaults(struct bw_config *c)
     c->brute_n = 10;
     c->brute_t = 60;
     c->redis_maxlen = BW_REDIS_MAXLEN_DEFAULT;
+    c->stats_interval_s = BW_STATS_INTERVAL_DEFAULT;
+    c->sandbox = BW_SANDBOX_KILL;
     if (gethostname(c->sensor_name, sizeof c->sensor_name - 1) != 0 || !c->sensor_name[0])
         snprintf(c->sensor_name, sizeof c->sensor_name, "brokerwatch");
 }
 
 #define USAGE(...) do { snprintf(err, errlen, __VA_ARGS__); return BW_CONFIG_USAGE; } while (0)
+
+/* Words of tcpdump's filter language that might also name a file in the current directory. */
+static bool bpf_keyword(const char *w)
+{
+    static const char *const kw[] = {
+        "and", "or", "not", "host", "net", "port", "portrange", "src", "dst", "tcp", "udp", "ip",
+        "ip6", "ether", "vlan", "mpls", "proto", "less", "greater", "gateway", "broadcast",
+        "multicast", "icmp", "icmp6", "arp", "rarp", "inbound", "outbound", "len", NULL,
+    };
+    for (size_t i = 0; kw[i]; i++)
+        if (strcmp(w, kw[i]) == 0) return true;
+    return false;
+}
 
 enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, char *err, size_t errlen)
 {
@@ -202,7 +238,7 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
     opterr = 0;           /* our own one-line messages */
     optind = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":r:i:B:s:o:qvhVZ:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:i:B:s:o:qvhVZ:nc:D", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             if (c->nrfiles >= BW_MAX_FILES) USAGE("too many -r files (at most %d)", BW_MAX_FILES);
@@ -215,8 +251,30 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             c->buffer_mib = (int)u;
             break;
         case 's':
-            if (!bw_parse_u32(optarg, 64, 262144, &u)) USAGE("-s wants a snaplen in bytes (64-262144), not '%s'", optarg);
+            if (strcmp(optarg, "0") == 0) { c->snaplen = BW_SNAPLEN_MAX; break; }   /* tcpdump: 0 = all */
+            if (!bw_parse_u32(optarg, 64, BW_SNAPLEN_MAX, &u))
+                USAGE("-s wants a snaplen in bytes (64-%d, or 0 for the maximum), not '%s'", BW_SNAPLEN_MAX, optarg);
             c->snaplen = (int)u;
+            break;
+        case 'n': break;                  /* -n, -nn: names are never resolved anyway */
+        case 'c': {
+            uint32_t hi;
+            if (!bw_parse_u32(optarg, 1, 4000000000u, &hi)) USAGE("-c wants a packet count from 1 to 4000000000, not '%s'", optarg);
+            c->max_packets = hi;
+            break;
+        }
+        case 'D': c->list_ifaces = true; break;
+        case OPT_STATS_INTERVAL:
+            if (!bw_parse_u32(optarg, 0, 86400, &c->stats_interval_s)) USAGE("--stats-interval wants seconds (0-86400; 0 = never), not '%s'", optarg);
+            break;
+        case OPT_REPORT_INTERVAL:
+            if (!bw_parse_u32(optarg, 1, 86400 * 7, &c->report_interval_s)) USAGE("--report-interval wants seconds (1-604800), not '%s'", optarg);
+            break;
+        case OPT_SANDBOX:
+            if (strcmp(optarg, "kill") == 0) c->sandbox = BW_SANDBOX_KILL;
+            else if (strcmp(optarg, "log") == 0) c->sandbox = BW_SANDBOX_LOG;
+            else if (strcmp(optarg, "off") == 0) c->sandbox = BW_SANDBOX_OFF;
+            else USAGE("--sandbox wants kill, log or off, not '%s'", optarg);
             break;
         case 'o': c->jsonl_path = optarg; break;
         case OPT_SENSOR:
@@ -224,7 +282,9 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             snprintf(c->sensor_name, sizeof c->sensor_name, "%s", optarg);
             break;
         case 'q': c->quiet = true; break;
-        case 'v': c->verbose++; break;
+        case 'v':
+            if (++c->verbose > 2) USAGE("-v at most twice: -v prints the counters at exit, -vv also the setup and every stats record");
+            break;
         case 'h': fputs(usage_text, stdout); return BW_CONFIG_EXIT_OK;
         case 'V': printf("brokerwatch %s\n", BW_VERSION); return BW_CONFIG_EXIT_OK;
         case OPT_MAX_FLOWS:
@@ -328,7 +388,9 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             USAGE("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (c->list_ifaces) return BW_CONFIG_RUN;     /* -D: nothing else is needed */
     if (c->nrfiles && c->iface) USAGE("give either -r FILE or -i IFACE, not both");
+    if (c->report_interval_s && !c->iface) USAGE("--report-interval applies to live capture (-i); a replay writes its report at the end");
     if (c->pace > 0 && c->iface) USAGE("--pace applies to -r files, not to live capture");
     if (!c->nrfiles && !c->iface) USAGE("no input: give -r FILE (a capture) or -i IFACE (live)");
     if (!c->redis_url && redis_only) USAGE("%s needs --redis URL", redis_only);
@@ -337,19 +399,28 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
     if (c->max_probes > c->max_flows) c->max_probes = c->max_flows;
     /* nDPI is asked only about flows the probes cannot place, which hold a probe slot. */
     if (c->dpi_slots > c->max_probes) c->dpi_slots = c->max_probes;
-    /* Everything after the options is the BPF expression, joined as tcpdump does. */
+    /* Everything after the options is the BPF expression, joined as tcpdump does. A word that
+     * names a file is a capture given without its -r (`-r a.pcap b.pcap`), not a filter. */
     size_t total = 0;
-    for (int i = optind; i < argc; i++) total += strlen(argv[i]) + 1;
+    for (int i = optind; i < argc; i++) {
+        struct stat sb;
+        if (!*argv[i]) continue;       /* an empty word (an unset variable in a unit file) */
+        if (!bpf_keyword(argv[i]) && stat(argv[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            USAGE("'%s' is a file, not a filter expression: give each capture its own -r", argv[i]);
+        total += strlen(argv[i]) + 1;
+    }
     if (total) {
         c->bpf = malloc(total);
         if (!c->bpf) USAGE("out of memory");
         size_t off = 0;
         for (int i = optind; i < argc; i++) {
             size_t l = strlen(argv[i]);
+            if (!l) continue;
+            if (off) c->bpf[off++] = ' ';
             memcpy(c->bpf + off, argv[i], l);
             off += l;
-            c->bpf[off++] = i + 1 < argc ? ' ' : '\0';
         }
+        c->bpf[off] = '\0';
     }
     return BW_CONFIG_RUN;
 }

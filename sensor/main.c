@@ -1,8 +1,11 @@
 /* main.c: brokerwatch [options] [BPF expression].
- * Wires configuration, capture, pipeline and sinks; owns process concerns (signals, exit status,
- * the final messages). Exit: 0 ok, 1 runtime error, 2 usage error. Alerts found before an error
+ * Wires configuration, capture, pipeline and sinks; owns process concerns: the order of opening,
+ * dropping privileges and confining (-Z), signals (handlers only set flags; the work happens in
+ * the read loop, also while a live capture is idle), the periodic stats and reports, exit status
+ * and the final messages. Exit: 0 ok, 1 runtime error, 2 usage error. Alerts found before an error
  * are always written before exiting. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <signal.h>
@@ -19,27 +22,258 @@
 #include "bw_redact.h"
 #include "bw_report.h"
 #include "bw_redis.h"
+#include "bw_sandbox.h"
 #include "bw_sink.h"
 
-static volatile sig_atomic_t stop_requested;
-static struct bw_capture *live_capture;            /* for the signal handler only */
+/* Set by the handlers, acted on by the read loop. */
+static volatile sig_atomic_t stop_requested, reopen_requested, report_requested, signal_pending;
+static struct bw_capture *live_capture;            /* for the stop handler only */
 
-static void on_signal(int sig)
+static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+    signal_pending = 1;
     bw_capture_break(live_capture);
 }
+
+static void on_hup(int sig) { (void)sig; reopen_requested = 1; signal_pending = 1; }
+static void on_usr1(int sig) { (void)sig; report_requested = 1; signal_pending = 1; }
 
 static void install_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;                       /* no SA_RESTART: a blocked read ends */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* HUP and USR1 must not end a read from stdin: restart it. A live capture's poll() returns
+     * early anyway, so the flag is seen within one pass of the loop. */
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);                      /* a closed reader becomes a write error */
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static uint64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* ---- report files ---------------------------------------------------------------------------
+ * Opened at start, before any privilege drop, and rewritten in place (truncate, write) at exit,
+ * on SIGUSR1 and every --report-interval: USER never needs to create them. SIGHUP tries to open
+ * the path anew (rotation) and keeps the old descriptor if it cannot. */
+typedef int (*report_fn)(const struct bw_report *, const struct bw_report_header *, FILE *);
+
+struct report_out {
+    const char *path;        /* NULL = not asked for */
+    const char *what;        /* "report", "JSON report", ... */
+    report_fn   fn;
+    FILE       *std;         /* stdout or stderr instead of a file */
+    int         fd;          /* the file, or -1 */
+    bool        created;     /* this run made it (removed again if nothing is ever written) */
+    bool        written;
+};
+
+static int report_open(struct report_out *o, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (!o->path || o->std) return 0;
+    o->created = lstat(o->path, &sb) != 0;
+    /* no O_TRUNC: a run that fails before its first packet leaves an earlier report alone */
+    o->fd = open(o->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (o->fd < 0) {
+        snprintf(err, errlen, "cannot write the %s to '%s': %s", o->what, o->path, strerror(errno));
+        return BW_EIO;
+    }
+    return 0;
+}
+
+static int report_write(struct report_out *o, const struct bw_report *rep, const struct bw_report_header *hdr)
+{
+    FILE *out = o->std;
+    int rc = 0;
+    if (!o->path && !o->std) return 0;
+    if (!out) {
+        /* rewrite in place through the descriptor opened at start */
+        int fd2 = -1;
+        if (ftruncate(o->fd, 0) != 0 || lseek(o->fd, 0, SEEK_SET) != 0 || (fd2 = dup(o->fd)) < 0 ||
+            !(out = fdopen(fd2, "w"))) {
+            fprintf(stderr, "brokerwatch: cannot write the %s to '%s': %s\n", o->what, o->path, strerror(errno));
+            if (fd2 >= 0) close(fd2);
+            return 1;
+        }
+    }
+    rc = o->fn(rep, hdr, out);
+    int e = errno;
+    if (o->std ? fflush(out) != 0 : fclose(out) != 0) { rc = BW_EIO; e = errno; }
+    if (rc != 0) {
+        fprintf(stderr, "brokerwatch: cannot write the %s to '%s': %s\n", o->what,
+                o->path ? o->path : "stderr", rc == BW_ENOMEM ? "out of memory" : strerror(e));
+        return 1;
+    }
+    o->written = true;
+    return 0;
+}
+
+static void report_reopen(struct report_out *o)
+{
+    if (!o->path || o->std || o->fd < 0) return;
+    int fd = open(o->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fprintf(stderr, "brokerwatch: SIGHUP: cannot reopen '%s': %s; the %s stays in the old file\n",
+                o->path, strerror(errno), o->what);
+        return;
+    }
+    close(o->fd);
+    o->fd = fd;
+}
+
+static void report_close(struct report_out *o)
+{
+    if (o->fd < 0) return;
+    close(o->fd);
+    o->fd = -1;
+    if (o->created && !o->written) unlink(o->path);      /* best effort; nothing was reported */
+}
+
+/* ---- the run --------------------------------------------------------------------------------- */
+
+struct run {
+    const struct bw_config *cfg;
+    struct bw_pipeline *pl;
+    struct bw_capture *cap;          /* the capture being read */
+    bool live, paced;
+#define NREPORTS 4
+    struct report_out rep[NREPORTS]; /* text, JSON, HTML, CSV */
+    const struct bw_redact *redact;  /* --redact-usernames: the key, for the report header */
+    uint64_t packets;                /* handed to the pipeline, all sources (-c) */
+    bool count_reached;
+    uint64_t next_stats;             /* packet time (files) or monotonic time (live); 0 = unset */
+    uint64_t next_report;            /* monotonic, live --report-interval */
+    uint64_t next_service;           /* monotonic: live upkeep at most this often while busy */
+    int report_status;
+};
+
+static int write_reports(struct run *r)
+{
+    const struct bw_config *cfg = r->cfg;
+    const struct bw_pipeline *pl = r->pl;
+    int st = 0;
+    struct bw_report_header hdr = {
+        .sensor = cfg->sensor_name, .version = BW_VERSION, .inputs = cfg->rfiles, .ninputs = cfg->nrfiles,
+        .iface = cfg->iface, .bpf = cfg->bpf, .first_us = pl->earliest_us, .last_us = pl->latest_us,
+        .generated_us = wall_us(), .show_usernames = cfg->show_usernames, .redact = cfg->redact_usernames,
+        .redact_key = r->redact,
+    };
+    for (int i = 0; i < NREPORTS; i++)
+        if (report_write(&r->rep[i], pl->report, &hdr) != 0) st = 1;
+    return st;
+}
+
+/* The counters to every sink that takes them (JSONL writes a record, Redis its sensor keys), and
+ * on stderr with -vv. Live: the kernel's counters as of now, and the wall clock as the time. */
+static void push_stats(struct run *r)
+{
+    struct bw_pipeline *pl = r->pl;
+    struct bw_stats st;
+    char line[4096];
+    if (r->live && r->cap && bw_capture_stats(r->cap, &pl->kernel) != 0)
+        memset(&pl->kernel, 0, sizeof pl->kernel);
+    bw_pipeline_stats(pl, &st);
+    if (r->live) {
+        uint64_t now = wall_us();
+        if (now > st.now_us) st.now_us = now;      /* a quiet network is not a stale sensor */
+    }
+    size_t n = bw_stats_json(&st, r->cfg->sensor_name, line, sizeof line);
+    if (!n) return;
+    for (size_t i = 0; i < pl->nsinks; i++)
+        if (pl->sinks[i]->stats) pl->sinks[i]->stats(pl->sinks[i], line, n, &st);
+    if (r->cfg->verbose >= 2) fprintf(stderr, "%s\n", line);
+}
+
+static void reopen_outputs(struct run *r)
+{
+    char err[512];
+    int n = 0, bad = 0;
+    for (size_t i = 0; i < r->pl->nsinks; i++) {
+        struct bw_sink *s = r->pl->sinks[i];
+        if (!s->reopen) continue;
+        if (s->reopen(s, err, sizeof err) != 0) {
+            fprintf(stderr, "brokerwatch: SIGHUP: %s; still writing to the old file\n", err);
+            bad++;
+        } else {
+            n++;
+        }
+    }
+    for (int i = 0; i < NREPORTS; i++) report_reopen(&r->rep[i]);
+    if (!r->cfg->quiet && !bad) fprintf(stderr, "brokerwatch: SIGHUP: output files reopened\n");
+}
+
+static void flush_sinks(struct run *r)
+{
+    for (size_t i = 0; i < r->pl->nsinks; i++)
+        if (r->pl->sinks[i]->flush(r->pl->sinks[i]) != 0) r->pl->cnt.sink_errors++;
+}
+
+/* Signals and timers, from the read loop: after a live capture's idle wait, every few
+ * milliseconds while it is busy, after each packet of a paced replay, and when a flag is up. */
+static void service(struct run *r)
+{
+    const struct bw_config *cfg = r->cfg;
+    if (signal_pending) {
+        signal_pending = 0;
+        if (reopen_requested) { reopen_requested = 0; reopen_outputs(r); }
+        if (report_requested) {
+            report_requested = 0;
+            flush_sinks(r);
+            if (write_reports(r) != 0) r->report_status = 1;
+        }
+    }
+    if (!r->live && !r->paced) return;
+    /* Records leave in batches: at most one write per pass, whole lines only. */
+    flush_sinks(r);
+    if (!r->live) return;
+    uint64_t now = mono_us();
+    if (cfg->stats_interval_s) {
+        if (!r->next_stats) r->next_stats = now + (uint64_t)cfg->stats_interval_s * 1000000u;
+        else if (now >= r->next_stats) {
+            push_stats(r);
+            r->next_stats = now + (uint64_t)cfg->stats_interval_s * 1000000u;
+        }
+    }
+    if (cfg->report_interval_s) {
+        if (!r->next_report) r->next_report = now + (uint64_t)cfg->report_interval_s * 1000000u;
+        else if (now >= r->next_report) {
+            if (write_reports(r) != 0) r->report_status = 1;
+            r->next_report = now + (uint64_t)cfg->report_interval_s * 1000000u;
+        }
+    }
+}
+
+/* Files: a stats record every --stats-interval of packet time, as the packets say it passes. */
+static void stats_by_packet_time(struct run *r)
+{
+    uint32_t iv = r->cfg->stats_interval_s;
+    if (!iv) return;
+    uint64_t now = r->pl->now_us;
+    if (r->next_stats > now + (uint64_t)iv * 1000000u) r->next_stats = now + (uint64_t)iv * 1000000u;
+    if (now < r->next_stats) return;   /* (above: an older file's clock went back; follow it) */
+    if (r->next_stats) push_stats(r);
+    r->next_stats = now + (uint64_t)iv * 1000000u;
 }
 
 /* --pace: hold each packet until its recorded offset, scaled, has passed on the wall clock.
@@ -64,18 +298,66 @@ static void pace(struct pacer *pc, uint64_t ts)
     while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0) {}
 }
 
-/* Live capture with no packets for a while: refresh the kernel's counters and, every
- * BW_STATS_INTERVAL_S of wall time, push the counters to the sinks (Redis's sensor hash), since
- * packet time stands still when nothing arrives. */
-static void idle_tick(struct bw_pipeline *pl, struct bw_capture *cap)
+/* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
+static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
+                      struct bw_progress *prog, uint64_t done_before)
 {
-    static struct timespec last;                   /* main's loop only; no other thread */
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - last.tv_sec < BW_STATS_INTERVAL_S) return;
-    last = now;
-    if (bw_capture_stats(cap, &pl->kernel) != 0) memset(&pl->kernel, 0, sizeof pl->kernel);
-    bw_pipeline_push_stats(pl);
+    struct bw_pipeline *pl = r->pl;
+    uint64_t n = 0;
+    char err[512];
+    const uint8_t *data;
+    size_t caplen;
+    uint64_t ts;
+    int dlt = bw_capture_dlt(cap);
+    r->cap = cap;
+    for (;;) {
+        int rc = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
+        if (rc == 1) {
+            if (pc) pace(pc, ts);
+            if (stop_requested) return 0;
+            bw_pipeline_packet(pl, dlt, data, caplen, ts);
+            n++;
+            if (r->live) {
+                /* A clock read every 64 packets: upkeep (flush, timers) at most every 10 ms. */
+                if ((n & 63) == 0) {
+                    uint64_t now = mono_us();
+                    if (now >= r->next_service) { r->next_service = now + 10000; service(r); }
+                }
+            } else {
+                stats_by_packet_time(r);
+                if (r->paced) service(r);
+            }
+            if (signal_pending) service(r);
+            /* A clock read per 1024 packets, not per packet (paced replays are slow anyway). */
+            if (prog && ((n & 1023) == 0 || r->paced))
+                bw_progress_update(prog, done_before + bw_capture_offset(cap), pl->cnt.packets, pl->cnt.alerts);
+            if (r->cfg->max_packets && ++r->packets >= r->cfg->max_packets) {
+                r->count_reached = true;           /* -c N: a clean end */
+                return 0;
+            }
+            continue;
+        }
+        if (rc == 2) {                             /* live and idle, or a signal */
+            if (stop_requested) return 0;
+            service(r);
+            continue;
+        }
+        if (rc == 0) return 0;
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        return 1;
+    }
+}
+
+/* Files made by this run as root go to USER, so that USER can rotate, reopen and remove them. */
+static int hand_over(const char *path, bool created, uid_t uid, gid_t gid)
+{
+    char err[512];
+    if (!created) return 0;
+    if (bw_privs_give(path, uid, gid, err, sizeof err) != 0) {
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        return 1;
+    }
+    return 0;
 }
 
 /* Capacity warnings: a pool or cap refused work, so coverage is incomplete. An operator must see
@@ -86,70 +368,34 @@ static void print_notice(void *ctx, const char *line)
     fprintf(stderr, "brokerwatch: %s\n", line);
 }
 
-/* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
-static int run_source(struct bw_pipeline *pl, struct bw_capture *cap, struct pacer *pc,
-                      struct bw_progress *prog, uint64_t done_before)
+/* -Z: become USER, check what USER must still reach, then confine. Returns 0 or 1 (one line). */
+static int drop_and_confine(const struct bw_config *cfg, const struct bw_redis_sink_cfg *rcfg)
 {
-    uint64_t n = 0;
     char err[512];
-    const uint8_t *data;
-    size_t caplen;
-    uint64_t ts;
-    int dlt = bw_capture_dlt(cap);
-    for (;;) {
-        int rc = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
-        if (rc == 1) {
-            if (pc) pace(pc, ts);
-            if (stop_requested) return 0;
-            bw_pipeline_packet(pl, dlt, data, caplen, ts);
-            if (!prog && (n & 1023) == 1023 && bw_capture_stats(cap, &pl->kernel) != 0)
-                memset(&pl->kernel, 0, sizeof pl->kernel);  /* live: kernel drops for the stats */
-            /* A clock read per 1024 packets, not per packet (paced replays are slow anyway). */
-            if (prog && ((++n & 1023) == 0 || (pc && pc->speed > 0)))
-                bw_progress_update(prog, done_before + bw_capture_offset(cap), pl->cnt.packets, pl->cnt.alerts);
-            continue;
-        }
-        if (rc == 2) {                             /* live and idle: keep the counters current */
-            if (stop_requested) return 0;
-            idle_tick(pl, cap);
-            continue;
-        }
-        if (rc == 0) return 0;
+    size_t ncalls = 0;
+    if (bw_privs_drop(cfg->run_as, err, sizeof err) != 0) {
+        fprintf(stderr, "brokerwatch: %s\n", err);  /* never capture as root by mistake */
+        return 1;
+    }
+    if (cfg->redis_url && cfg->spool_dir && bw_privs_check_dir(cfg->spool_dir, cfg->run_as, err, sizeof err) != 0) {
         fprintf(stderr, "brokerwatch: %s\n", err);
         return 1;
     }
-}
-
-/* One form of the exposure report into path ("-" = stdout), or into dflt when path is NULL.
- * Returns 0, or 1 after one line saying which file could not be written and why. */
-static int write_report(const char *path, FILE *dflt, const char *what, const struct bw_report *rep,
-                        const struct bw_report_header *hdr,
-                        int (*fn)(const struct bw_report *, const struct bw_report_header *, FILE *))
-{
-    bool to_file = path && strcmp(path, "-") != 0;
-    FILE *out = to_file ? fopen(path, "w") : path ? stdout : dflt;
-    int rc = out ? fn(rep, hdr, out) : BW_EIO;
-    int e = errno;
-    if (out && (to_file ? fclose(out) != 0 : fflush(out) != 0) && rc == 0) { rc = BW_EIO; e = errno; }
-    if (rc == 0) return 0;
-    fprintf(stderr, "brokerwatch: cannot write the %s to '%s': %s\n", what,
-            path ? path : "stderr", rc == BW_ENOMEM ? "out of memory" : strerror(e));
-    return 1;
-}
-
-/* The exposure report: a table on stderr (or --report FILE), JSON, HTML and CSV when asked for. */
-static int write_reports(const struct bw_config *cfg, const struct bw_report *rep, const struct bw_report_header *hdr)
-{
-    int status = 0;
-    if (cfg->report_path || !cfg->quiet)
-        status |= write_report(cfg->report_path, stderr, "report", rep, hdr, bw_report_write_text);
-    if (cfg->report_json_path)
-        status |= write_report(cfg->report_json_path, NULL, "JSON report", rep, hdr, bw_report_write_json);
-    if (cfg->report_html_path)
-        status |= write_report(cfg->report_html_path, NULL, "HTML report", rep, hdr, bw_report_write_html);
-    if (cfg->report_csv_path)
-        status |= write_report(cfg->report_csv_path, NULL, "CSV report", rep, hdr, bw_report_write_csv);
-    return status;
+    if (cfg->redis_url && rcfg->url.unix_socket &&
+        bw_privs_check_unix_socket(rcfg->url.path, cfg->run_as, err, sizeof err) != 0) {
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        return 1;
+    }
+    if (bw_sandbox_enter((enum bw_sandbox_mode)cfg->sandbox, &ncalls, err, sizeof err) != 0) {
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        return 1;
+    }
+    if (cfg->verbose >= 2)
+        fprintf(stderr, "brokerwatch: running as %s: no capabilities, no_new_privs, %s\n", cfg->run_as,
+                cfg->sandbox == BW_SANDBOX_OFF ? "no seccomp filter (--sandbox off)" :
+                cfg->sandbox == BW_SANDBOX_LOG ? "seccomp allow-list (log mode: nothing is refused)" :
+                "seccomp allow-list (any other call ends the process)");
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -166,7 +412,21 @@ int main(int argc, char **argv)
         return 2;
     case BW_CONFIG_RUN: break;
     }
+    if (cfg.list_ifaces) {
+        int rc = bw_capture_list(stdout, err, sizeof err);
+        if (rc != 0) fprintf(stderr, "brokerwatch: %s\n", err);
+        bw_config_free(&cfg);
+        return rc != 0;
+    }
     install_signals();
+
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (cfg.run_as && bw_privs_lookup(cfg.run_as, &uid, &gid, err, sizeof err) != 0) {
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        bw_config_free(&cfg);
+        return 1;
+    }
 
     /* Redis: parse the URL (config.c checked it), take the password from the environment when the
      * URL has none, then overwrite it in argv so ps and /proc/PID/cmdline never show it. */
@@ -208,24 +468,57 @@ int main(int argc, char **argv)
                     "(--redact-key-file keeps tokens the same across runs)\n");
     }
 
+    /* Every output is opened here, as the user that started the sensor, before any drop. */
+    struct run run = {
+        .cfg = &cfg, .live = cfg.iface != NULL, .paced = cfg.pace > 0,
+        .rep = {
+            { .path = cfg.report_path, .what = "report", .fn = bw_report_write_text, .fd = -1 },
+            { .path = cfg.report_json_path, .what = "JSON report", .fn = bw_report_write_json, .fd = -1 },
+            { .path = cfg.report_html_path, .what = "HTML report", .fn = bw_report_write_html, .fd = -1 },
+            { .path = cfg.report_csv_path, .what = "CSV report", .fn = bw_report_write_csv, .fd = -1 },
+        },
+        .redact = cfg.redact_usernames ? &redact_key : NULL,
+    };
+    /* The text report: --report FILE, '-' = stdout; by default stderr unless -q. */
+    if (cfg.report_path && strcmp(cfg.report_path, "-") == 0) run.rep[0].std = stdout;
+    else if (!cfg.report_path && !cfg.quiet) run.rep[0].std = stderr;
+    for (int i = 1; i < NREPORTS; i++)
+        if (run.rep[i].path && strcmp(run.rep[i].path, "-") == 0) run.rep[i].std = stdout;
+    for (int i = 0; i < NREPORTS; i++) {
+        if (report_open(&run.rep[i], err, sizeof err) != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            for (int k = 0; k < i; k++) report_close(&run.rep[k]);
+            bw_config_free(&cfg);
+            return 1;
+        }
+        if (cfg.run_as && hand_over(run.rep[i].path, run.rep[i].created, uid, gid) != 0) status = 1;
+    }
+
     /* Records go to -o, or to stdout when no other sink was asked for (or a --format was):
      * one line per alert for a person at a terminal, JSON lines for everything else. */
     struct bw_sink *jsonl = NULL, *redis = NULL;
     if (cfg.jsonl_path || !cfg.redis_url || cfg.format != BW_FORMAT_AUTO) {
         const char *path = cfg.jsonl_path ? cfg.jsonl_path : "-";
-        bool tty = strcmp(path, "-") == 0 && isatty(STDOUT_FILENO);
+        bool to_stdout = strcmp(path, "-") == 0;
+        bool tty = to_stdout && isatty(STDOUT_FILENO);
         bool text = cfg.format == BW_FORMAT_TEXT || (cfg.format == BW_FORMAT_AUTO && !cfg.jsonl_path && tty);
         const char *term = getenv("TERM");
         bool colour = tty && !getenv("NO_COLOR") && !(term && strcmp(term, "dumb") == 0);
+        struct stat sb;
+        bool created = !to_stdout && lstat(path, &sb) != 0;
         jsonl = text ? bw_sink_text_open(path, tty, colour, cfg.iface != NULL, err, sizeof err)
-                     : bw_sink_jsonl_open(path, cfg.iface != NULL, err, sizeof err);
+                     : bw_sink_jsonl_open(path, tty, err, sizeof err);
         if (!jsonl) {
             fprintf(stderr, "brokerwatch: %s\n", err);
+            for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
             bw_config_free(&cfg);
             return 1;
         }
+        if (cfg.run_as && hand_over(path, created, uid, gid) != 0) status = 1;
     }
     if (cfg.redis_url) {
+        struct stat sb;
+        bool spool_created = cfg.spool_dir && lstat(cfg.spool_dir, &sb) != 0;
         /* Refused credentials or an unknown host stop the run here (unless --redis-optional);
          * Redis being down does not: records wait in memory and in the spool. */
         redis = bw_sink_redis_open(&rcfg, err, sizeof err);
@@ -233,8 +526,20 @@ int main(int argc, char **argv)
         if (!redis) {
             fprintf(stderr, "brokerwatch: redis: %s\n", err);
             if (jsonl) jsonl->close(jsonl);
+            for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
             bw_config_free(&cfg);
             return 1;
+        }
+        /* The spool's files (and its directory, when this run made it) belong to USER, who
+         * appends, consumes and, at a clean exit, removes them. */
+        if (cfg.run_as && cfg.spool_dir) {
+            static const char *const files[] = { "spool.log", "spool.pos", "spool.lock" };
+            char p[4200];
+            if (hand_over(cfg.spool_dir, spool_created, uid, gid) != 0) status = 1;
+            for (size_t i = 0; i < 3; i++) {
+                snprintf(p, sizeof p, "%s/%s", cfg.spool_dir, files[i]);
+                if (lstat(p, &sb) == 0 && sb.st_uid == 0 && hand_over(p, true, uid, gid) != 0) status = 1;
+            }
         }
     }
     static struct bw_pipeline pl;                  /* large; one per process */
@@ -245,9 +550,11 @@ int main(int argc, char **argv)
                 bw_strerror(rc));
         if (jsonl) jsonl->close(jsonl);
         if (redis) redis->close(redis);
+        for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
         bw_config_free(&cfg);
         return 1;
     }
+    run.pl = &pl;
     if (cfg.redact_usernames) pl.acfg.redact = &redact_key;
     if (jsonl && bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
     if (redis && bw_pipeline_add_sink(&pl, redis) != 0) status = 1;
@@ -256,22 +563,32 @@ int main(int argc, char **argv)
     pl.tls_evaluate = bw_tls_evaluate_fn;
 
     struct bw_capture_stats kstats = { 0, 0, 0 };
-    if (cfg.iface) {
+    if (status != 0) {
+        /* a file could not be handed to USER: said above */
+    } else if (cfg.iface) {
         if (bw_capture_open_live(&live_capture, cfg.iface, cfg.snaplen, cfg.buffer_mib, cfg.bpf,
                                  err, sizeof err) != 0) {
             fprintf(stderr, "brokerwatch: %s\n", err);
             status = 1;
-        } else if (cfg.run_as && bw_privs_drop(cfg.run_as, err, sizeof err) != 0) {
-            fprintf(stderr, "brokerwatch: %s\n", err);  /* never capture as root by mistake */
-            status = 1;
         } else {
-            if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s%s%s\n", cfg.iface,
-                                    cfg.run_as ? " as " : "", cfg.run_as ? cfg.run_as : "");
-            status = run_source(&pl, live_capture, NULL, NULL, 0);
-            if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
-            pl.kernel = kstats;
+            bw_pipeline_prefault(&pl);             /* no page faults on the packet path */
+            if (cfg.verbose >= 2)
+                fprintf(stderr, "brokerwatch: capture on %s: snaplen %d, %d MiB ring of TPACKET_V3 blocks "
+                        "handed over after at most %d ms%s%s%s\n", cfg.iface, cfg.snaplen, cfg.buffer_mib,
+                        BW_CAPTURE_BLOCK_MS, cfg.bpf ? ", filter '" : "", cfg.bpf ? cfg.bpf : "",
+                        cfg.bpf ? "'" : "");
+            if (cfg.run_as && drop_and_confine(&cfg, &rcfg) != 0) {
+                status = 1;
+            } else {
+                if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s%s%s\n", cfg.iface,
+                                        cfg.run_as ? " as " : "", cfg.run_as ? cfg.run_as : "");
+                status = run_source(&run, live_capture, NULL, NULL, 0);
+                if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
+                pl.kernel = kstats;
+            }
             struct bw_capture *c = live_capture;
             live_capture = NULL;
+            run.cap = NULL;
             bw_capture_close(c);
         }
     } else {
@@ -283,21 +600,20 @@ int main(int argc, char **argv)
             if (strcmp(cfg.rfiles[i], "-") != 0 && stat(cfg.rfiles[i], &sb) == 0 && S_ISREG(sb.st_mode))
                 total += (uint64_t)sb.st_size;
         }
-        if (cfg.run_as && bw_privs_drop(cfg.run_as, err, sizeof err) != 0) {
-            fprintf(stderr, "brokerwatch: %s\n", err);
-            status = 1;
-        }
+        /* Files are read as USER: what USER may not read is refused by the kernel, not by us. */
+        if (cfg.run_as && drop_and_confine(&cfg, &rcfg) != 0) status = 1;
         /* Only for a person watching a terminal; never into logs or pipes. */
         bw_progress_init(&prog, !cfg.quiet && isatty(STDERR_FILENO), stderr, total);
-        for (size_t i = 0; i < cfg.nrfiles && !stop_requested && status == 0; i++) {
+        for (size_t i = 0; i < cfg.nrfiles && !stop_requested && !run.count_reached && status == 0; i++) {
             struct bw_capture *cap;
             if (bw_capture_open_file(&cap, cfg.rfiles[i], cfg.bpf, err, sizeof err) != 0) {
                 fprintf(stderr, "brokerwatch: %s\n", err);
                 status = 1;
                 break;
             }
-            status = run_source(&pl, cap, &pc, &prog, done);
+            status = run_source(&run, cap, &pc, &prog, done);
             done += bw_capture_offset(cap);
+            run.cap = NULL;
             bw_capture_close(cap);
         }
         bw_progress_end(&prog);
@@ -306,16 +622,9 @@ int main(int argc, char **argv)
     /* Whatever happened, finish every session so no alert found so far is lost. */
     bw_pipeline_finish(&pl);
     /* A run that failed before its first packet has nothing to report but the error. */
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    struct bw_report_header hdr = {
-        .sensor = cfg.sensor_name, .version = BW_VERSION, .inputs = cfg.rfiles, .ninputs = cfg.nrfiles,
-        .iface = cfg.iface, .bpf = cfg.bpf, .first_us = pl.earliest_us, .last_us = pl.latest_us,
-        .generated_us = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
-        .show_usernames = cfg.show_usernames, .redact = cfg.redact_usernames,
-        .redact_key = cfg.redact_usernames ? &redact_key : NULL,
-    };
-    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&cfg, pl.report, &hdr) != 0) status = 1;
+    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&run) != 0) status = 1;
+    if (run.report_status) status = 1;
+    for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
     struct bw_stats st;
     bw_pipeline_stats(&pl, &st);
     st.kernel = kstats;
@@ -357,7 +666,8 @@ int main(int argc, char **argv)
             snprintf(spooled, sizeof spooled, "; %llu alerts (%llu records) remain spooled in %s%s",
                      (unsigned long long)rrep.spooled_alerts, (unsigned long long)rrep.spooled_records,
                      cfg.spool_dir, rrep.spooled_records ? ", delivered first on the next start" : "");
-        if (!cfg.quiet || rrep.spooled_records)
+        /* A start that failed before its first packet: the error line stays alone. */
+        if ((!cfg.quiet && (status == 0 || st.pipe.packets > 0)) || rrep.spooled_records)
             fprintf(stderr, "brokerwatch: redis: %llu alerts delivered to %s (stream %s)%s\n",
                     (unsigned long long)rrep.alerts_delivered, rrep.where, rrep.stream, spooled);
         if (rstatus != 0) {

@@ -1058,15 +1058,10 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     else if (p->now_us - ts > p->flows.timeout_us[BW_LRU_CONFIRMED]) {
         p->now_us = ts;
         p->next_expire_us = p->next_cap_us = ts;   /* timers follow the clock back */
-        if (p->next_stats_us) p->next_stats_us = ts;
     }
     if (p->now_us >= p->next_expire_us) {
         expire(p);
         p->next_expire_us = p->now_us + EXPIRE_EVERY_US;
-    }
-    if (p->now_us >= p->next_stats_us) {
-        if (p->next_stats_us) bw_pipeline_push_stats(p);
-        p->next_stats_us = p->now_us + (uint64_t)BW_STATS_INTERVAL_S * 1000000u;
     }
     if (p->now_us >= p->next_cap_us) {
         capacity_poll(p, false);
@@ -1228,9 +1223,30 @@ void bw_pipeline_finish(struct bw_pipeline *p)
     while ((f = bw_flow_any(&p->flows)) != NULL)
         drop_flow(p, f, BW_CLOSE_END);
     capacity_poll(p, true);
-    bw_pipeline_push_stats(p);
     for (size_t i = 0; i < p->nsinks; i++)
         if (p->sinks[i]->flush(p->sinks[i]) != 0) p->cnt.sink_errors++;
+}
+
+/* Write every page once, keeping its contents (a read alone maps the shared zero page). */
+static void prefault(void *mem, size_t len)
+{
+    volatile uint8_t *b = mem;
+    if (!b) return;
+    for (size_t i = 0; i < len; i += 4096) b[i] = b[i];
+    if (len) b[len - 1] = b[len - 1];
+}
+
+void bw_pipeline_prefault(struct bw_pipeline *p)
+{
+    /* Every region that init sized up front belongs in this list; pools that grow by chunks
+     * (flow records, sessions, probe slots, nDPI slots) or double (the flow buckets) fault when
+     * they grow, once per chunk. */
+    prefault(p->streams.mem, (size_t)p->streams.nbufs * p->streams.window);
+    prefault(p->streams.free_idx, (size_t)p->streams.nbufs * sizeof *p->streams.free_idx);
+    prefault(p->flows.buckets, (size_t)p->flows.nbuckets * sizeof *p->flows.buckets);
+    prefault(p->flows.snext, (size_t)p->flows.max_sessions * sizeof *p->flows.snext);
+    prefault(p->probes.next, (size_t)p->probes.max * sizeof *p->probes.next);
+    prefault(p->probes.src, (size_t)BW_SRC_CELLS * sizeof *p->probes.src);
 }
 
 void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out)

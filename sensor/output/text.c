@@ -92,6 +92,22 @@ static int text_close(struct bw_sink *s)
     return rc;
 }
 
+/* SIGHUP after rotation: the lines so far stay in the old file, the next ones go to the path. */
+static int text_reopen(struct bw_sink *s, char *err, size_t errlen)
+{
+    struct text *t = (struct text *)s;
+    if (fflush(t->fp) != 0) fail(t, errno);
+    if (!t->own) return 0;
+    FILE *fp = fopen(t->path, "a");
+    if (!fp) {
+        snprintf(err, errlen, "cannot reopen '%s': %s", t->path, strerror(errno));
+        return BW_EIO;
+    }
+    fclose(t->fp);
+    t->fp = fp;
+    return 0;
+}
+
 struct bw_sink *bw_sink_text_open(const char *path, bool tty, bool colour, bool line_buffered, char *err,
                                   size_t errlen)
 {
@@ -116,5 +132,6 @@ struct bw_sink *bw_sink_text_open(const char *path, bool tty, bool colour, bool 
     t->base.write = text_write;
     t->base.flush = text_flush;
     t->base.close = text_close;
+    t->base.reopen = text_reopen;
     return &t->base;
 }

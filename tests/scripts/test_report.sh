@@ -21,12 +21,13 @@ fail=0
 [[ ! -s $tmp/quiet ]] || { echo "FAIL: -q still wrote to stderr:"; cat "$tmp/quiet"; fail=1; }
 "$bin" -q "${args[@]}" -o /dev/null --report-json "$tmp/hidden.json" 2>/dev/null || { echo "FAIL: run without names"; fail=1; }
 
-# A report file that cannot be written: exit 1, one line naming it, the alerts written anyway.
+# A report file that cannot be written: exit 1, one line naming it. Report files are opened at the
+# start (before any privilege drop), so this is said before the capture is read, not after it.
 "$bin" -q -r "$src/pcaps/mqtt_creds.pcap" -o "$tmp/kept.jsonl" --report-html /nonexistent-dir/r.html 2>"$tmp/err"
 rc=$?
 [[ $rc -eq 1 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -q "cannot write the HTML report to '/nonexistent-dir/r.html'" "$tmp/err" ||
     { echo "FAIL: unwritable --report-html: exit $rc: $(cat "$tmp/err")"; fail=1; }
-grep -q '"kind":"cleartext_credentials"' "$tmp/kept.jsonl" || { echo "FAIL: alerts lost after a report error"; fail=1; }
+[[ ! -e $tmp/kept.jsonl ]] || { echo "FAIL: the capture was read despite an unwritable report file"; fail=1; }
 
 /usr/bin/python3 - "$tmp" "$src" "${args[@]}" <<'PY' || fail=1
 import collections, csv, datetime, json, struct, sys

@@ -93,5 +93,35 @@ int main(void)
     CHECK(!bw_parse_size("-5", &v));
     CHECK(!bw_parse_size("99999999999999999999", &v));
     CHECK(!bw_parse_size("17179869184G", &v));      /* overflows 64 bits */
+    /* tcpdump habits, intervals, the sandbox */
+    CHECK_EQ(PARSE("-i", "eth0", "-s", "0", "-nn", "-c", "5"), BW_CONFIG_RUN);
+    CHECK_EQ(c.snaplen, BW_SNAPLEN_MAX);
+    CHECK_EQ(c.max_packets, 5);
+    CHECK_EQ(c.stats_interval_s, BW_STATS_INTERVAL_DEFAULT);
+    CHECK_EQ(c.report_interval_s, 0);
+    bw_config_free(&c);
+    CHECK_EQ(PARSE("-D"), BW_CONFIG_RUN);
+    CHECK(c.list_ifaces);
+    bw_config_free(&c);
+    CHECK_EQ(PARSE("-i", "eth0", "--stats-interval", "0", "--report-interval", "3600", "--sandbox", "log"), BW_CONFIG_RUN);
+    CHECK_EQ(c.stats_interval_s, 0);
+    CHECK_EQ(c.report_interval_s, 3600);
+    CHECK_EQ(c.sandbox, 1);
+    bw_config_free(&c);
+    CHECK_EQ(PARSE("-r", "a", "-vvv"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "-v at most twice") != NULL);
+    CHECK_EQ(PARSE("-r", "a", "-s", "10"), BW_CONFIG_USAGE);
+    CHECK_EQ(PARSE("-r", "a", "-c", "0"), BW_CONFIG_USAGE);
+    CHECK_EQ(PARSE("-r", "a", "--report-interval", "60"), BW_CONFIG_USAGE);
+    CHECK(strstr(err, "live capture") != NULL);
+    CHECK_EQ(PARSE("-r", "a", "--stats-interval", "soon"), BW_CONFIG_USAGE);
+    /* empty trailing words (an unset variable in a unit) are no filter */
+    CHECK_EQ(PARSE("-i", "eth0", "", "tcp", "", "port", "1883", ""), BW_CONFIG_RUN);
+    CHECK_STR(c.bpf, "tcp port 1883");
+    bw_config_free(&c);
+    CHECK_EQ(PARSE("-i", "eth0", ""), BW_CONFIG_RUN);
+    CHECK(c.bpf == NULL);
+    bw_config_free(&c);
+
     return check_summary("config");
 }
