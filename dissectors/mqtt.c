@@ -591,17 +591,25 @@ static enum filter_kind filter_kind(struct bw_bytes t)
     return t.len && (memchr(t.ptr, '+', t.len) || memchr(t.ptr, '#', t.len)) ? FILTER_SCOPED : FILTER_PLAIN;
 }
 
-/* Midstream the level is unknown: a SUBSCRIBE is 3.x when its filters alone fill it exactly,
- * none empty, options with bits 2-7 clear (§3.8.3); else it is read as 5.0 (properties first). */
-static bool subscribe_is_v3(struct bw_cur b)
+/* Midstream the level is unknown: a SUBSCRIBE is in the 3.x form when its filters alone fill it
+ * exactly, none empty, options with bits 2-7 clear (§3.8.3); in the 5.0 form when a property
+ * block comes first and the filters fill the rest, options with bits 6-7 clear and a retain
+ * handling below 3 (5.0 §3.8.2, §3.8.3.1). */
+static bool subscribe_fits(struct bw_cur b, bool v5)
 {
     unsigned n = 0;
     (void)bw_cur_be16(&b);
+    if (v5) {
+        uint32_t pl = 0;
+        if (mqtt_varint(&b, &pl) != VI_OK) return false;
+        bw_cur_skip(&b, pl);
+    }
     while (!b.bad && bw_cur_left(&b) > 0) {
         uint16_t tl = bw_cur_be16(&b);
         struct bw_bytes t = bw_cur_bytes(&b, tl);
         uint8_t opt = bw_cur_u8(&b);
-        if (b.bad || t.len == 0 || (opt & 0xFC) || (opt & 3) == 3) return false;
+        if (b.bad || t.len == 0 || (opt & 3) == 3) return false;
+        if (v5 ? ((opt & 0xC0) || (opt & 0x30) == 0x30) : (opt & 0xFC) != 0) return false;
         n++;
     }
     return !b.bad && n > 0;
@@ -624,7 +632,7 @@ static bool filter_ok(struct bw_bytes t)
 static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
-    if (!st->connect_seen && st->level == 0 && !subscribe_is_v3(*b)) {
+    if (!st->connect_seen && st->level == 0 && !subscribe_fits(*b, false) && subscribe_fits(*b, true)) {
         st->level = 5;                                    /* properties before the filters: 5.0 */
         set_version(f, 5);
     }

@@ -605,9 +605,16 @@ static void test_wildcard_filters(void)
             CHECK(((kinds_of(&v->f) & KB(WILDCARD_SUBSCRIBE)) != 0) == (cases[i].kind == 2));
             CHECK_EQ(x->subscriptions, 3);
             CHECK_EQ(v->f.anomalies, 0);
-            if (cases[i].kind == 2) { CHECK_EQ(x->wildcard_filter.len, n); CHECK_MEM(x->wildcard_filter.s, cases[i].filter, n); }
-            if (cases[i].kind == 1) { CHECK_EQ(x->scoped_filter.len, n); CHECK_MEM(x->scoped_filter.s, cases[i].filter, n); }
-            else CHECK_EQ(x->scoped_filter.len, 0);
+            if (cases[i].kind == 2) {
+                CHECK_EQ(x->wildcard_filter.len, n);
+                CHECK_MEM(x->wildcard_filter.s, cases[i].filter, n);
+            }
+            if (cases[i].kind == 1) {
+                CHECK_EQ(x->scoped_filter.len, n);
+                CHECK_MEM(x->scoped_filter.s, cases[i].filter, n);
+            } else {
+                CHECK_EQ(x->scoped_filter.len, 0);
+            }
             free(v);
             if (i == 5) split_sweep_with(D, &sc, "SUBSCRIBE $share third");
         }
@@ -775,6 +782,15 @@ static void test_midstream_version(void)
     CHECK(s.f.seen & BW_FACT_MIDSTREAM);
     CHECK_STR(s.f.version, "5.0");
     CHECK_EQ(X(&s)->level, 0);                            /* the CONNECT's level stays unknown */
+    /* A SUBSCRIBE that fits neither form proves nothing. */
+    static const uint8_t badsub[] = { 0x82, 0x06, 0x00, 0x07, 0x00, 0x09, 'a', '/', 'b' }, junk[] = { 0xC0, 0x00 };
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, ping, 2);
+    feed(&s, BW_DIR_TOCLIENT, pong, 2);
+    feed(&s, BW_DIR_TOSERVER, badsub, sizeof badsub);
+    feed(&s, BW_DIR_TOSERVER, junk, sizeof junk);
+    CHECK_STR(s.f.version, "3.x");
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_LENGTH));
 
     /* A midstream SUBSCRIBE: its form tells 5.0 (properties first) from 3.x, and either way a
      * filter to everything raises the alert. */
