@@ -327,15 +327,17 @@ EOF
     mq_pub -V mqttv311 -i bw-retain -r -t plant/line1/temp -m 21.0 || return
     bw_capture_start "$BW_OUT" tcp port 1883 || return
     # One SUBSCRIBE each, several filters in it; the one to everything is never the first.
+    # The 5.0 ones carry SUBSCRIBE properties before their filters.
     # shellcheck disable=SC2016  # $share / $queue are literal topic filters
     mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-share-v5 -t plant/+/temp \
-        -t '$share/ops/#' -C 1 -W 5 || return
+        -t '$share/ops/#' -D SUBSCRIBE subscription-identifier 7 \
+        -D SUBSCRIBE user-property site plant1 -C 1 -W 5 || return
     # shellcheck disable=SC2016
     mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv311 -i bw-share-v311 -t plant/+/temp \
         -t plant/line1/status -t '$share/ops/+/#' -C 1 -W 5 || return
     # shellcheck disable=SC2016
     mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-queue-v5 -t plant/+/temp \
-        -t '$queue/#' -C 1 -W 5 || return
+        -t '$queue/#' -D SUBSCRIBE user-property site plant1 -C 1 -W 5 || return
     mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-scoped-v5 -t plant/+/temp \
         -t 'plant/line2/#' -C 1 -W 5 || return
     mq_finish
