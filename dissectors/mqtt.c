@@ -46,8 +46,10 @@ struct mqtt_dir {
 };
 
 struct mqtt_state {
-    uint8_t level;                /* from CONNECT; 0 = unknown */
+    uint8_t level;                /* from CONNECT (midstream: 5 once a packet proves it); 0 = unknown */
     bool    connect_seen, connack_seen, upgrade_seen, ws_accepted;
+    bool    connect_method;       /* the CONNECT named an authentication method (5.0 §4.12) */
+    bool    auth_wait;            /* the client sent AUTH; the broker has not answered it yet */
     struct mqtt_dir d[2];
 };
 _Static_assert(sizeof(struct mqtt_state) <= BW_DISSECTOR_STATE_MAX, "mqtt state too big");
@@ -322,7 +324,9 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool 
     }
     if (user.ptr && pass.ptr && bw_defcreds_match(user.ptr, user.len, pass.ptr, pass.len))
         f->seen |= BW_FACT_DEFAULT_CREDS;
-    if (!(flags & BW_MQTT_CF_USERNAME) && !has_method) f->seen |= BW_FACT_ANONYMOUS;
+    /* No identity at all: a password alone (5.0 token logins) or a method is one. */
+    if (!(flags & (BW_MQTT_CF_USERNAME | BW_MQTT_CF_PASSWORD)) && !has_method) f->seen |= BW_FACT_ANONYMOUS;
+    st->connect_method = has_method;
     return BW_PARSE_OK;
 }
 
@@ -372,14 +376,26 @@ static enum bw_parse mqtt_connack(struct mqtt_state *st, struct bw_cur *b, struc
     uint8_t code = bw_cur_u8(b);
     if (b->bad) { anomaly(f, BW_MQTT_ANOM_LENGTH); return BW_PARSE_MALFORMED; }
     st->connack_seen = true;
+    st->auth_wait = false;
     x->have |= BW_MQTT_HAVE_CONNACK;
     x->session_present = (ack & 1) != 0;
     f->result_code = code;
     if (ack & 0xfe) anomaly(f, BW_MQTT_ANOM_RESERVED_FLAG);    /* §3.2.2.1: bits 7-1 reserved */
-    /* Level from the CONNECT; without one, a v5 CONNACK is told by its property block. */
-    bool v5 = st->level == 5 || (st->level == 0 && bw_cur_left(b) > 0);
+    /* The answer's own form says how to read it, whatever the CONNECT's level: a 3.x CONNACK is
+     * two bytes with return code 0-5 (3.1.1 §3.2.2.3), what a 3.1/3.1.1-only broker sends to a
+     * 5.0 CONNECT (code 1: unacceptable protocol version). A 5.0 code is 0x00 or 0x80 and up,
+     * followed by a property length (5.0 §3.2.2.2, §3.2.2.3); a 5.0-only broker may answer a
+     * 3.x CONNECT that way (0x84). Without a CONNECT, the property block tells. */
+    bool more = bw_cur_left(b) > 0;
+    bool v5;
+    if (st->level == 5) v5 = more || code > 5;
+    else if (st->level != 0) v5 = more && code >= 0x80;
+    else v5 = more;
+    if (st->level != 0 && v5 != (st->level == 5)) x->have |= BW_MQTT_HAVE_VERSION_MISMATCH;
     f->seen &= ~BW_FACT_ANON_PENDING;
     if (v5) {
+        x->have |= BW_MQTT_HAVE_CONNACK_V5;
+        if (!more) anomaly(f, BW_MQTT_ANOM_LENGTH);          /* 5.0: the property length is missing */
         if (reason_v5(code) == NULL) anomaly(f, BW_MQTT_ANOM_REASON_CODE);
         if (code < 0x80) f->seen |= BW_FACT_AUTH_OK;
         else if (code == 0x86 || code == 0x87 || code == 0x8C) f->seen |= BW_FACT_AUTH_FAILED;
@@ -425,8 +441,23 @@ static bool wanted(enum bw_dir dir, uint8_t type)
 }
 
 static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
-static enum bw_parse mqtt_auth(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
-static enum bw_parse mqtt_disconnect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f);
+static enum bw_parse mqtt_auth(struct mqtt_state *st, enum bw_dir dir, struct bw_cur *b, struct bw_facts *f);
+static enum bw_parse mqtt_disconnect(struct mqtt_state *st, enum bw_dir dir, struct bw_cur *b,
+                                     struct bw_facts *f);
+
+/* Midstream, a packet whose shape exists only in 5.0 proves the level (5.0 §3.4-§3.15): AUTH, a
+ * DISCONNECT with a reason code, a PUBACK/PUBREC/PUBREL/PUBCOMP/UNSUBACK or CONNACK longer than
+ * its 3.x form (2 bytes). Anything else is what both families send. */
+static bool v5_shape(const struct mqtt_hdr *h)
+{
+    switch (h->type) {
+    case MQTT_AUTH: return true;
+    case MQTT_DISCONNECT: return h->rlen > 0;
+    case MQTT_CONNACK: case MQTT_PUBACK: case MQTT_PUBREC: case MQTT_PUBREL: case MQTT_PUBCOMP:
+    case MQTT_UNSUBACK: return h->rlen > 2;
+    default: return false;
+    }
+}
 
 /* A packet whose header is known; body is its complete window (or, cut, its start) or NULL
  * when it is skipped. */
@@ -437,6 +468,10 @@ static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const s
     struct mqtt_dir *d = &st->d[dir];
     enum bw_parse r = BW_PARSE_OK;
     x->packets[h->type]++;
+    if (!st->connect_seen && st->level == 0 && v5_shape(h)) {
+        st->level = 5;                                    /* later packets are read as 5.0 */
+        set_version(f, 5);
+    }
     if (h->type == 0 || (h->type == MQTT_AUTH && st->level && st->level != 5))
         anomaly(f, BW_MQTT_ANOM_PACKET_TYPE);
     else if (!flags_ok(h->type, h->flags, st->level))
@@ -452,8 +487,8 @@ static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const s
         case MQTT_CONNECT: r = mqtt_connect(st, body, cut, f); break;
         case MQTT_CONNACK: r = mqtt_connack(st, body, f); break;
         case MQTT_SUBSCRIBE: r = mqtt_subscribe(st, body, f); break;
-        case MQTT_AUTH: r = mqtt_auth(st, body, f); break;
-        case MQTT_DISCONNECT: r = mqtt_disconnect(st, body, f); break;
+        case MQTT_AUTH: r = mqtt_auth(st, dir, body, f); break;
+        case MQTT_DISCONNECT: r = mqtt_disconnect(st, dir, body, f); break;
         default: break;
         }
     }
@@ -466,11 +501,15 @@ static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const s
     /* Stop following once nothing more is worth learning, so reassembly can stop too; the
      * broker side waits for its answer (or traffic proving one) however long it takes. */
     bool answered = st->connack_seen || (f->seen & BW_FACT_AUTH_INFERRED) || (f->seen & BW_FACT_MIDSTREAM);
+    /* A client that authenticated with a method may re-authenticate at any time (5.0 §4.12.1):
+     * both sides stay followed (packets are still skipped by length) to see AUTH and its answer. */
+    bool reauth = st->level == 5 && st->connect_method;
     if (dir == BW_DIR_TOSERVER) {
-        if ((f->seen & BW_FACT_WILDCARD_SUB) && answered) return BW_PARSE_DONE;
-        if ((st->connect_seen || (f->seen & BW_FACT_MIDSTREAM)) && ++d->after > MQTT_AFTER_MAX && answered)
+        if ((f->seen & BW_FACT_WILDCARD_SUB) && answered && !reauth) return BW_PARSE_DONE;
+        if ((st->connect_seen || (f->seen & BW_FACT_MIDSTREAM)) && ++d->after > MQTT_AFTER_MAX && answered &&
+            !reauth)
             return BW_PARSE_DONE;
-    } else if (answered && ++d->after > MQTT_AFTER_MAX) {
+    } else if (answered && ++d->after > MQTT_AFTER_MAX && !reauth) {
         return BW_PARSE_DONE;
     }
     return BW_PARSE_OK;
@@ -516,12 +555,64 @@ static enum bw_parse mqtt_tcp(struct mqtt_state *st, enum bw_dir dir, const uint
 
 /* ---- SUBSCRIBE (§3.8), AUTH (5.0 §3.15), DISCONNECT (§3.14) ---- */
 
-/* A subscription to everything, or to the broker's own statistics. */
-static bool filter_is_wildcard(struct bw_bytes t)
+/* Levels that are all '+' and end with '#' ("#", "+/#", "+/+/#"): every topic name matches. */
+static bool filter_all_levels(struct bw_bytes t)
 {
-    if (t.len >= 1 && t.ptr[0] == '#') return true;
-    if (t.len >= 3 && memcmp(t.ptr, "+/#", 3) == 0) return true;
-    return t.len == 6 && memcmp(t.ptr, "$SYS/#", 6) == 0;
+    size_t i = 0;
+    while (i + 1 < t.len && t.ptr[i] == '+' && t.ptr[i + 1] == '/') i += 2;
+    return i + 1 == t.len && t.ptr[i] == '#';
+}
+
+enum filter_kind { FILTER_PLAIN, FILTER_SCOPED, FILTER_EVERYTHING };
+
+/* What a topic filter reaches (§4.7, 5.0 §4.8.2). FILTER_EVERYTHING (raises wildcard_subscribe):
+ * after a shared-subscription prefix `$share/<group>/` (5.0 §4.8.2; brokers accept it on 3.1.1
+ * too) or `$queue/` (EMQX's shared queue), the filter is all-level ("#", "+/#", "+/+/#", or a
+ * malformed one starting with "#" or "+/#"), or `$SYS/` followed by an all-level filter (the
+ * broker's own statistics: '#' alone never matches `$` topics, §4.7.2). FILTER_SCOPED: another
+ * filter with a wildcard (plant/+/temp): a fact. */
+static enum filter_kind filter_kind(struct bw_bytes t)
+{
+    if (t.len > 7 && memcmp(t.ptr, "$share/", 7) == 0) {
+        size_t i = 7;
+        while (i < t.len && t.ptr[i] != '/') i++;
+        if (i > 7 && i < t.len) { t.ptr += i + 1; t.len -= i + 1; }
+    } else if (t.len > 7 && memcmp(t.ptr, "$queue/", 7) == 0) {
+        t.ptr += 7;
+        t.len -= 7;
+    }
+    if (t.len >= 1 && t.ptr[0] == '#') return FILTER_EVERYTHING;
+    if (t.len >= 3 && memcmp(t.ptr, "+/#", 3) == 0) return FILTER_EVERYTHING;
+    if (filter_all_levels(t)) return FILTER_EVERYTHING;
+    if (t.len > 5 && memcmp(t.ptr, "$SYS/", 5) == 0) {
+        struct bw_bytes rest = { t.ptr + 5, t.len - 5 };
+        if (filter_all_levels(rest)) return FILTER_EVERYTHING;
+    }
+    return t.len && (memchr(t.ptr, '+', t.len) || memchr(t.ptr, '#', t.len)) ? FILTER_SCOPED : FILTER_PLAIN;
+}
+
+/* Midstream the level is unknown: a SUBSCRIBE is in the 3.x form when its filters alone fill it
+ * exactly, none empty, options with bits 2-7 clear (§3.8.3); in the 5.0 form when a property
+ * block comes first and the filters fill the rest, options with bits 6-7 clear and a retain
+ * handling below 3 (5.0 §3.8.2, §3.8.3.1). */
+static bool subscribe_fits(struct bw_cur b, bool v5)
+{
+    unsigned n = 0;
+    (void)bw_cur_be16(&b);
+    if (v5) {
+        uint32_t pl = 0;
+        if (mqtt_varint(&b, &pl) != VI_OK) return false;
+        bw_cur_skip(&b, pl);
+    }
+    while (!b.bad && bw_cur_left(&b) > 0) {
+        uint16_t tl = bw_cur_be16(&b);
+        struct bw_bytes t = bw_cur_bytes(&b, tl);
+        uint8_t opt = bw_cur_u8(&b);
+        if (b.bad || t.len == 0 || (opt & 3) == 3) return false;
+        if (v5 ? ((opt & 0xC0) || (opt & 0x30) == 0x30) : (opt & 0xFC) != 0) return false;
+        n++;
+    }
+    return !b.bad && n > 0;
 }
 
 /* Wildcards must fill a whole level, '#' only last (§4.7.1); an empty filter is invalid. */
@@ -541,6 +632,10 @@ static bool filter_ok(struct bw_bytes t)
 static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
+    if (!st->connect_seen && st->level == 0 && !subscribe_fits(*b, false) && subscribe_fits(*b, true)) {
+        st->level = 5;                                    /* properties before the filters: 5.0 */
+        set_version(f, 5);
+    }
     (void)bw_cur_be16(b);                                 /* packet identifier */
     if (st->level == 5) {
         struct mqtt_props p;
@@ -560,9 +655,13 @@ static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, str
         /* Options: QoS 3 is undefined; 3.x reserves bits 2-7, 5.0 bits 6-7 (§3.8.3.1). */
         if ((opt & 3) == 3) anomaly(f, BW_MQTT_ANOM_QOS);
         if (opt & (st->level == 5 ? 0xC0 : 0xFC)) anomaly(f, BW_MQTT_ANOM_RESERVED_FLAG);
-        if (filter_is_wildcard(t) && !(f->seen & BW_FACT_WILDCARD_SUB)) {
+        /* Every filter of the packet counts, the first as much as the last. */
+        enum filter_kind k = filter_kind(t);
+        if (k == FILTER_EVERYTHING && !(f->seen & BW_FACT_WILDCARD_SUB)) {
             f->seen |= BW_FACT_WILDCARD_SUB;
             bw_fstr_set(&x->wildcard_filter, t.ptr, t.len);
+        } else if (k == FILTER_SCOPED && x->scoped_filter.len == 0) {
+            bw_fstr_set(&x->scoped_filter, t.ptr, t.len);
         }
     }
     if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);
@@ -570,21 +669,35 @@ static enum bw_parse mqtt_subscribe(struct mqtt_state *st, struct bw_cur *b, str
     return BW_PARSE_OK;
 }
 
-static enum bw_parse mqtt_auth(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+/* 5.0 §3.15, §4.12: enhanced authentication and re-authentication. A client AUTH waits for the
+ * broker's answer: AUTH, CONNACK, or DISCONNECT (0x87 / 0x8C: the authentication failed). */
+static enum bw_parse mqtt_auth(struct mqtt_state *st, enum bw_dir dir, struct bw_cur *b, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
     uint8_t code = 0;
-    (void)st;
     x->have |= BW_MQTT_HAVE_AUTH;
+    if (dir == BW_DIR_TOSERVER) {
+        x->have |= BW_MQTT_HAVE_CLIENT_AUTH;
+        st->auth_wait = true;
+        /* Only a client that named a method in its CONNECT may send AUTH (5.0 §4.12). */
+        if (st->connect_seen && !st->connect_method) anomaly(f, BW_MQTT_ANOM_PROTOCOL);
+    } else {
+        st->auth_wait = false;
+    }
     if (bw_cur_left(b)) {                                 /* empty = success (5.0 §3.15.2.1) */
         code = bw_cur_u8(b);
         struct mqtt_props p;
         struct mqtt_prop pr;
         if (bw_cur_left(b) && props_open(b, &p, f))
             while (props_next(&p, &pr, f)) {
-                if (pr.id == 0x15 && f->mech.len == 0) bw_fstr_set(&f->mech, pr.str.ptr, pr.str.len);
-                else if (pr.id != 0x15 && pr.id != 0x16 && pr.id != 0x1F && pr.id != 0x26)
+                if (pr.id == 0x15 && f->mech.len == 0) {
+                    bw_fstr_set(&f->mech, pr.str.ptr, pr.str.len);
+                } else if (pr.id == 0x15 && st->connect_method && !f->mech.cut &&
+                           (pr.str.len != f->mech.len || memcmp(pr.str.ptr, f->mech.s, pr.str.len) != 0)) {
+                    anomaly(f, BW_MQTT_ANOM_PROTOCOL);    /* §4.12.1: the CONNECT's method, unchanged */
+                } else if (pr.id != 0x15 && pr.id != 0x16 && pr.id != 0x1F && pr.id != 0x26) {
                     anomaly(f, BW_MQTT_ANOM_PROPERTY);
+                }
             }
     }
     if (code != 0x00 && code != 0x18 && code != 0x19) anomaly(f, BW_MQTT_ANOM_REASON_CODE);
@@ -594,7 +707,8 @@ static enum bw_parse mqtt_auth(struct mqtt_state *st, struct bw_cur *b, struct b
     return BW_PARSE_OK;
 }
 
-static enum bw_parse mqtt_disconnect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+static enum bw_parse mqtt_disconnect(struct mqtt_state *st, enum bw_dir dir, struct bw_cur *b,
+                                     struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
     uint8_t code = 0;
@@ -611,6 +725,13 @@ static enum bw_parse mqtt_disconnect(struct mqtt_state *st, struct bw_cur *b, st
     x->disconnect_reason = code;
     if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);
     else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);   /* 3.x DISCONNECT is empty */
+    /* The broker ending the session after the client's AUTH with 0x87 (not authorized) or 0x8C
+     * (bad authentication method) is a failed (re-)authentication (5.0 §4.12.1, §3.14.2.1). */
+    if (dir == BW_DIR_TOCLIENT && st->auth_wait && (code == 0x87 || code == 0x8C)) {
+        f->seen |= BW_FACT_AUTH_FAILED;
+        x->have |= BW_MQTT_HAVE_REAUTH_FAILED;
+    }
+    if (dir == BW_DIR_TOCLIENT) st->auth_wait = false;
     return BW_PARSE_OK;
 }
 
@@ -857,9 +978,9 @@ static bool answer_id_ok(const uint8_t *buf, size_t len, uint16_t want_id)
 
 static void confirm_midstream(struct mqtt_state *st, struct bw_facts *f)
 {
-    (void)st;
     f->seen |= BW_FACT_MIDSTREAM | BW_FACT_CONFIRMED;
-    f->version[0] = '\0';                                /* the CONNECT, hence the level, was missed */
+    /* The CONNECT, hence the level, was missed: the family until a 5.0-only packet proves 5.0. */
+    snprintf(f->version, sizeof f->version, "%s", st->level == 5 ? "5.0" : "3.x");
 }
 
 static enum bw_parse mqtt_resync(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
@@ -988,9 +1109,15 @@ static void mqtt_close(void *state, enum bw_close how, struct bw_facts *f)
 {
     struct mqtt_state *st = state;
     /* The broker hung up on a CONNECT without answering (e.g. a level it does not speak). */
-    if (st->connect_seen && !st->connack_seen && !(f->seen & BW_FACT_AUTH_INFERRED) &&
-        (how == BW_CLOSE_FIN_SERVER_FIRST || how == BW_CLOSE_RST_SERVER))
+    bool server_closed = how == BW_CLOSE_FIN_SERVER_FIRST || how == BW_CLOSE_RST_SERVER;
+    /* That is a refusal (3.1.1 §3.1.4, 5.0 §3.1.4): never an acceptance, never anonymous. */
+    if (st->connect_seen && !st->connack_seen && !(f->seen & BW_FACT_AUTH_INFERRED) && server_closed) {
         ext_of(f)->have |= BW_MQTT_HAVE_CLOSED_NO_ANSWER;
+        if (!(f->seen & (BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED))) f->seen |= BW_FACT_REFUSED;
+    }
+    /* It hung up on a client AUTH without answering it: recorded, not judged (mosquitto does so
+     * when the CONNECT named no method, a protocol error of the client's). */
+    if (st->auth_wait && server_closed) ext_of(f)->have |= BW_MQTT_HAVE_CLOSED_AFTER_AUTH;
 }
 
 static void mqtt_reset(void *state)
@@ -1188,7 +1315,8 @@ static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
     if (x->will_flag) bw_json_fstr(j, "will_topic", &x->will_topic);
     else bw_json_null(j, "will_topic");
     if (x->have & BW_MQTT_HAVE_CONNACK) {
-        const char *name = x->level == 5 ? reason_v5(f->result_code) : reason_v3(f->result_code);
+        bool v5 = (x->have & BW_MQTT_HAVE_CONNACK_V5) != 0;
+        const char *name = v5 ? reason_v5(f->result_code) : reason_v3(f->result_code);
         char hex[8];
         if (!name) {
             snprintf(hex, sizeof hex, "0x%02x", (unsigned)(f->result_code & 0xff));
@@ -1214,6 +1342,16 @@ static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
     if (x->subscriptions) bw_json_u64(j, "subscriptions", x->subscriptions);
     if (x->have & BW_MQTT_HAVE_CONNECT_CUT) bw_json_bool(j, "connect_unread", true);
     if (x->have & BW_MQTT_HAVE_CLOSED_NO_ANSWER) bw_json_bool(j, "closed_without_connack", true);
+    if (x->have & BW_MQTT_HAVE_VERSION_MISMATCH) {
+        bw_json_obj_open(j, "version_mismatch");
+        bw_json_str(j, "client", f->version);
+        bw_json_str(j, "server", (x->have & BW_MQTT_HAVE_CONNACK_V5) ? "5.0" : "3.x");
+        bw_json_obj_close(j);
+    }
+    if (x->scoped_filter.len) bw_json_fstr(j, "scoped_wildcard_filter", &x->scoped_filter);
+    if (x->have & BW_MQTT_HAVE_CLIENT_AUTH) bw_json_bool(j, "client_auth", true);
+    if (x->have & BW_MQTT_HAVE_REAUTH_FAILED) bw_json_bool(j, "reauth_failed", true);
+    if (x->have & BW_MQTT_HAVE_CLOSED_AFTER_AUTH) bw_json_bool(j, "closed_after_auth", true);
 }
 
 static const char *const mqtt_anomaly_names[] = {

@@ -47,6 +47,12 @@ enum bw_mqtt_anomaly {
 #define BW_MQTT_HAVE_CONNECT_CUT      (1u << 9)   /* CONNECT too big to read: user/pass_len unknown */
 #define BW_MQTT_HAVE_CLOSED_NO_ANSWER (1u << 10)  /* the broker closed after CONNECT, no CONNACK */
 #define BW_MQTT_HAVE_WS_COMPRESSED    (1u << 11)  /* permessage-deflate frame: stopped following */
+#define BW_MQTT_HAVE_VERSION_MISMATCH (1u << 12)  /* the CONNACK is in another version's form than
+                                                   * the CONNECT (a 3.x answer to a 5.0 CONNECT) */
+#define BW_MQTT_HAVE_CLIENT_AUTH      (1u << 13)  /* the client sent AUTH (continue or re-auth) */
+#define BW_MQTT_HAVE_REAUTH_FAILED    (1u << 14)  /* broker DISCONNECT 0x87/0x8C after a client AUTH */
+#define BW_MQTT_HAVE_CLOSED_AFTER_AUTH (1u << 15) /* the broker closed after a client AUTH, no answer */
+#define BW_MQTT_HAVE_CONNACK_V5       (1u << 16)  /* the CONNACK is in the 5.0 form (reason code) */
 
 /* CONNECT flags byte (OASIS MQTT 3.1.1 / 5.0 section 3.1.2.3). */
 #define BW_MQTT_CF_RESERVED   0x01u
@@ -81,6 +87,7 @@ struct bw_mqtt_facts {
     struct bw_fstr reason_string;       /* v5 CONNACK reason string */
     struct bw_fstr assigned_client_id;  /* v5 CONNACK assigned client identifier */
     struct bw_fstr wildcard_filter;     /* first filter that set BW_FACT_WILDCARD_SUB */
+    struct bw_fstr scoped_filter;       /* first filter with a wildcard that does not alert */
 };
 
 _Static_assert(sizeof(struct bw_mqtt_facts) <= BW_FACTS_EXT_MAX, "bw_mqtt_facts must fit in ext");

@@ -50,8 +50,11 @@ uint32_t bw_verdict_eval(const struct bw_facts *f, uint32_t already, bool sessio
     if (!(seen & BW_FACT_CONFIRMED)) return 0;
     if (!bw_verdict_settled(f, session_over)) return 0;
     if (plain) k |= BW_KIND_BIT(BW_KIND_PLAINTEXT_SESSION);
-    /* Anonymous is dangerous only once the broker said yes (or behaved as if it had). */
-    if ((seen & BW_FACT_ANONYMOUS) && (seen & BW_FACT_AUTH_OK))
+    /* Anonymous is dangerous only once the broker said yes (or behaved as if it had), and never
+     * when a credential crossed the wire (an MQTT 5 password without a user name is a token
+     * login: credentials). */
+    if ((seen & BW_FACT_ANONYMOUS) && (seen & BW_FACT_AUTH_OK) &&
+        !(seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)))
         k |= BW_KIND_BIT(BW_KIND_ANONYMOUS_SESSION);
     if (plain && (seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)))
         k |= BW_KIND_BIT(BW_KIND_CLEARTEXT_CREDENTIALS);

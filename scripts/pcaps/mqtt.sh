@@ -1,7 +1,7 @@
 # scripts/pcaps/mqtt.sh: MQTT captures for scripts/make-pcaps (sourced; defines and
 # registers cases, runs nothing by itself). Brokers: Debian's mosquitto 2.0 and
 # rabbitmq-server's MQTT plugin; clients: mosquitto_pub/sub, paho (mqtt_paho.py) and
-# mqtt_bytewise.py. Every case runs in its own network namespace (see make-pcaps).
+# mqtt_bytewise.py, mqtt_v5_auth.py. Every case runs in its own network namespace (see make-pcaps).
 # Every password used here is listed in scripts/pcaps/passwords.txt (tests grep the
 # sensor's output for them), except admin and guest, which are also user names.
 # What each capture shows and the verdicts it should produce: pcaps/README.md.
@@ -14,6 +14,7 @@ MQ_PW_V6=Ipv6-secret-pw              # v6user over ::1
 MQ_PW_WS=Ws-secret-pw-9001           # wsuser over websockets
 MQ_PW_BYTEWISE=Bytewise-pw-1b1       # bytewise, CONNECT one byte per segment
 MQ_PW_GUEST_WRONG=Wrong-guest-pw-4   # guest with a wrong password on RabbitMQ
+MQ_PW_TOKEN=Token-only-pw-5v5        # MQTT 5 password without a user name (a token login)
 
 MQ_PKGS="mosquitto mosquitto-clients python3 tcpdump iproute2"
 MQ_PAHO_PKGS="$MQ_PKGS python3-paho-mqtt"
@@ -317,6 +318,68 @@ mq_case_rabbitmq_auth_failure() {
     mq_finish
 }
 
+mq_case_wildcard_multi() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    # A retained message on plant/line1/temp, which plant/+/temp then receives at once (-C 1).
+    mq_pub -V mqttv311 -i bw-retain -r -t plant/line1/temp -m 21.0 || return
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    # One SUBSCRIBE each, several filters in it; the one to everything is never the first.
+    # The 5.0 ones carry SUBSCRIBE properties before their filters.
+    # shellcheck disable=SC2016  # $share / $queue are literal topic filters
+    mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-share-v5 -t plant/+/temp \
+        -t '$share/ops/#' -D SUBSCRIBE subscription-identifier 7 \
+        -D SUBSCRIBE user-property site plant1 -C 1 -W 5 || return
+    # shellcheck disable=SC2016
+    mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv311 -i bw-share-v311 -t plant/+/temp \
+        -t plant/line1/status -t '$share/ops/+/#' -C 1 -W 5 || return
+    # shellcheck disable=SC2016
+    mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-queue-v5 -t plant/+/temp \
+        -t '$queue/#' -D SUBSCRIBE user-property site plant1 -C 1 -W 5 || return
+    mq_run mosquitto_sub -h 127.0.0.1 -p 1883 -V mqttv5 -i bw-scoped-v5 -t plant/+/temp \
+        -t 'plant/line2/#' -C 1 -W 5 || return
+    mq_finish
+}
+
+mq_case_v5_password_only() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_v5_auth.py" --port 1883 --client-id bw-token-only \
+        --password "$MQ_PW_TOKEN" || return
+    mq_finish
+}
+
+mq_case_v5_reauth() {
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous true
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    # Enhanced authentication in the CONNECT (no plugin of this mosquitto handles SCRAM).
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_v5_auth.py" --port 1883 --client-id bw-scram \
+        --auth-method SCRAM-SHA-1 --auth-data 'n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL' || return
+    # Accepted without a method, then an AUTH re-authentication naming one.
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_v5_auth.py" --port 1883 --client-id bw-reauth \
+        --reauth-method SCRAM-SHA-1 --reauth-data 'n,,n=alice,r=3rfcNHYJY1ZVvWVs7j' || return
+    mq_finish
+}
+
+mq_case_rabbitmq_v5() {
+    mq_rabbitmq || return
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_paho.py" publish --port 1883 --mqtt-version 5 \
+        --client-id bw-rabbit-v5-anon --topic plant/line7/temp --message 18.6 || return
+    mq_run "$BW_PY" "$BW_PCAPS_DIR/mqtt_paho.py" publish --port 1883 --mqtt-version 5 \
+        --client-id bw-rabbit-v5-guest --username guest --password guest \
+        --topic plant/line7/temp --message 18.7 || return
+    mq_finish
+}
+
 bw_pcap_case mqtt_anon_v311 mq_case_anon_v311 "$MQ_PKGS" \
     "mosquitto, anonymous allowed: mosquitto_pub MQTT 3.1.1"
 bw_pcap_case mqtt_anon_v31 mq_case_anon_v31 "$MQ_PKGS" \
@@ -349,3 +412,11 @@ bw_pcap_case mqtt_rabbitmq_creds mq_case_rabbitmq_creds "$MQ_RABBIT_PKGS" \
     "RabbitMQ MQTT plugin: guest/guest accepted (3.1.1)"
 bw_pcap_case mqtt_rabbitmq_auth_failure mq_case_rabbitmq_auth_failure "$MQ_RABBIT_PKGS" \
     "RabbitMQ MQTT plugin: guest with a wrong password, CONNACK 4"
+bw_pcap_case mqtt_wildcard_multi mq_case_wildcard_multi "$MQ_PKGS" \
+    "mosquitto, anonymous: SUBSCRIBEs of several filters, \$share/\$queue ones not first"
+bw_pcap_case mqtt_v5_password_only mq_case_v5_password_only "$MQ_PKGS" \
+    "mosquitto, anonymous allowed: MQTT 5 CONNECT with a password, no user (mqtt_v5_auth.py)"
+bw_pcap_case mqtt_v5_reauth mq_case_v5_reauth "$MQ_PKGS" \
+    "mosquitto: MQTT 5 authentication method in CONNECT, and AUTH re-authentication"
+bw_pcap_case mqtt_rabbitmq_v5 mq_case_rabbitmq_v5 "$MQ_PAHO_PKGS rabbitmq-server" \
+    "RabbitMQ MQTT plugin (3.1.1 only): paho MQTT 5 CONNECTs, anonymous and guest"

@@ -9,7 +9,7 @@
 
 usage: mqtt_paho.py publish [--transport tcp|websockets] [--ws-path /mqtt] [opts]
        mqtt_paho.py midstream --ready FILE --go FILE [--count N] [opts]
-Exit status: 0 ok, 1 refused by the broker, 2 error.
+Exit status: 0 ok, 1 refused by the broker (or closed without a CONNACK), 2 error.
 """
 import argparse
 import os
@@ -41,7 +41,15 @@ def connect(c, a):
         result["rc"] = rc if isinstance(rc, int) else rc.value
         done.set()
 
+    def on_disconnect(client, userdata, rc, properties=None):
+        # The broker hung up before any CONNACK (a protocol level it does not speak): stop
+        # here, before paho's loop reconnects.
+        if "rc" not in result:
+            result["rc"] = None
+            done.set()
+
     c.on_connect = on_connect
+    c.on_disconnect = on_disconnect
     c.connect(a.host, a.port, keepalive=a.keepalive)
     c.loop_start()
     if not done.wait(10):
@@ -52,7 +60,7 @@ def connect(c, a):
 def cmd_publish(a):
     c = make_client(a)
     rc = connect(c, a)
-    print(f"CONNACK code {rc}")
+    print("closed by the broker without a CONNACK" if rc is None else f"CONNACK code {rc}")
     if rc != 0:
         c.loop_stop()
         return 1

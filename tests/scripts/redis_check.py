@@ -211,6 +211,10 @@ def inventory(host, port, db, sensor, jsonl):
             rec = json.loads(line)
             if rec.get("event_type") != "session":
                 continue
+            # The inventory holds the sessions a broker answered (docs/alerts.md); --session-log
+            # also logs the others, marked broker_answered false.
+            if not rec.get("flow", {}).get("broker_answered", True):
+                continue
             member = "%s:%d" % (rec["dest_ip"], rec["dest_port"])
             proto = rec.get(rec["app_proto"]) or {}
             alerts = rec.get("alerts", [])

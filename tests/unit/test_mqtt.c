@@ -1,5 +1,6 @@
 /* test_mqtt.c: the MQTT dissector on byte vectors: CONNECT/CONNACK of 3.1, 3.1.1 and 5.0,
- * SUBSCRIBE, AUTH, DISCONNECT, skipping, malformed input, splits, midstream, probes, WebSocket. */
+ * SUBSCRIBE, AUTH, DISCONNECT, skipping, malformed input, splits, midstream, probes, WebSocket;
+ * answers in another version, passwords alone, filters to everything, re-authentication. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,7 +305,7 @@ static void test_midstream(void)
     feed(&s, BW_DIR_TOSERVER, cli, sizeof cli);
     feed(&s, BW_DIR_TOCLIENT, srv, sizeof srv);
     CHECK((s.f.seen & (BW_FACT_MIDSTREAM | BW_FACT_CONFIRMED)) == (BW_FACT_MIDSTREAM | BW_FACT_CONFIRMED));
-    CHECK_STR(s.f.version, "");
+    CHECK_STR(s.f.version, "3.x");                     /* no 5.0-only shape: the 3.x family */
     CHECK(!(s.f.seen & (BW_FACT_ANONYMOUS | BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS | BW_FACT_AUTH_OK)));
     /* a lone PINGREQ answered by PINGRESP */
     static const uint8_t ping[] = { 0xC0, 0x00 }, pong[] = { 0xD0, 0x00 };
@@ -386,6 +387,434 @@ static void test_websocket(void)
     CHECK_EQ(s.f.anomalies, 0);
 }
 
+/* ---- answers across versions, credentials without a user name, filters, re-authentication,
+ * midstream version: byte vectors, each also replayed split at every offset ---- */
+
+#include "dissector_driver.h"
+#include "bw_json.h"
+#include "bw_verdict.h"
+
+static const struct bw_dissector *const D = &bw_dissector_mqtt;
+
+static void sc_vec(struct script *s, enum bw_dir dir, const struct vec *v) { script_add(s, dir, v->b, v->n); }
+
+static const char *json_of(const struct bw_facts *f, char *out, size_t cap)
+{
+    struct bw_json j;
+    bw_json_init(&j, out, cap);
+    bw_json_obj_open(&j, NULL);
+    D->facts_json(f, &j);
+    bw_json_obj_close(&j);
+    return bw_json_finish(&j) ? out : "(json overflow)";
+}
+
+static uint32_t kinds_of(const struct bw_facts *f) { return bw_verdict_eval(f, 0, true); }
+#define KB(x) BW_KIND_BIT(BW_KIND_##x)
+
+/* A 3.1/3.1.1-only broker answers an MQTT 5.0 CONNECT with a 3.x CONNACK: remaining length 2,
+ * no property length. It is read as 3.x whatever the CONNECT's level. */
+static void test_connack_version_mismatch(void)
+{
+    static const struct { uint8_t code; uint32_t bit; const char *reason; } v3[] = {
+        { 0, BW_FACT_AUTH_OK, "accepted" },
+        { 1, BW_FACT_REFUSED, "unacceptable_protocol_version" },
+        { 2, BW_FACT_REFUSED, "identifier_rejected" },
+        { 3, BW_FACT_REFUSED, "server_unavailable" },
+        { 4, BW_FACT_AUTH_FAILED, "bad_username_or_password" },
+        { 5, BW_FACT_AUTH_FAILED, "not_authorized" },
+    };
+    for (size_t i = 0; i < sizeof v3 / sizeof v3[0]; i++) {
+        struct vec c = { .n = 0 };
+        struct script sc = { .n = 0 };
+        char js[2048], want[96];
+        connect_pkt(&c, 5, "bw-v5-client-to-a-3.1.1-only-broker/plant-line1/sensor-0042/firmware-2.4.1/build-77", NULL,
+                    NULL, NULL, NULL);
+        const uint8_t ack[] = { 0x20, 0x02, 0x00, v3[i].code };
+        sc_vec(&sc, BW_DIR_TOSERVER, &c);
+        script_add(&sc, BW_DIR_TOCLIENT, ack, sizeof ack);
+        struct drv *v = sc_run_with(D, &sc, MSG_MAX, 0);
+        const struct bw_mqtt_facts *x = bw_mqtt_facts_of(&v->f);
+        CHECK_EQ(v->last[BW_DIR_TOCLIENT], v3[i].code == 0 ? BW_PARSE_OK : BW_PARSE_DONE);
+        CHECK_EQ(v->f.result_code, v3[i].code);
+        CHECK((v->f.seen & (BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED | BW_FACT_REFUSED)) == v3[i].bit);
+        CHECK(x->have & BW_MQTT_HAVE_VERSION_MISMATCH);
+        CHECK(!(x->have & BW_MQTT_HAVE_CONNACK_V5));
+        CHECK_EQ(v->f.anomalies, 0);                      /* a legitimate answer (3.1.1 §3.1.2.2) */
+        CHECK_STR(v->f.version, "5.0");                   /* what the client spoke */
+        CHECK(v->f.seen & BW_FACT_ANONYMOUS);
+        /* Refused (1-3) or failed (4-5): never an anonymous session; accepted (0): one. */
+        uint32_t k = kinds_of(&v->f);
+        CHECK(!(k & KB(ANONYMOUS_SESSION)) == (v3[i].code != 0));
+        CHECK(!(k & KB(AUTH_FAILURE)) == (v3[i].code < 4));
+        snprintf(want, sizeof want, "\"reason\":\"%s\"", v3[i].reason);
+        json_of(&v->f, js, sizeof js);
+        CHECK(strstr(js, want) != NULL);
+        CHECK(strstr(js, "\"version_mismatch\":{\"client\":\"5.0\",\"server\":\"3.x\"}") != NULL);
+        free(v);
+        split_sweep_with(D, &sc, "v5 CONNECT, 3.x CONNACK");
+        trunc_sweep_with(D, &sc, 1, v3[i].code == 0 ? BW_PARSE_OK : BW_PARSE_DONE);
+    }
+
+    /* A 5.0 reason code with no property length after a 5.0 CONNECT: read as 5.0, the missing
+     * length an anomaly. */
+    struct sess s;
+    struct vec c = { .n = 0 };
+    fresh(&s);
+    connect_pkt(&c, 5, "x", "u", "p", NULL, NULL);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    static const uint8_t ack87[] = { 0x20, 0x02, 0x00, 0x87 };
+    CHECK_EQ(feed(&s, BW_DIR_TOCLIENT, ack87, sizeof ack87), BW_PARSE_DONE);
+    CHECK(s.f.seen & BW_FACT_AUTH_FAILED);
+    CHECK(X(&s)->have & BW_MQTT_HAVE_CONNACK_V5);
+    CHECK(!(X(&s)->have & BW_MQTT_HAVE_VERSION_MISMATCH));
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_LENGTH));
+
+    /* The 5.0 answer as it should be: no mismatch, no anomaly. */
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    static const uint8_t ack0[] = { 0x20, 0x03, 0x00, 0x00, 0x00 };
+    CHECK_EQ(feed(&s, BW_DIR_TOCLIENT, ack0, sizeof ack0), BW_PARSE_OK);
+    CHECK(s.f.seen & BW_FACT_AUTH_OK);
+    CHECK(X(&s)->have & BW_MQTT_HAVE_CONNACK_V5);
+    CHECK(!(X(&s)->have & BW_MQTT_HAVE_VERSION_MISMATCH));
+    CHECK_EQ(s.f.anomalies, 0);
+
+    /* A 5.0-only broker answering a 3.1.1 CONNECT: 0x84 (unsupported protocol version) with a
+     * property length. A refusal, read as 5.0. */
+    struct vec c4 = { .n = 0 };
+    fresh(&s);
+    connect_pkt(&c4, 4, "old", NULL, NULL, NULL, NULL);
+    feed(&s, BW_DIR_TOSERVER, c4.b, c4.n);
+    static const uint8_t ack84[] = { 0x20, 0x03, 0x00, 0x84, 0x00 };
+    CHECK_EQ(feed(&s, BW_DIR_TOCLIENT, ack84, sizeof ack84), BW_PARSE_DONE);
+    CHECK((s.f.seen & (BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED | BW_FACT_REFUSED)) == BW_FACT_REFUSED);
+    CHECK(X(&s)->have & BW_MQTT_HAVE_VERSION_MISMATCH);
+    CHECK(X(&s)->have & BW_MQTT_HAVE_CONNACK_V5);
+    CHECK_EQ(s.f.anomalies, 0);
+    CHECK(!(kinds_of(&s.f) & KB(ANONYMOUS_SESSION)));
+    char js[2048];
+    CHECK(strstr(json_of(&s.f, js, sizeof js), "\"reason\":\"unsupported_protocol_version\"") != NULL);
+
+    /* A 3.1.1 CONNACK with a byte too many stays 3.1.1 (its code is not a 5.0 one). */
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c4.b, c4.n);
+    static const uint8_t ack3x[] = { 0x20, 0x03, 0x00, 0x00, 0x00 };
+    CHECK_EQ(feed(&s, BW_DIR_TOCLIENT, ack3x, sizeof ack3x), BW_PARSE_OK);
+    CHECK(!(X(&s)->have & (BW_MQTT_HAVE_VERSION_MISMATCH | BW_MQTT_HAVE_CONNACK_V5)));
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_TRAILING));
+
+    /* The broker hangs up on the CONNECT without a CONNACK: refused, never anonymous. */
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    D->close(s.st, BW_CLOSE_FIN_SERVER_FIRST, &s.f);
+    CHECK(X(&s)->have & BW_MQTT_HAVE_CLOSED_NO_ANSWER);
+    CHECK(s.f.seen & BW_FACT_REFUSED);
+    CHECK(!(s.f.seen & BW_FACT_AUTH_OK));
+    struct vec ca = { .n = 0 };
+    fresh(&s);
+    connect_pkt(&ca, 5, "anon", NULL, NULL, NULL, NULL);
+    feed(&s, BW_DIR_TOSERVER, ca.b, ca.n);
+    D->close(s.st, BW_CLOSE_RST_SERVER, &s.f);
+    CHECK(s.f.seen & BW_FACT_REFUSED);
+    CHECK(!(kinds_of(&s.f) & KB(ANONYMOUS_SESSION)));
+    /* ... but a client that leaves first was not refused */
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, ca.b, ca.n);
+    D->close(s.st, BW_CLOSE_FIN, &s.f);
+    CHECK(!(s.f.seen & BW_FACT_REFUSED));
+}
+
+/* MQTT 5.0 allows a password without a user name (token logins): credentials, not anonymous. */
+static void test_password_without_user(void)
+{
+    struct vec c = { .n = 0 }, a = { .n = 0 };
+    struct script sc = { .n = 0 };
+    connect_pkt(&c, 5, "bw-token-only-client/plant-line1/sensor-0042/fw-2.4", NULL, "eyJhbGciOiJIUzI1NiJ9.token", NULL,
+                NULL);
+    CHECK_EQ(c.b[9], 0x42);                               /* flags: password, clean start; no user */
+    connack_pkt(&a, 0, &(struct vec){ .n = 0 });
+    sc_vec(&sc, BW_DIR_TOSERVER, &c);
+    sc_vec(&sc, BW_DIR_TOCLIENT, &a);
+    struct drv *v = sc_run_with(D, &sc, MSG_MAX, 0);
+    CHECK(v->f.seen & BW_FACT_CREDS_PASS);
+    CHECK(!(v->f.seen & BW_FACT_CREDS_USER));
+    CHECK(!(v->f.seen & BW_FACT_ANONYMOUS));
+    CHECK(v->f.seen & BW_FACT_AUTH_OK);
+    CHECK_EQ(v->f.pass_len, 26);
+    CHECK_EQ(v->f.user.len, 0);
+    CHECK_EQ(v->f.anomalies, 0);                          /* allowed in 5.0 */
+    uint32_t k = kinds_of(&v->f);
+    CHECK(k & KB(CLEARTEXT_CREDENTIALS));
+    CHECK(!(k & KB(ANONYMOUS_SESSION)));
+    CHECK(memmem(&v->f, sizeof v->f, "eyJhbGciOiJIUzI1NiJ9", 20) == NULL);
+    free(v);
+    split_sweep_with(D, &sc, "v5 password without user");
+    trunc_sweep_with(D, &sc, 0, BW_PARSE_OK);
+
+    /* 3.1.1 forbids it (§3.1.2.9): an anomaly, and still credentials, not anonymous. */
+    struct sess s;
+    struct vec c4 = { .n = 0 };
+    fresh(&s);
+    connect_pkt(&c4, 4, "p", NULL, "pw-3x", NULL, NULL);
+    feed(&s, BW_DIR_TOSERVER, c4.b, c4.n);
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_PASS_NO_USER));
+    CHECK(!(s.f.seen & BW_FACT_ANONYMOUS));
+    CHECK(s.f.seen & BW_FACT_CREDS_PASS);
+}
+
+/* SUBSCRIBE with a plain filter first, then `filter`; 5.0 with a subscription identifier. */
+static void subscribe_pkt(struct vec *out, unsigned level, const char *filter)
+{
+    struct vec b = { .n = 0 };
+    p16(&b, 7);
+    if (level == 5) { p8(&b, 2); p8(&b, 0x0B); p8(&b, 9); }   /* properties: subscription id 9 */
+    pstr(&b, "plant/line1/compressor-7/status"); p8(&b, 1);
+    pstr(&b, "plant/line2/compressor-8/status"); p8(&b, 0);
+    pstr(&b, filter); p8(&b, level == 5 ? 0x2D : 1);          /* 5.0: no-local, RAP, retain 2 */
+    packet(out, 0x82, &b);
+}
+
+static void test_wildcard_filters(void)
+{
+    static const struct { const char *filter; int kind; } cases[] = {   /* 2 alerts, 1 scoped, 0 plain */
+        { "#", 2 }, { "+/#", 2 }, { "+/+/#", 2 }, { "$SYS/#", 2 }, { "$SYS/+/#", 2 },
+        { "$share/ops/#", 2 }, { "$share/ops/+/#", 2 }, { "$share/g/+/+/#", 2 }, { "$share/g/$SYS/#", 2 },
+        { "$queue/#", 2 }, { "$queue/+/#", 2 },
+        { "plant/+/temp", 1 }, { "plant/#", 1 }, { "+", 1 }, { "+/+", 1 }, { "+/temp", 1 },
+        { "$SYS/broker/#", 1 }, { "$share/ops/plant/+/temp", 1 }, { "$queue/plant/#", 1 },
+        { "plant/line3/temp", 0 }, { "$share/ops/plant/line1", 0 }, { "$share/g", 0 }, { "$queue/a", 0 },
+    };
+    static const unsigned levels[] = { 4, 5 };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int l = 0; l < 2; l++) {
+            struct vec c = { .n = 0 }, a = { .n = 0 }, sub = { .n = 0 };
+            struct script sc = { .n = 0 };
+            connect_pkt(&c, levels[l], "bw-sub", NULL, NULL, NULL, NULL);
+            connack_pkt(&a, 0, levels[l] == 5 ? &(struct vec){ .n = 0 } : NULL);
+            subscribe_pkt(&sub, levels[l], cases[i].filter);
+            sc_vec(&sc, BW_DIR_TOSERVER, &c);
+            sc_vec(&sc, BW_DIR_TOCLIENT, &a);
+            sc_vec(&sc, BW_DIR_TOSERVER, &sub);
+            struct drv *v = sc_run_with(D, &sc, MSG_MAX, 0);
+            const struct bw_mqtt_facts *x = bw_mqtt_facts_of(&v->f);
+            size_t n = strlen(cases[i].filter);
+            bool alert = (v->f.seen & BW_FACT_WILDCARD_SUB) != 0;
+            if (alert != (cases[i].kind == 2))
+                fprintf(stderr, "filter %s (level %u): alert %d\n", cases[i].filter, levels[l], alert);
+            CHECK(alert == (cases[i].kind == 2));
+            CHECK(((kinds_of(&v->f) & KB(WILDCARD_SUBSCRIBE)) != 0) == (cases[i].kind == 2));
+            CHECK_EQ(x->subscriptions, 3);
+            CHECK_EQ(v->f.anomalies, 0);
+            if (cases[i].kind == 2) {
+                CHECK_EQ(x->wildcard_filter.len, n);
+                CHECK_MEM(x->wildcard_filter.s, cases[i].filter, n);
+            }
+            if (cases[i].kind == 1) {
+                CHECK_EQ(x->scoped_filter.len, n);
+                CHECK_MEM(x->scoped_filter.s, cases[i].filter, n);
+            } else {
+                CHECK_EQ(x->scoped_filter.len, 0);
+            }
+            free(v);
+            if (i == 5) split_sweep_with(D, &sc, "SUBSCRIBE $share third");
+        }
+
+    /* After the filter to everything, later scoped ones are still kept as a fact. */
+    struct sess s;
+    struct vec c = { .n = 0 }, b = { .n = 0 }, sub = { .n = 0 };
+    fresh(&s);
+    connect_pkt(&c, 4, "two", NULL, NULL, NULL, NULL);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    p16(&b, 1); pstr(&b, "$share/g/#"); p8(&b, 0); pstr(&b, "a/+/c"); p8(&b, 0);
+    packet(&sub, 0x82, &b);
+    feed(&s, BW_DIR_TOSERVER, sub.b, sub.n);
+    CHECK(s.f.seen & BW_FACT_WILDCARD_SUB);
+    CHECK_MEM(X(&s)->scoped_filter.s, "a/+/c", 5);
+    char js[2048];
+    json_of(&s.f, js, sizeof js);
+    CHECK(strstr(js, "\"wildcard_filter\":\"$share/g/#\"") != NULL);
+    CHECK(strstr(js, "\"scoped_wildcard_filter\":\"a/+/c\"") != NULL);
+}
+
+/* Enhanced authentication (5.0 §4.12): a CONNECT naming a method, the broker's CONNACK, the
+ * client's AUTH 0x19 (re-authenticate), then the broker's answer. */
+static void reauth_script(struct script *sc, const uint8_t *answer, size_t n, unsigned traffic)
+{
+    struct vec c = { .n = 0 }, props = { .n = 0 }, a = { .n = 0 }, ap = { .n = 0 }, au = { .n = 0 }, ab = { .n = 0 };
+    p8(&props, 0x15); pstr(&props, "SCRAM-SHA-1");
+    p8(&props, 0x16); pstr(&props, "n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL");
+    connect_pkt(&c, 5, "bw-reauth-client", NULL, NULL, NULL, &props);
+    p8(&ap, 0x15); pstr(&ap, "SCRAM-SHA-1");
+    connack_pkt(&a, 0, &ap);
+    p8(&ab, 0x19); pvar(&ab, props.n); praw(&ab, props.b, props.n);
+    packet(&au, 0xF0, &ab);
+    sc_vec(sc, BW_DIR_TOSERVER, &c);
+    sc_vec(sc, BW_DIR_TOCLIENT, &a);
+    if (traffic) {                                        /* a long-lived session first */
+        struct vec pubs = { .n = 0 }, acks = { .n = 0 };
+        for (unsigned i = 0; i < traffic; i++) {
+            p8(&pubs, 0x30); p8(&pubs, 8); pstr(&pubs, "t/x"); praw(&pubs, "21.5", 4); p8(&pubs, 0);
+            p8(&acks, 0x30); p8(&acks, 8); pstr(&acks, "t/x"); praw(&acks, "21.5", 4); p8(&acks, 0);
+        }
+        sc_vec(sc, BW_DIR_TOSERVER, &pubs);
+        sc_vec(sc, BW_DIR_TOCLIENT, &acks);
+    }
+    sc_vec(sc, BW_DIR_TOSERVER, &au);
+    script_add(sc, BW_DIR_TOCLIENT, answer, n);
+}
+
+static void test_reauth_failure(void)
+{
+    static const struct { uint8_t b[8]; size_t n; bool fail; } answers[] = {
+        { { 0xE0, 0x02, 0x87, 0x00 }, 4, true },                 /* DISCONNECT not authorized */
+        { { 0xE0, 0x01, 0x87 }, 3, true },                       /* ... without properties */
+        { { 0xE0, 0x02, 0x8C, 0x00 }, 4, true },                 /* bad authentication method */
+        { { 0xE0, 0x05, 0x8C, 0x03, 0x1F, 0x00, 0x00 }, 7, true },   /* ... with a reason string */
+        { { 0xE0, 0x02, 0x8E, 0x00 }, 4, false },                /* session taken over */
+        { { 0xE0, 0x02, 0x82, 0x00 }, 4, false },                /* protocol error */
+        { { 0xE0, 0x02, 0x86, 0x00 }, 4, false },                /* not a DISCONNECT code */
+        { { 0xE0, 0x00 }, 2, false },                            /* normal disconnection */
+        { { 0xF0, 0x00 }, 2, false },                            /* AUTH success */
+    };
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++)
+        for (unsigned traffic = 0; traffic <= 40; traffic += 40) {
+            struct script sc = { .n = 0 };
+            reauth_script(&sc, answers[i].b, answers[i].n, traffic);
+            struct drv *v = sc_run_with(D, &sc, MSG_MAX, 0);
+            const struct bw_mqtt_facts *x = bw_mqtt_facts_of(&v->f);
+            CHECK(x->have & BW_MQTT_HAVE_CLIENT_AUTH);
+            CHECK(((v->f.seen & BW_FACT_AUTH_FAILED) != 0) == answers[i].fail);
+            CHECK(((x->have & BW_MQTT_HAVE_REAUTH_FAILED) != 0) == answers[i].fail);
+            CHECK(v->f.seen & BW_FACT_AUTH_OK);                   /* it was accepted first */
+            CHECK(((kinds_of(&v->f) & KB(AUTH_FAILURE)) != 0) == answers[i].fail);
+            if (answers[i].b[0] == 0xE0 && answers[i].n > 2) CHECK_EQ(x->disconnect_reason, answers[i].b[2]);
+            CHECK_MEM(v->f.mech.s, "SCRAM-SHA-1", 11);
+            CHECK(!(v->f.anomalies & ~(1u << BW_MQTT_ANOM_REASON_CODE)));
+            free(v);
+            if (i == 0 && traffic == 0) split_sweep_with(D, &sc, "re-authentication, DISCONNECT 0x87");
+        }
+
+    /* A DISCONNECT 0x87 that answers no AUTH of the client's (a publish it may not make) is not
+     * an authentication failure; nor one after the AUTH exchange succeeded. */
+    struct sess s;
+    struct vec c = { .n = 0 }, props = { .n = 0 }, a = { .n = 0 };
+    static const uint8_t d87[] = { 0xE0, 0x02, 0x87, 0x00 }, auth_cli[] = { 0xF0, 0x02, 0x19, 0x00 },
+                         auth_ok[] = { 0xF0, 0x00 }, auth_cont[] = { 0xF0, 0x02, 0x18, 0x00 },
+                         auth_cont_cli[] = { 0xF0, 0x02, 0x18, 0x00 };
+    p8(&props, 0x15); pstr(&props, "SCRAM-SHA-1");
+    connect_pkt(&c, 5, "m", NULL, NULL, NULL, &props);
+    connack_pkt(&a, 0, &(struct vec){ .n = 0 });
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    feed(&s, BW_DIR_TOCLIENT, a.b, a.n);
+    feed(&s, BW_DIR_TOCLIENT, d87, sizeof d87);
+    CHECK(!(s.f.seen & BW_FACT_AUTH_FAILED));
+    CHECK_EQ(X(&s)->disconnect_reason, 0x87);
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    feed(&s, BW_DIR_TOCLIENT, a.b, a.n);
+    feed(&s, BW_DIR_TOSERVER, auth_cli, sizeof auth_cli);
+    feed(&s, BW_DIR_TOCLIENT, auth_ok, sizeof auth_ok);
+    feed(&s, BW_DIR_TOCLIENT, d87, sizeof d87);
+    CHECK(!(s.f.seen & BW_FACT_AUTH_FAILED));
+    /* a longer exchange: AUTH continue both ways, then 0x87 answering the client's last AUTH */
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    feed(&s, BW_DIR_TOCLIENT, a.b, a.n);
+    feed(&s, BW_DIR_TOSERVER, auth_cli, sizeof auth_cli);
+    feed(&s, BW_DIR_TOCLIENT, auth_cont, sizeof auth_cont);
+    feed(&s, BW_DIR_TOSERVER, auth_cont_cli, sizeof auth_cont_cli);
+    feed(&s, BW_DIR_TOCLIENT, d87, sizeof d87);
+    CHECK(s.f.seen & BW_FACT_AUTH_FAILED);
+    CHECK_EQ(s.f.anomalies, 0);
+
+    /* AUTH from a client whose CONNECT named no method: its protocol error (5.0 §4.12); a
+     * broker that hangs up on it is recorded, not judged. */
+    struct vec c0 = { .n = 0 };
+    fresh(&s);
+    connect_pkt(&c0, 5, "nomethod", NULL, NULL, NULL, NULL);
+    feed(&s, BW_DIR_TOSERVER, c0.b, c0.n);
+    feed(&s, BW_DIR_TOCLIENT, a.b, a.n);
+    feed(&s, BW_DIR_TOSERVER, auth_cli, sizeof auth_cli);
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_PROTOCOL));
+    D->close(s.st, BW_CLOSE_FIN_SERVER_FIRST, &s.f);
+    CHECK(X(&s)->have & BW_MQTT_HAVE_CLOSED_AFTER_AUTH);
+    CHECK(!(s.f.seen & (BW_FACT_AUTH_FAILED | BW_FACT_REFUSED)));
+    CHECK(!(X(&s)->have & BW_MQTT_HAVE_CLOSED_NO_ANSWER));
+    /* a re-authentication naming another method than the CONNECT's */
+    static const uint8_t auth_other[] = { 0xF0, 0x0A, 0x19, 0x08, 0x15, 0x00, 0x05, 'O', 'T', 'H', 'E', 'R' };
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    feed(&s, BW_DIR_TOCLIENT, a.b, a.n);
+    feed(&s, BW_DIR_TOSERVER, auth_other, sizeof auth_other);
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_PROTOCOL));
+}
+
+/* Midstream: "3.x" until a packet only 5.0 has proves "5.0". */
+static void test_midstream_version(void)
+{
+    static const uint8_t ping[] = { 0xC0, 0x00 }, pong[] = { 0xD0, 0x00 };
+    static const struct { uint8_t b[8]; size_t n; enum bw_dir dir; const char *v; } cases[] = {
+        { { 0x40, 0x02, 0x00, 0x01 }, 4, BW_DIR_TOCLIENT, "3.x" },              /* PUBACK, 3.x form */
+        { { 0x40, 0x03, 0x00, 0x01, 0x10 }, 5, BW_DIR_TOCLIENT, "5.0" },        /* PUBACK + reason code */
+        { { 0x50, 0x04, 0x00, 0x02, 0x00, 0x00 }, 6, BW_DIR_TOSERVER, "5.0" },  /* PUBREC + reason + props */
+        { { 0xB0, 0x04, 0x00, 0x03, 0x00, 0x00 }, 6, BW_DIR_TOCLIENT, "5.0" },  /* UNSUBACK + props, code */
+        { { 0xE0, 0x01, 0x04 }, 3, BW_DIR_TOSERVER, "5.0" },                    /* DISCONNECT with will */
+        { { 0xE0, 0x00 }, 2, BW_DIR_TOSERVER, "3.x" },                          /* bare DISCONNECT */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct script sc = { .n = 0 };
+        script_add(&sc, BW_DIR_TOSERVER, ping, 2);
+        script_add(&sc, BW_DIR_TOCLIENT, pong, 2);
+        script_add(&sc, cases[i].dir, cases[i].b, cases[i].n);
+        struct drv *v = sc_run_with(D, &sc, MSG_MAX, 0);
+        CHECK(v->f.seen & BW_FACT_MIDSTREAM);
+        CHECK_STR(v->f.version, cases[i].v);
+        free(v);
+    }
+    /* The proof may come first, before the session is confirmed. */
+    struct sess s;
+    static const uint8_t puback5[] = { 0x40, 0x03, 0x00, 0x01, 0x00 };
+    fresh(&s);
+    feed(&s, BW_DIR_TOCLIENT, puback5, sizeof puback5);
+    feed(&s, BW_DIR_TOSERVER, ping, 2);
+    feed(&s, BW_DIR_TOCLIENT, pong, 2);
+    CHECK(s.f.seen & BW_FACT_MIDSTREAM);
+    CHECK_STR(s.f.version, "5.0");
+    CHECK_EQ(X(&s)->level, 0);                            /* the CONNECT's level stays unknown */
+    /* A SUBSCRIBE that fits neither form proves nothing. */
+    static const uint8_t badsub[] = { 0x82, 0x06, 0x00, 0x07, 0x00, 0x09, 'a', '/', 'b' }, junk[] = { 0xC0, 0x00 };
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, ping, 2);
+    feed(&s, BW_DIR_TOCLIENT, pong, 2);
+    feed(&s, BW_DIR_TOSERVER, badsub, sizeof badsub);
+    feed(&s, BW_DIR_TOSERVER, junk, sizeof junk);
+    CHECK_STR(s.f.version, "3.x");
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_LENGTH));
+
+    /* A midstream SUBSCRIBE: its form tells 5.0 (properties first) from 3.x, and either way a
+     * filter to everything raises the alert. */
+    for (int l = 0; l < 2; l++) {
+        struct vec sub = { .n = 0 };
+        struct script sc = { .n = 0 };
+        static const uint8_t suback[] = { 0x90, 0x06, 0x00, 0x07, 0x00, 0x01, 0x00, 0x01 },
+                             suback3[] = { 0x90, 0x05, 0x00, 0x07, 0x01, 0x00, 0x01 };
+        subscribe_pkt(&sub, l ? 5 : 4, "$share/ops/#");
+        script_add(&sc, BW_DIR_TOSERVER, ping, 2);
+        script_add(&sc, BW_DIR_TOCLIENT, pong, 2);
+        sc_vec(&sc, BW_DIR_TOSERVER, &sub);
+        if (l) script_add(&sc, BW_DIR_TOCLIENT, suback, sizeof suback);
+        else script_add(&sc, BW_DIR_TOCLIENT, suback3, sizeof suback3);
+        struct drv *v = sc_run_with(D, &sc, MSG_MAX, 0);
+        CHECK_STR(v->f.version, l ? "5.0" : "3.x");
+        CHECK(v->f.seen & BW_FACT_WILDCARD_SUB);
+        CHECK_MEM(bw_mqtt_facts_of(&v->f)->wildcard_filter.s, "$share/ops/#", 12);
+        CHECK_EQ(bw_mqtt_facts_of(&v->f)->subscriptions, 3);
+        free(v);
+        split_sweep_with(D, &sc, l ? "midstream 5.0 SUBSCRIBE" : "midstream 3.x SUBSCRIBE");
+    }
+}
+
 int main(void)
 {
     test_connect_versions();
@@ -398,5 +827,10 @@ int main(void)
     test_midstream();
     test_probes();
     test_websocket();
+    test_connack_version_mismatch();
+    test_password_without_user();
+    test_wildcard_filters();
+    test_reauth_failure();
+    test_midstream_version();
     return check_summary("mqtt");
 }

@@ -3,10 +3,12 @@
  * packet path's structure: probe slots placed by sequence number (reordered and late SYN-ACK),
  * a session only once the broker answers, nothing reported for a probe nobody answers, eviction
  * by class, reclaim of the oldest unconfirmed, the per-source cap, the moment after a reset,
- * orientation by a broker known in the run, and capacity records. */
+ * orientation by a broker known in the run, and capacity records; and MQTT 5.0 re-authentication
+ * failures counted for bruteforce through the real MQTT dissector. */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "bw_mqtt.h"
 #include "bw_packet.h"
 #include "bw_pipeline.h"
 #include "frames.h"
@@ -592,6 +594,61 @@ static void test_capacity_rate(void)
     rig_free(&r);
 }
 
+/* ---- the MQTT dissector through the whole pipeline ---- */
+
+static const struct bw_dissector *const mqtt_tab[] = { &bw_dissector_mqtt };
+
+/* One MQTT 5.0 session per client port: CONNECT naming SCRAM-SHA-1, CONNACK 0x00, the client's
+ * AUTH 0x19 (re-authenticate), the broker's DISCONNECT `reason`, orderly close. */
+static void mqtt_reauth_session(struct rig *r, struct tcp_ep cli, struct tcp_ep srv, uint8_t reason)
+{
+    static const uint8_t connect[] = {
+        0x10, 0x23, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x1e,
+        0x0e, 0x15, 0x00, 0x0b, 'S', 'C', 'R', 'A', 'M', '-', 'S', 'H', 'A', '-', '1',     /* method */
+        0x00, 0x08, 'b', 'w', '-', 'r', 'e', 'a', 'u', 't' };
+    static const uint8_t connack[] = { 0x20, 0x03, 0x00, 0x00, 0x00 };
+    static const uint8_t auth[] = { 0xF0, 0x10, 0x19, 0x0e, 0x15, 0x00, 0x0b,
+                                    'S', 'C', 'R', 'A', 'M', '-', 'S', 'H', 'A', '-', '1' };
+    const uint8_t disconnect[] = { 0xE0, 0x02, reason, 0x00 };
+    uint32_t cs = 1001, ss = 5001;
+    send(r, &cli, &srv, 1000, 0, S, NULL);
+    send(r, &srv, &cli, 5000, cs, S | A, NULL);
+    send(r, &cli, &srv, cs, ss, A, NULL);
+    sendn(r, &cli, &srv, cs, ss, P, connect, sizeof connect);
+    cs += sizeof connect;
+    sendn(r, &srv, &cli, ss, cs, P, connack, sizeof connack);
+    ss += sizeof connack;
+    sendn(r, &cli, &srv, cs, ss, P, auth, sizeof auth);
+    cs += sizeof auth;
+    sendn(r, &srv, &cli, ss, cs, P, disconnect, sizeof disconnect);
+    ss += sizeof disconnect;
+    send(r, &srv, &cli, ss, cs, F | A, NULL);
+    send(r, &cli, &srv, cs, ss + 1, F | A, NULL);
+    send(r, &srv, &cli, ss + 1, cs + 1, A, NULL);
+}
+
+/* A failed MQTT 5.0 re-authentication is an auth_failure after the session's first alerts, and
+ * counts for bruteforce like a refused CONNECT; another DISCONNECT reason is neither. */
+static void test_mqtt_reauth_bruteforce(void)
+{
+    struct rig r;
+    rig_init(&r, 1024);
+    bw_pipeline_free(&r.pl);
+    CHECK_EQ(bw_pipeline_init(&r.pl, &r.cfg, mqtt_tab, 1), 0);
+    CHECK_EQ(bw_pipeline_add_sink(&r.pl, &r.sink.base), 0);
+    for (int i = 0; i < 3; i++)                           /* session taken over: no failure */
+        mqtt_reauth_session(&r, ep4(10, 0, 0, 9, (uint16_t)(40000 + i)), ep4(10, 0, 0, 1, 1883), 0x8E);
+    CHECK_EQ(count(&r.sink, "\"kind\":\"plaintext_session\"", NULL), 3);
+    CHECK_EQ(count(&r.sink, "\"kind\":\"auth_failure\"", NULL), 0);
+    for (int i = 0; i < 10; i++)
+        mqtt_reauth_session(&r, ep4(10, 0, 0, 9, (uint16_t)(41000 + i)), ep4(10, 0, 0, 1, 1883),
+                            i % 2 ? 0x87 : 0x8C);
+    CHECK_EQ(count(&r.sink, "\"kind\":\"auth_failure\"", "\"reauth_failed\":true"), 10);
+    CHECK_EQ(count(&r.sink, "\"kind\":\"bruteforce\"", "\"failures\":10"), 1);
+    CHECK_EQ(count(&r.sink, "\"kind\":\"anonymous_session\"", NULL), 0);   /* a method is an identity */
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_credentials_session();
@@ -610,5 +667,6 @@ int main(void)
     test_rst_linger();
     test_orientation_known_broker();
     test_capacity_rate();
+    test_mqtt_reauth_bruteforce();
     return check_summary("pipeline");
 }

@@ -31,6 +31,18 @@ static void test_rules(void)
     CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_WILDCARD_SUB, K(PLAINTEXT_SESSION)), K(WILDCARD_SUBSCRIBE));
     CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_TLS | BW_FACT_WILDCARD_SUB, 0), 0);
     CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_TLS | BW_FACT_WEAK_TLS, 0), K(WEAK_TLS));
+    /* anonymous_session needs an accepted client that offered nothing: a password alone (an
+     * MQTT 5.0 token login) or a user name is credentials; a refusal is no acceptance */
+    CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK | BW_FACT_CREDS_PASS, 0),
+             K(PLAINTEXT_SESSION) | K(CLEARTEXT_CREDENTIALS));
+    CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK | BW_FACT_CREDS_USER, 0),
+             K(PLAINTEXT_SESSION) | K(CLEARTEXT_CREDENTIALS));
+    CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_ANONYMOUS | BW_FACT_REFUSED, 0), K(PLAINTEXT_SESSION));
+    /* accepted, then a failed re-authentication (MQTT 5.0 DISCONNECT 0x87/0x8C after AUTH) */
+    CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED,
+                  K(PLAINTEXT_SESSION) | K(CLEARTEXT_CREDENTIALS)), K(AUTH_FAILURE));
+    CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED, 0),
+             K(PLAINTEXT_SESSION) | K(AUTH_FAILURE));
     /* once per session: what was raised is never raised again */
     uint32_t all = 0xffffffffu;
     CHECK_EQ(eval(BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_AUTH_FAILED, all), 0);
