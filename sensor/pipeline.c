@@ -407,24 +407,34 @@ static void hold_release(struct bw_pipeline *p, struct bw_flow *f)
     f->hold = 0;
 }
 
-/* A slot may be taken back from a flow that raised nothing and that no dissector claimed yet
- * (no payload, or probes still undecided), or from a broker session that filled its slot and
- * raised nothing: a long quiet session must not keep its slot for weeks. */
+/* A slot may be taken back from a flow that raised nothing and that no broker has answered yet
+ * (no payload, probing, or a claimed request: a flood of one-packet requests waits there for
+ * its timeout while a real session is answered within moments), or from a broker session that
+ * filled its slot and raised nothing: a long quiet session must not keep its slot for weeks. */
 static bool hold_can_take(void *ctx, const struct bw_hold_slot *sl)
 {
-    struct bw_pipeline *p = ctx;
+    const struct bw_pipeline *p = ctx;
     const struct bw_flow *o = bw_flow_at(&p->flows, sl->owner);
     if (sl->alerted || !o) return false;
-    if (sl->capped && (o->flags & BW_FF_CONFIRMED)) return true;   /* full, and quiet so far */
-    if (o->session || o->state != BW_FLOW_PROBING) return false;
-    return !(o->probe && bw_probe_at(&p->probes, o->probe)->claim);
+    return !(o->flags & BW_FF_CONFIRMED) || sl->capped;
+}
+
+/* The same, first choice: not even a server's SYN-ACK seen (spoofed one-packet requests, SYN
+ * floods), so that a real session's young slot is the last to go. */
+static bool hold_can_take_first(void *ctx, const struct bw_hold_slot *sl)
+{
+    const struct bw_pipeline *p = ctx;
+    const struct bw_flow *o = bw_flow_at(&p->flows, sl->owner);
+    if (!hold_can_take(ctx, sl)) return false;
+    return (o->flags & BW_FF_CONFIRMED) ? sl->capped : !(o->flags & BW_FF_SYNACK);
 }
 
 static void hold_take(struct bw_pipeline *p, struct bw_flow *f)
 {
     uint32_t idx = bw_hold_get(&p->hold, f->self);
     if (!idx) {
-        uint32_t v = bw_hold_pool_scan(&p->hold, 8, hold_can_take, p);   /* bounded work */
+        uint32_t v = bw_hold_pool_scan(&p->hold, 8, hold_can_take_first, p);   /* bounded work */
+        if (!v) v = bw_hold_pool_scan(&p->hold, 8, hold_can_take, p);
         if (v) {
             hold_release(p, bw_flow_at(&p->flows, bw_hold_at(&p->hold, v)->owner));
             p->hold.st.reclaimed++;
