@@ -113,16 +113,30 @@ void bw_evidence_scrub(int dlt, uint8_t *frame, size_t caplen, const struct bw_e
     uint8_t *pay = frame + (pk.payload - frame);
     size_t plen = pk.payload_len;
     uint32_t s = pk.seq + ((pk.tcp_flags & BW_TCP_SYN) ? 1u : 0u);
-    size_t lo = plen, hi = 0;                       /* span of the overwritten bytes */
+    /* The covered payload intervals, merged: [iv[k].a, iv[k].b). More ranges than the array
+     * holds (never from the pipeline) overwrite the whole span they cover: more, never less. */
+    struct { size_t a, b; } iv[16];
+    size_t niv = 0, lo = plen, hi = 0;              /* lo/hi: span of the overwritten bytes */
+    bool spill = false;
     if (plen && m->all[dir]) {
-        lo = 0;
-        hi = plen;
+        iv[niv].a = lo = 0;
+        iv[niv++].b = hi = plen;
     }
     for (size_t i = 0; plen && i < m->npos && !m->all[dir]; i++) {
         size_t a, n;
         if (m->pos[i].dir != dir || !overlap(s, plen, &m->pos[i], &a, &n)) continue;
         if (a < lo) lo = a;
         if (a + n > hi) hi = a + n;
+        if (niv == sizeof iv / sizeof iv[0]) { spill = true; continue; }
+        size_t k = niv++;
+        for (; k > 0 && iv[k - 1].a > a; k--) iv[k] = iv[k - 1];   /* insertion: sorted by start */
+        iv[k].a = a;
+        iv[k].b = a + n;
+    }
+    if (spill) {
+        iv[0].a = lo;
+        iv[0].b = hi;
+        niv = 1;
     }
     size_t doff = (size_t)(pay - tcp);
     bool whole = pk.payload_len == pk.seg_len;
@@ -133,24 +147,12 @@ void bw_evidence_scrub(int dlt, uint8_t *frame, size_t caplen, const struct bw_e
         we = doff + hi;
         before = sum_bytes(tcp + ws, we - ws, 0);
     }
-    if (lo < hi) {
-        /* Overwrite exactly the covered bytes (ranges may leave holes inside [lo, hi)). */
-        if (m->all[dir]) {
-            memset(pay, BW_EVIDENCE_FILL, plen);
-            out->masked = plen;
-        } else {
-            /* Byte by byte over [lo, hi): ranges may overlap or leave holes; few and short. */
-            for (size_t k = lo; k < hi; k++) {
-                bool in = false;
-                for (size_t i = 0; i < m->npos && !in; i++) {
-                    size_t a, n;
-                    in = m->pos[i].dir == dir && overlap(s, plen, &m->pos[i], &a, &n) && k >= a && k - a < n;
-                }
-                if (!in) continue;
-                pay[k] = BW_EVIDENCE_FILL;
-                out->masked++;
-            }
-        }
+    for (size_t k = 0, end = 0; k < niv; k++) {      /* merged: each byte counted once */
+        size_t from = iv[k].a > end ? iv[k].a : end;
+        if (iv[k].b <= from) continue;
+        memset(pay + from, BW_EVIDENCE_FILL, iv[k].b - from);
+        out->masked += iv[k].b - from;
+        end = iv[k].b;
     }
     if (whole) {
         /* The whole segment is here: compute the checksum afresh (RFC 793 pseudo-header). */

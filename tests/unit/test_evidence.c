@@ -1,14 +1,19 @@
 /* test_evidence.c: evidence masking on real frame bytes: a password split over two segments,
  * retransmitted, overlapping, across the 2^32 sequence wrap, in IPv6, in a frame cut by the
  * snaplen; only the client's direction; the TCP checksum valid afterwards (verified by summing,
- * not by recomputing). Also where dissectors say a password lies, and the hold pool's caps. */
+ * not by recomputing). Also where dissectors say a password lies, the hold pool's caps, and the
+ * whole path: an MQTT session through the pipeline with its CONNECT split inside the password,
+ * reordered and retransmitted, written by -w and read back. */
 #include <stdlib.h>
+#include <unistd.h>
 #include "check.h"
+#include "bw_config.h"
 #include "bw_dissector.h"
 #include "bw_evidence.h"
 #include "bw_hold.h"
 #include "bw_mqtt.h"
 #include "bw_packet.h"
+#include "bw_pipeline.h"
 #include "frames.h"
 
 #define ETH 14
@@ -277,6 +282,112 @@ static void test_hold(void)
     CHECK_EQ(bw_hold_pool_init(&p, 100, 1024, 3), BW_EINVAL);
 }
 
+/* ---- the whole path ---- */
+
+static uint64_t now_us = 1764000000000000ULL;
+
+static void feed(struct bw_pipeline *pl, const struct tcp_ep *a, const struct tcp_ep *b, uint32_t seq,
+                 uint32_t ack, uint8_t fl, const void *data, size_t n)
+{
+    uint8_t fr[2048];
+    size_t len = frame_tcp(fr, sizeof fr, a, b, seq, ack, fl, data, n);
+    uint8_t *copy = malloc(len);                              /* exact size for ASan */
+    memcpy(copy, fr, len);
+    now_us += 1000;
+    bw_pipeline_packet(pl, BW_DLT_EN10MB, copy, len, now_us);
+    free(copy);
+}
+
+/* Read a pcap back: every frame's checksum valid; the client's payload bytes by sequence
+ * number into out (first copy wins; each later copy must be identical). Returns frames. */
+static int read_back(const char *path, uint32_t base, uint8_t *out, size_t cap, int *bad_ck, int *conflicts)
+{
+    FILE *fp = fopen(path, "rb");
+    uint8_t hdr[24], rh[16], fr[4096];
+    bool have[256] = { false };
+    int n = 0;
+    *bad_ck = *conflicts = 0;
+    if (!fp || fread(hdr, 1, 24, fp) != 24) { if (fp) fclose(fp); return -1; }
+    while (fread(rh, 1, 16, fp) == 16) {
+        uint32_t cl;
+        memcpy(&cl, rh + 8, 4);
+        if (cl > sizeof fr || fread(fr, 1, cl, fp) != cl) break;
+        n++;
+        if (tcp_checksum_ok(fr, cl) != 1) (*bad_ck)++;
+        struct bw_packet pk;
+        struct bw_decode_stats st;
+        memset(&st, 0, sizeof st);
+        if (bw_decode_packet(BW_DLT_EN10MB, fr, cl, 0, &pk, &st) != BW_DEC_TCP || pk.sport != cli.port) continue;
+        for (size_t i = 0; i < pk.payload_len; i++) {
+            uint32_t at = pk.seq + (uint32_t)i - base;
+            if (at >= cap) continue;
+            if (have[at] && out[at] != pk.payload[i]) (*conflicts)++;
+            out[at] = pk.payload[i];
+            have[at] = true;
+        }
+    }
+    fclose(fp);
+    return n;
+}
+
+static void test_pipeline_session(void)
+{
+    static const uint8_t connect[] = {
+        0x10, 36, 0, 4, 'M', 'Q', 'T', 'T', 4, 0xc2, 0, 60,
+        0, 1, 'c', 0, 5, 'a', 'l', 'i', 'c', 'e', 0, 14,
+        'S', 'e', 'c', 'r', 'e', 't', 'P', 'a', 's', 's', 'w', 'o', 'r', 'd',
+    };
+    static const uint8_t connack[] = { 0x20, 2, 0, 0 };
+    const size_t split = 30;                                  /* inside the password (24..38) */
+    char path[] = "/tmp/bw_test_evidence_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    unlink(path);
+    static struct bw_config cfg;
+    static struct bw_pipeline pl;
+    char err[4200];
+    char *argv[] = { "brokerwatch", "-r", "x", "-w", path, NULL };
+    CHECK_EQ(bw_config_parse(&cfg, 5, argv, err, sizeof err), BW_CONFIG_RUN);
+    cfg.max_flows = cfg.max_sessions = cfg.max_probes = cfg.max_probes_per_source = cfg.dpi_slots = 64;
+    cfg.stream_memcap = 1u << 20;
+    cfg.evidence_memcap = 1u << 20;
+    CHECK_EQ(bw_pipeline_init(&pl, &cfg, bw_dissectors, bw_dissectors_count), 0);
+    pl.evidence = bw_evidence_open(path, 0, NULL, err, sizeof err);
+    CHECK(pl.evidence != NULL);
+    uint32_t cs = 70000, ss = 9000, c1 = cs + 1, end = c1 + (uint32_t)sizeof connect;
+    feed(&pl, &cli, &srv, cs, 0, BW_TCP_SYN, NULL, 0);
+    feed(&pl, &srv, &cli, ss, cs + 1, BW_TCP_SYN | BW_TCP_ACK, NULL, 0);
+    feed(&pl, &cli, &srv, c1, ss + 1, BW_TCP_ACK, NULL, 0);
+    /* the second half first, then the first, then the second again */
+    feed(&pl, &cli, &srv, c1 + (uint32_t)split, ss + 1, BW_TCP_ACK | BW_TCP_PSH, connect + split, sizeof connect - split);
+    feed(&pl, &cli, &srv, c1, ss + 1, BW_TCP_ACK | BW_TCP_PSH, connect, split);
+    feed(&pl, &cli, &srv, c1 + (uint32_t)split, ss + 1, BW_TCP_ACK | BW_TCP_PSH, connect + split, sizeof connect - split);
+    feed(&pl, &srv, &cli, ss + 1, end, BW_TCP_ACK | BW_TCP_PSH, connack, sizeof connack);
+    feed(&pl, &cli, &srv, end, ss + 5, BW_TCP_FIN | BW_TCP_ACK, NULL, 0);
+    feed(&pl, &srv, &cli, ss + 5, end + 1, BW_TCP_FIN | BW_TCP_ACK, NULL, 0);
+    bw_pipeline_finish(&pl);
+    CHECK(pl.cnt.alerts >= 2);                                /* plaintext + cleartext credentials */
+    struct bw_evidence_stats es;
+    bw_evidence_get_stats(pl.evidence, &es);
+    CHECK_EQ(es.sessions, 1);
+    CHECK_EQ(es.frames, 9);
+    CHECK_EQ(es.bytes_masked, 6 + 8 + 8);                     /* [24, 30) once, [30, 38) twice */
+    CHECK_EQ(bw_evidence_close(pl.evidence, err, sizeof err), 0);
+    pl.evidence = NULL;
+    uint8_t got[64];
+    int bad_ck, conflicts;
+    memset(got, 0, sizeof got);
+    CHECK_EQ(read_back(path, c1, got, sizeof got, &bad_ck, &conflicts), 9);
+    CHECK_EQ(bad_ck, 0);
+    CHECK_EQ(conflicts, 0);                                   /* the retransmission masked alike */
+    CHECK_MEM(got, connect, 24);                              /* everything up to the password */
+    CHECK_MEM(got + 24, "**************", 14);                /* the password, both segments */
+    bw_pipeline_free(&pl);
+    bw_config_free(&cfg);
+    unlink(path);
+}
+
 int main(void)
 {
     cli = ep4(10, 0, 0, 1, 51000);
@@ -288,5 +399,6 @@ int main(void)
     test_ipv6();
     test_mqtt_position();
     test_hold();
+    test_pipeline_session();
     return check_summary("evidence");
 }
