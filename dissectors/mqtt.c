@@ -319,6 +319,7 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool 
     if ((flags & BW_MQTT_CF_PASSWORD) && pass.ptr) {
         f->seen |= BW_FACT_CREDS_PASS;
         f->pass_len = (uint32_t)pass.len;
+        bw_facts_secret(f, pass.ptr, pass.len);        /* where it lies, never what it is */
         /* 3.x requires a user name with a password (§3.1.2.9); 5.0 lifted that. */
         if (!(flags & BW_MQTT_CF_USERNAME) && level != 5) anomaly(f, BW_MQTT_ANOM_PASS_NO_USER);
     }

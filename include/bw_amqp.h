@@ -227,6 +227,7 @@ static inline void bw_amqp_creds(struct bw_facts *f, struct bw_bytes user, bool 
     if (have_pass) {
         f->seen |= BW_FACT_CREDS_PASS;
         f->pass_len = pass.len > UINT32_MAX ? UINT32_MAX : (uint32_t)pass.len;
+        bw_facts_secret(f, pass.ptr, pass.len);        /* where it lies, never what it is */
     }
     if (have_user && have_pass && bw_defcreds_match(user.ptr, user.len, pass.ptr, pass.len))
         f->seen |= BW_FACT_DEFAULT_CREDS;

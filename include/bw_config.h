@@ -61,6 +61,13 @@ struct bw_config {
     bool        redis_optional;    /* --redis-optional: bad credentials / unknown host do not stop the run */
     uint64_t    redis_queue;       /* --redis-queue: memory queue bound in bytes */
     const char *spool_dir;         /* --spool DIR: undelivered records wait on disk */
+    /* Evidence capture (docs/operations.md "Evidence captures") */
+    const char *evidence_path;     /* -w FILE: pcap of the sessions that raised an alert */
+    uint32_t    evidence_packets;  /* --evidence-packets: frames kept per session */
+    uint32_t    evidence_after;    /* --evidence-after: frames kept after the first alert */
+    uint32_t    evidence_bytes;    /* --evidence-bytes: captured bytes kept per session */
+    uint64_t    evidence_max_total;/* --evidence-max-total: bytes added to the file per run; 0 = no bound */
+    uint64_t    evidence_memcap;   /* --evidence-memcap: the hold for flows awaiting a verdict */
 };
 
 enum bw_config_res { BW_CONFIG_RUN = 0, BW_CONFIG_EXIT_OK = 1, BW_CONFIG_USAGE = 2 };

@@ -30,6 +30,16 @@
 
 #define BW_FACTS_STR_MAX   64
 #define BW_FACTS_EXT_MAX   768      /* dissector-owned area */
+#define BW_FACTS_SECRETS_MAX 4       /* password positions kept per session */
+
+/* Where a password lies in the TCP stream, as a fact: never its bytes. seq is the TCP sequence
+ * number of its first byte in direction dir (serial arithmetic), len its length. The evidence
+ * writer overwrites those bytes in every captured packet that holds them. */
+struct bw_secret_pos { uint32_t seq, len; uint8_t dir; };
+
+/* The bytes a parse call is looking at (set by the pipeline around each call, cleared after it):
+ * lets bw_facts_secret() turn a pointer into the buffer into a stream position. */
+struct bw_feed { const uint8_t *buf; size_t len; uint32_t seq; uint8_t dir; };
 
 struct bw_fstr {                     /* a bounded copy of a wire string */
     uint8_t len;                     /* bytes stored */
@@ -49,11 +59,21 @@ struct bw_facts {
     uint32_t pass_len;               /* valid when BW_FACT_CREDS_PASS */
     int32_t  result_code;            /* broker's answer (CONNACK code, close code); -1 = none */
     uint64_t ts_changed_us;          /* capture time of the last change (set by the pipeline) */
+    struct bw_feed feed;             /* valid during one parse call only (buf NULL otherwise) */
+    struct bw_secret_pos secret[BW_FACTS_SECRETS_MAX];
+    uint8_t  nsecrets;
+    bool     secret_unplaced;        /* a password was read where no stream position is known
+                                      * (decoded copy, no feed, too many): mask the whole direction */
     _Alignas(8) uint8_t ext[BW_FACTS_EXT_MAX];   /* protocol-specific, owned by the dissector */
 };
 
 /* Copy up to BW_FACTS_STR_MAX bytes of src into dst, setting cut when longer. */
 void bw_fstr_set(struct bw_fstr *dst, const uint8_t *src, size_t n);
+
+/* A password was read at ptr[0..len) inside the bytes being parsed: record its position in the
+ * stream (f->feed says where those bytes lie), never the bytes. A pointer outside the feed (a
+ * decoded copy) or a full list sets secret_unplaced instead. Call wherever a password is read. */
+void bw_facts_secret(struct bw_facts *f, const uint8_t *ptr, size_t len);
 
 /* Reset to "nothing known". */
 void bw_facts_init(struct bw_facts *f);

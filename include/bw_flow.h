@@ -88,7 +88,7 @@ struct bw_flow {
     uint32_t probe;                /* probe slot index + 1, 0 = none (bw_probe.h) */
     uint32_t session;              /* session pool index + 1, 0 = none */
     uint32_t isn[2];               /* SYN sequence numbers per direction (BW_FF_SYN_SEEN_*) */
-    uint32_t spare;
+    uint32_t hold;                 /* evidence hold slot index + 1 (bw_hold.h), 0 = none */
     uint64_t id;                   /* flow_id in records */
     uint64_t first_us;
 };

@@ -13,7 +13,9 @@
 #include "bw_classify.h"
 #include "bw_config.h"
 #include "bw_dissector.h"
+#include "bw_evidence.h"
 #include "bw_flow.h"
+#include "bw_hold.h"
 #include "bw_probe.h"
 #include "bw_report.h"
 #include "bw_sink.h"
@@ -56,6 +58,11 @@ struct bw_pipeline {
     struct bw_brute brute;
     struct bw_sink *sinks[BW_SINKS_MAX];
     size_t nsinks;
+    /* -w: frames of flows that may still raise an alert wait in the hold (sized when
+     * cfg->evidence_path is set, empty otherwise); an alerted session's go to the writer, which
+     * main opens and sets (NULL = no evidence file). */
+    struct bw_hold_pool hold;
+    struct bw_evidence *evidence;
     struct bw_alert_cfg acfg;
     /* TLS: the dissector attached to encrypted broker sessions (NULL = count and bypass them),
      * and its capture-time evaluation (certificate validity and the weak_tls reasons). */

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include "bw_capture.h"
 #include "bw_classify.h"
+#include "bw_evidence.h"
 #include "bw_flow.h"
+#include "bw_hold.h"
 #include "bw_packet.h"
 #include "bw_probe.h"
 #include "bw_stream.h"
@@ -22,6 +24,7 @@ enum bw_resource {
     BW_RES_STREAM_MEMORY,      /* the reassembly memcap */
     BW_RES_NDPI_SLOTS,         /* nDPI per-flow states */
     BW_RES_ALERT_QUEUE,        /* a sink's own queue (Redis) dropped records */
+    BW_RES_EVIDENCE_HOLD,      /* -w: the hold was full, a flow got no evidence slot */
     BW_RES_COUNT
 };
 
@@ -62,7 +65,7 @@ struct bw_pipe_counters {
 
 /* Upper bounds of the pools' memory in bytes at the configured caps (allocated on demand). */
 struct bw_mem_bounds {
-    uint64_t flows, probes, sessions, streams, dpi;
+    uint64_t flows, probes, sessions, streams, dpi, evidence_hold;
 };
 
 struct bw_stats {
@@ -74,6 +77,8 @@ struct bw_stats {
     struct bw_probe_stats probe;
     struct bw_mem_bounds mem;
     struct bw_capture_stats kernel;        /* live capture only */
+    struct bw_hold_stats hold;             /* -w only */
+    struct bw_evidence_stats evidence;     /* -w only */
     uint64_t start_us, now_us;             /* packet time */
 };
 

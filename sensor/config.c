@@ -20,6 +20,7 @@ enum {
     OPT_SPOOL, OPT_FORMAT, OPT_REPORT_HTML, OPT_REPORT_CSV, OPT_REDACT_KEY, OPT_MAX_PROBES,
     OPT_MAX_PROBES_SRC, OPT_REDIS_CLUSTER,
     OPT_STATS_INTERVAL, OPT_REPORT_INTERVAL, OPT_SANDBOX,
+    OPT_EV_PACKETS, OPT_EV_AFTER, OPT_EV_BYTES, OPT_EV_TOTAL, OPT_EV_MEMCAP,
 };
 
 static const struct option longopts[] = {
@@ -67,6 +68,12 @@ static const struct option longopts[] = {
     { "stats-interval",   required_argument, NULL, OPT_STATS_INTERVAL },
     { "report-interval",  required_argument, NULL, OPT_REPORT_INTERVAL },
     { "sandbox",          required_argument, NULL, OPT_SANDBOX },
+    { "write",            required_argument, NULL, 'w' },
+    { "evidence-packets", required_argument, NULL, OPT_EV_PACKETS },
+    { "evidence-after",   required_argument, NULL, OPT_EV_AFTER },
+    { "evidence-bytes",   required_argument, NULL, OPT_EV_BYTES },
+    { "evidence-max-total", required_argument, NULL, OPT_EV_TOTAL },
+    { "evidence-memcap",  required_argument, NULL, OPT_EV_MEMCAP },
     { NULL, 0, NULL, 0 },
 };
 
@@ -114,6 +121,17 @@ static const char usage_text[] =
 "      --show-usernames   list user names seen in cleartext in the report\n"
 "      --stats-interval S a \"stats\" record to every output every S seconds (default 60;\n"
 "                         packet time for -r, wall time for -i; 0 = never)\n"
+"  -w, --write FILE       evidence: a pcap of every session that raised an alert, from its\n"
+"                         first packet to the alert and --evidence-after more, password\n"
+"                         bytes overwritten with '*' and TCP checksums valid; appends to\n"
+"                         a pcap already there; SIGHUP reopens it\n"
+"      --evidence-packets N  packets kept per session (default 64)\n"
+"      --evidence-after N packets kept after the first alert (default 16)\n"
+"      --evidence-bytes SZ captured bytes kept per session (default 64K)\n"
+"      --evidence-max-total SZ  bytes -w may add to the file in one run (default 1G;\n"
+"                         0 = no bound); sessions past it are left out, counted\n"
+"      --evidence-memcap SZ  memory holding packets of flows that may still raise an\n"
+"                         alert (default 32M); full: flows without evidence, counted\n"
 "  -q, --quiet            no messages on stderr except errors and capacity warnings\n"
 "                         (a pool or cap refused work: coverage is incomplete)\n"
 "  -v, --verbose          print the counters at exit; -vv also prints the capture setup\n"
@@ -210,6 +228,11 @@ static void defaults(struct bw_config *c)
     c->redis_maxlen = BW_REDIS_MAXLEN_DEFAULT;
     c->stats_interval_s = BW_STATS_INTERVAL_DEFAULT;
     c->sandbox = BW_SANDBOX_KILL;
+    c->evidence_packets = 64;
+    c->evidence_after = 16;
+    c->evidence_bytes = 64u << 10;
+    c->evidence_max_total = 1ULL << 30;
+    c->evidence_memcap = 32ULL << 20;
     if (gethostname(c->sensor_name, sizeof c->sensor_name - 1) != 0 || !c->sensor_name[0])
         snprintf(c->sensor_name, sizeof c->sensor_name, "brokerwatch");
 }
@@ -238,7 +261,7 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
     opterr = 0;           /* our own one-line messages */
     optind = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":r:i:B:s:o:qvhVZ:nc:D", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":r:i:B:s:o:qvhVZ:nc:Dw:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r':
             if (c->nrfiles >= BW_MAX_FILES) USAGE("too many -r files (at most %d)", BW_MAX_FILES);
@@ -372,6 +395,29 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             break;
         case ':': USAGE("option '%s' needs a value", argv[optind - 1]);
         case OPT_REPORT: c->report_path = optarg; break;
+        case 'w':
+            if (!*optarg) USAGE("-w wants a file name");
+            if (strcmp(optarg, "-") == 0) USAGE("-w wants a file, not stdout: evidence is appended to and reopened on SIGHUP");
+            c->evidence_path = optarg;
+            break;
+        case OPT_EV_PACKETS:
+            if (!bw_parse_u32(optarg, 1, 1000000, &c->evidence_packets)) USAGE("--evidence-packets wants a number from 1 to 1000000, not '%s'", optarg);
+            break;
+        case OPT_EV_AFTER:
+            if (!bw_parse_u32(optarg, 0, 1000000, &c->evidence_after)) USAGE("--evidence-after wants a number from 0 to 1000000, not '%s'", optarg);
+            break;
+        case OPT_EV_BYTES:
+            if (!bw_parse_size(optarg, &sz) || sz < 1024 || sz > (64u << 20)) USAGE("--evidence-bytes wants a size from 1K to 64M (e.g. 64K), not '%s'", optarg);
+            c->evidence_bytes = (uint32_t)sz;
+            break;
+        case OPT_EV_TOTAL:
+            if (!bw_parse_size(optarg, &sz)) USAGE("--evidence-max-total wants a size (e.g. 1G; 0 = no bound), not '%s'", optarg);
+            c->evidence_max_total = sz;
+            break;
+        case OPT_EV_MEMCAP:
+            if (!bw_parse_size(optarg, &sz) || sz < (64u << 10) || sz > (64ULL << 30)) USAGE("--evidence-memcap wants a size from 64K to 64G (e.g. 32M), not '%s'", optarg);
+            c->evidence_memcap = sz;
+            break;
         case OPT_REPORT_JSON: c->report_json_path = optarg; break;
         case OPT_SHOW_USERS: c->show_usernames = true; break;
         case OPT_PACE: {
@@ -395,6 +441,7 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
     if (!c->nrfiles && !c->iface) USAGE("no input: give -r FILE (a capture) or -i IFACE (live)");
     if (!c->redis_url && redis_only) USAGE("%s needs --redis URL", redis_only);
     if (c->stream_memcap < c->stream_window) USAGE("--stream-memcap must be at least --stream-window");
+    if (c->evidence_memcap < c->evidence_bytes) USAGE("--evidence-memcap must be at least --evidence-bytes");
     if (c->max_sessions > c->max_flows) c->max_sessions = c->max_flows;
     if (c->max_probes > c->max_flows) c->max_probes = c->max_flows;
     /* nDPI is asked only about flows the probes cannot place, which hold a probe slot. */

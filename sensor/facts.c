@@ -13,6 +13,21 @@ void bw_fstr_set(struct bw_fstr *dst, const uint8_t *src, size_t n)
     dst->cut = n > keep;
 }
 
+void bw_facts_secret(struct bw_facts *f, const uint8_t *ptr, size_t len)
+{
+    /* Addresses compared as integers: ptr may belong to another object (a decoded copy). */
+    uintptr_t b = (uintptr_t)f->feed.buf, q = (uintptr_t)ptr;
+    if (!f->feed.buf || !ptr || q < b || q - b > f->feed.len || len > f->feed.len - (q - b) ||
+        len > UINT32_MAX || f->nsecrets >= BW_FACTS_SECRETS_MAX) {
+        f->secret_unplaced = true;
+        return;
+    }
+    struct bw_secret_pos *s = &f->secret[f->nsecrets++];
+    s->seq = f->feed.seq + (uint32_t)(q - b);
+    s->len = (uint32_t)len;
+    s->dir = f->feed.dir;
+}
+
 void bw_facts_init(struct bw_facts *f)
 {
     memset(f, 0, sizeof *f);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include "bw_capture.h"
 #include "bw_config.h"
+#include "bw_evidence.h"
 #include "bw_pipeline.h"
 #include "bw_privs.h"
 #include "bw_progress.h"
@@ -160,6 +161,7 @@ struct run {
 #define NREPORTS 4
     struct report_out rep[NREPORTS]; /* text, JSON, HTML, CSV */
     const struct bw_redact *redact;  /* --redact-usernames: the key, for the report header */
+    struct bw_evidence *evidence;    /* -w */
     uint64_t packets;                /* handed to the pipeline, all sources (-c) */
     bool count_reached;
     uint64_t next_stats;             /* packet time (files) or monotonic time (live); 0 = unset */
@@ -218,6 +220,10 @@ static void reopen_outputs(struct run *r)
         } else {
             n++;
         }
+    }
+    if (r->evidence && bw_evidence_reopen(r->evidence, err, sizeof err) != 0) {
+        fprintf(stderr, "brokerwatch: SIGHUP: %s; evidence still goes to the old file\n", err);
+        bad++;
     }
     for (int i = 0; i < NREPORTS; i++) report_reopen(&r->rep[i]);
     if (!r->cfg->quiet && !bad) fprintf(stderr, "brokerwatch: SIGHUP: output files reopened\n");
@@ -310,6 +316,7 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
     uint64_t ts;
     int dlt = bw_capture_dlt(cap);
     r->cap = cap;
+    bw_evidence_link_hint(r->evidence, dlt);
     for (;;) {
         int rc = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
         if (rc == 1) {
@@ -542,12 +549,27 @@ int main(int argc, char **argv)
             }
         }
     }
+    /* -w: opened now like every output, so that -Z USER never needs to create it. */
+    if (cfg.evidence_path) {
+        bool created = false;
+        run.evidence = bw_evidence_open(cfg.evidence_path, cfg.evidence_max_total, &created, err, sizeof err);
+        if (!run.evidence) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            if (jsonl) jsonl->close(jsonl);
+            if (redis) redis->close(redis);
+            for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
+            bw_config_free(&cfg);
+            return 1;
+        }
+        if (cfg.run_as && hand_over(cfg.evidence_path, created, uid, gid) != 0) status = 1;
+    }
     static struct bw_pipeline pl;                  /* large; one per process */
     int rc = bw_pipeline_init(&pl, &cfg, bw_dissectors, bw_dissectors_count);
     if (rc != 0) {
         fprintf(stderr, "brokerwatch: cannot set up the sensor's memory pools (--max-flows %u, "
                 "--stream-memcap %llu): %s\n", cfg.max_flows, (unsigned long long)cfg.stream_memcap,
                 bw_strerror(rc));
+        bw_evidence_close(run.evidence, NULL, 0);
         if (jsonl) jsonl->close(jsonl);
         if (redis) redis->close(redis);
         for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
@@ -555,6 +577,7 @@ int main(int argc, char **argv)
         return 1;
     }
     run.pl = &pl;
+    pl.evidence = run.evidence;
     if (cfg.redact_usernames) pl.acfg.redact = &redact_key;
     if (jsonl && bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
     if (redis && bw_pipeline_add_sink(&pl, redis) != 0) status = 1;
@@ -628,6 +651,15 @@ int main(int argc, char **argv)
     struct bw_stats st;
     bw_pipeline_stats(&pl, &st);
     st.kernel = kstats;
+    if (run.evidence) {
+        char ev_err[4200];
+        pl.evidence = NULL;
+        if (bw_evidence_close(run.evidence, ev_err, sizeof ev_err) != 0) {
+            fprintf(stderr, "brokerwatch: %s\n", ev_err);
+            status = 1;
+        }
+        run.evidence = NULL;
+    }
     if (jsonl) {
         char sink_err[sizeof jsonl->errmsg];
         memcpy(sink_err, jsonl->errmsg, sizeof sink_err);      /* close() frees the sink */
@@ -658,6 +690,22 @@ int main(int argc, char **argv)
         uint64_t refused = bw_pipeline_refused(&pl);
         if (refused) fprintf(stderr, ", %llu refused by full pools or caps (see the capacity records)",
                              (unsigned long long)refused);
+        fputc('\n', stderr);
+    }
+    if (cfg.evidence_path && !cfg.quiet && (status == 0 || st.pipe.packets > 0)) {
+        const struct bw_evidence_stats *e = &st.evidence;
+        fprintf(stderr, "brokerwatch: evidence: %llu sessions, %llu packets written to %s, %llu password "
+                "or unexamined bytes overwritten", (unsigned long long)e->sessions,
+                (unsigned long long)e->frames, cfg.evidence_path, (unsigned long long)e->bytes_masked);
+        if (st.hold.session_caps)
+            fprintf(stderr, "; %llu sessions cut at --evidence-packets/--evidence-bytes",
+                    (unsigned long long)st.hold.session_caps);
+        if (e->sessions_total_cap)
+            fprintf(stderr, "; %llu sessions left out at --evidence-max-total", (unsigned long long)e->sessions_total_cap);
+        if (st.hold.refused)
+            fprintf(stderr, "; %llu flows without evidence (--evidence-memcap full)", (unsigned long long)st.hold.refused);
+        if (e->frames_other_link)
+            fprintf(stderr, "; %llu packets of another link type left out", (unsigned long long)e->frames_other_link);
         fputc('\n', stderr);
     }
     if (redis) {

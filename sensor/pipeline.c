@@ -52,6 +52,9 @@ int bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
     if (!p->dpi) { rc = err; goto fail; }
     p->report = bw_report_new(BW_REPORT_BROKERS_MAX);
     if (!p->report) { rc = BW_ENOMEM; goto fail; }
+    if (cfg->evidence_path &&
+        (rc = bw_hold_pool_init(&p->hold, cfg->evidence_memcap, cfg->evidence_bytes, cfg->evidence_packets)) != 0)
+        goto fail;
     for (int d = 0; d < 2; d++) {
         p->cbctx[d].p = p;
         p->cbctx[d].dir = (enum bw_dir)d;
@@ -75,6 +78,7 @@ int bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s)
 
 void bw_pipeline_free(struct bw_pipeline *p)
 {
+    bw_hold_pool_free(&p->hold);
     bw_report_free(p->report);
     p->report = NULL;
     bw_classify_free(p->dpi);
@@ -127,6 +131,7 @@ static void emit(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s,
     uint16_t sport;
     s->alerted |= BW_KIND_BIT(k);
     p->cnt.alerts++;
+    if (f->hold) bw_hold_at(&p->hold, f->hold)->alerted = true;   /* its frames are evidence now */
     p->cnt.alerts_by_kind[k]++;
     write_record(p, &in);
     bw_flow_server(f, &sip, &sport);
@@ -313,6 +318,13 @@ static bool dpi_asked(const struct bw_dpi_flow *df)
     return df->pkts > 0 || df->done;
 }
 
+/* The bytes a dissector is about to read and where they lie in the stream (the stream offers
+ * bytes from its delivery point, next_seq), so that a password read there becomes a position. */
+static void feed_open(struct bw_session *s, enum bw_dir dir, const uint8_t *buf, size_t len)
+{
+    s->facts.feed = (struct bw_feed){ .buf = buf, .len = len, .seq = s->dir[dir].next_seq, .dir = (uint8_t)dir };
+}
+
 static size_t on_data(void *ctx, const uint8_t *buf, size_t len)
 {
     struct bw_cbctx *c = ctx;
@@ -344,7 +356,9 @@ static size_t on_data(void *ctx, const uint8_t *buf, size_t len)
             break;
         }
     }
+    feed_open(s, c->dir, buf, len);
     size_t r = bw_dispatch_feed(s, c->dir, buf, len);
+    s->facts.feed.buf = NULL;                      /* nothing points into the bytes after the call */
     s->facts.ts_changed_us = p->cur_ts;
     judge(p, f, s, p->cur_ts);
     return r;
@@ -355,7 +369,9 @@ static bool on_gap(void *ctx, uint64_t len)
     struct bw_cbctx *c = ctx;
     struct bw_pipeline *p = c->p;
     struct bw_session *s = p->cur_sess;
-    (void)len;
+    /* The hole's client bytes were never examined: if a copy of them turns up, it is masked. */
+    if (c->dir == BW_DIR_TOSERVER && p->cur_flow->hold && len)
+        bw_hold_unexamined(&p->hold, p->cur_flow->hold, s->dir[c->dir].next_seq - (uint32_t)len, (uint32_t)len);
     if (!s->dis) return true;                      /* still probing: look again after the hole */
     bool go_on = bw_dispatch_gap(s, c->dir);
     judge(p, p->cur_flow, s, p->cur_ts);
@@ -367,10 +383,126 @@ static void on_cut(void *ctx, const uint8_t *buf, size_t len)
     struct bw_cbctx *c = ctx;
     struct bw_pipeline *p = c->p;
     struct bw_session *s = p->cur_sess;
+    /* A message cut short: which of its client bytes hold what is not known, so they are masked. */
+    if (c->dir == BW_DIR_TOSERVER && p->cur_flow->hold)
+        bw_hold_unexamined(&p->hold, p->cur_flow->hold, s->dir[c->dir].next_seq, (uint32_t)len);
     if (!s->dis) return;                           /* probes had their look at these bytes */
+    feed_open(s, c->dir, buf, len);
     bw_dispatch_partial(s, c->dir, buf, len);
+    s->facts.feed.buf = NULL;
     s->facts.ts_changed_us = p->cur_ts;
     judge(p, p->cur_flow, s, p->cur_ts);
+}
+
+/* ---- evidence (-w) ----
+ * A flow holds a slot of the hold from its first packet while it may still become a broker
+ * session; bypass, close and eviction give it back. Once the session raised an alert, its frames
+ * go to the writer with --evidence-after more (or at its end, or when its cap is reached), with
+ * every password byte and every client byte nobody examined overwritten. */
+
+static void hold_release(struct bw_pipeline *p, struct bw_flow *f)
+{
+    if (!f->hold) return;
+    bw_hold_put(&p->hold, f->hold);
+    f->hold = 0;
+}
+
+/* A slot may be taken back from a flow that raised nothing and that no broker has answered yet
+ * (no payload, probing, or a claimed request: a flood of one-packet requests waits there for
+ * its timeout while a real session is answered within moments), or from a broker session that
+ * filled its slot and raised nothing: a long quiet session must not keep its slot for weeks. */
+static bool hold_can_take(void *ctx, const struct bw_hold_slot *sl)
+{
+    const struct bw_pipeline *p = ctx;
+    const struct bw_flow *o = bw_flow_at(&p->flows, sl->owner);
+    if (sl->alerted || !o) return false;
+    return !(o->flags & BW_FF_CONFIRMED) || sl->capped;
+}
+
+/* The same, first choice: not even a server's SYN-ACK seen (spoofed one-packet requests, SYN
+ * floods), so that a real session's young slot is the last to go. */
+static bool hold_can_take_first(void *ctx, const struct bw_hold_slot *sl)
+{
+    const struct bw_pipeline *p = ctx;
+    const struct bw_flow *o = bw_flow_at(&p->flows, sl->owner);
+    if (!hold_can_take(ctx, sl)) return false;
+    return (o->flags & BW_FF_CONFIRMED) ? sl->capped : !(o->flags & BW_FF_SYNACK);
+}
+
+static void hold_take(struct bw_pipeline *p, struct bw_flow *f)
+{
+    uint32_t idx = bw_hold_get(&p->hold, f->self);
+    if (!idx) {
+        uint32_t v = bw_hold_pool_scan(&p->hold, 8, hold_can_take_first, p);   /* bounded work */
+        if (!v) v = bw_hold_pool_scan(&p->hold, 8, hold_can_take, p);
+        if (v) {
+            hold_release(p, bw_flow_at(&p->flows, bw_hold_at(&p->hold, v)->owner));
+            p->hold.st.reclaimed++;
+            idx = bw_hold_get(&p->hold, f->self);
+        }
+    }
+    if (!idx) {
+        p->hold.st.refused++;                      /* no evidence for this flow: counted */
+        return;
+    }
+    f->hold = idx;
+}
+
+/* The alerted session's held frames to the evidence file, masked. */
+static void evidence_write(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s)
+{
+    struct bw_hold_slot *sl = bw_hold_at(&p->hold, f->hold);
+    if (!sl || !sl->alerted || !sl->npkts || !p->evidence) return;
+    const struct bw_facts *fa = &s->facts;
+    const struct bw_stream_dir *cd = &s->dir[BW_DIR_TOSERVER];
+    struct bw_secret_pos pos[BW_FACTS_SECRETS_MAX + BW_HOLD_MASKS + 1];
+    size_t n = 0;
+    struct bw_evidence_mask m;
+    const uint8_t *cip;
+    memset(&m, 0, sizeof m);
+    bw_flow_client(f, &cip, &m.cli_port);
+    m.ip_ver = f->key.ip_ver;
+    memcpy(m.cli, cip, sizeof m.cli);
+    for (uint8_t i = 0; i < fa->nsecrets && i < BW_FACTS_SECRETS_MAX; i++) pos[n++] = fa->secret[i];
+    for (uint8_t i = 0; i < sl->nmask; i++) {
+        pos[n] = sl->mask[i];
+        pos[n++].dir = BW_DIR_TOSERVER;
+    }
+    /* A password whose place is unknown, or client bytes the dissector never saw (the stream
+     * gave up on them): every client byte is overwritten. Passwords only travel to the broker. */
+    bool unplaced = fa->secret_unplaced || ((fa->seen & BW_FACT_CREDS_PASS) && fa->nsecrets == 0);
+    bool lost = !cd->init || s->rejected[BW_DIR_TOSERVER] || (cd->stopped && !s->dir_done[BW_DIR_TOSERVER]);
+    m.all[BW_DIR_TOSERVER] = sl->unexamined_all || unplaced || lost;
+    if (!m.all[BW_DIR_TOSERVER] && !s->dir_done[BW_DIR_TOSERVER])   /* not read yet: masked */
+        pos[n++] = (struct bw_secret_pos){ .seq = cd->next_seq, .len = 0x80000000u, .dir = BW_DIR_TOSERVER };
+    m.pos = pos;
+    m.npos = n;
+    size_t off = 0;
+    uint64_t sum = 0;
+    struct bw_hold_frame fr;
+    while (bw_hold_next(&p->hold, f->hold, &off, &fr)) sum += fr.caplen;
+    if (!bw_evidence_begin(p->evidence, sl->npkts, sum)) return;
+    off = 0;
+    while (bw_hold_next(&p->hold, f->hold, &off, &fr)) {
+        struct bw_scrub_result sr;
+        bw_evidence_scrub(fr.dlt, fr.data, fr.caplen, &m, &sr);
+        bw_evidence_frame(p->evidence, fr.dlt, fr.ts_us, fr.data, fr.caplen, &sr);
+    }
+    bw_evidence_end(p->evidence);
+}
+
+/* A frame of a flow holding a slot, before the stages look at it. */
+static void hold_frame(struct bw_pipeline *p, struct bw_flow *f, int dlt, const uint8_t *data, size_t caplen,
+                       uint64_t ts)
+{
+    struct bw_hold_slot *sl = bw_hold_at(&p->hold, f->hold);
+    if (sl->alerted && (sl->after >= p->cfg->evidence_after || sl->capped)) {
+        struct bw_session *s = bw_session_of(&p->flows, f);
+        if (s) evidence_write(p, f, s);            /* complete: out it goes, the slot is free */
+        hold_release(p, f);
+        return;
+    }
+    (void)bw_hold_add(&p->hold, f->hold, dlt, ts, data, caplen);   /* a cap refusing is counted */
 }
 
 /* ---- flow life ---- */
@@ -406,6 +538,7 @@ static void release_session(struct bw_pipeline *p, struct bw_flow *f)
 
 static void bypass(struct bw_pipeline *p, struct bw_flow *f)
 {
+    hold_release(p, f);                            /* never evidence: nothing more is kept */
     release_session(p, f);
     release_probe(p, f);
     src_release(p, f);
@@ -615,6 +748,8 @@ static void end_session(struct bw_pipeline *p, struct bw_flow *f, enum bw_close 
             }
         }
     }
+    evidence_write(p, f, s);
+    hold_release(p, f);
     release_streams(p, s);
     bw_session_put(&p->flows, f);
 }
@@ -622,6 +757,7 @@ static void end_session(struct bw_pipeline *p, struct bw_flow *f, enum bw_close 
 static void drop_flow(struct bw_pipeline *p, struct bw_flow *f, enum bw_close how)
 {
     if (f->state != BW_FLOW_CLOSED) end_session(p, f, how);
+    hold_release(p, f);
     release_session(p, f);
     release_probe(p, f);
     src_release(p, f);
@@ -631,6 +767,7 @@ static void drop_flow(struct bw_pipeline *p, struct bw_flow *f, enum bw_close ho
 static void close_flow(struct bw_pipeline *p, struct bw_flow *f, enum bw_close how)
 {
     end_session(p, f, how);
+    hold_release(p, f);
     release_probe(p, f);
     src_release(p, f);
     f->state = BW_FLOW_CLOSED;
@@ -711,6 +848,7 @@ static struct bw_flow *flow_for(struct bw_pipeline *p, const struct bw_packet *p
     }
     enum bw_orient_hint hint = (pk->tcp_flags & BW_TCP_SYN) ? BW_ORIENT_UNKNOWN : known_hint(p, pk);
     bw_flow_orient(f, pk, *from_a, hint);
+    if (p->hold.nslots) hold_take(p, f);           /* -w: its frames wait for a verdict */
     return f;
 }
 
@@ -1082,6 +1220,7 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
         if (pk.tcp_flags & (BW_TCP_RST | BW_TCP_FIN)) tcp_close_state(p, f, &pk, d);
         return;
     }
+    if (f->hold) hold_frame(p, f, dlt, data, caplen, ts);
     bool lingering = f->lru == BW_LRU_LINGER;
     if (pk.tcp_flags & BW_TCP_SYN) syn_seen(p, f, &pk, d);
     if (pk.seg_len && !(f->flags & BW_FF_PAYLOAD)) {
@@ -1181,6 +1320,8 @@ static void capacity_poll(struct bw_pipeline *p, bool final)
     ev[BW_RES_NDPI_SLOTS] = (struct bw_capacity_event){ .refused_total = ds.slot_memcap_hits,
         .cap = ds.slots_max, .high_water = ds.slots_hwm, .unit = "slots" };
     ev[BW_RES_ALERT_QUEUE] = (struct bw_capacity_event){ .unit = "bytes" };
+    ev[BW_RES_EVIDENCE_HOLD] = (struct bw_capacity_event){ .refused_total = p->hold.st.refused,
+        .cap = p->hold.st.max, .high_water = p->hold.st.hwm, .unit = "slots" };
     for (size_t i = 0; i < p->nsinks; i++) {
         struct bw_sink_capacity sc;
         if (!p->sinks[i]->capacity) continue;
@@ -1247,6 +1388,7 @@ void bw_pipeline_prefault(struct bw_pipeline *p)
     prefault(p->flows.snext, (size_t)p->flows.max_sessions * sizeof *p->flows.snext);
     prefault(p->probes.next, (size_t)p->probes.max * sizeof *p->probes.next);
     prefault(p->probes.src, (size_t)BW_SRC_CELLS * sizeof *p->probes.src);
+    prefault(p->hold.mem, (size_t)p->hold.nslots * p->hold.slot_bytes);
 }
 
 void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out)
@@ -1266,6 +1408,9 @@ void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out)
     out->mem.sessions = (uint64_t)p->flows.max_sessions * (sizeof(struct bw_session) + sizeof(uint32_t));
     out->mem.streams = p->streams.st.buffers_max * ((uint64_t)p->streams.window + sizeof(uint32_t));
     out->mem.dpi = out->dpi.slots_max * out->dpi.slot_bytes;
+    out->mem.evidence_hold = (uint64_t)p->hold.nslots * (p->hold.slot_bytes + sizeof(struct bw_hold_slot));
+    out->hold = p->hold.st;
+    bw_evidence_get_stats(p->evidence, &out->evidence);
     out->start_us = p->start_us;
     out->now_us = p->now_us;
     out->kernel = p->kernel;

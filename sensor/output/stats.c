@@ -108,6 +108,25 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "sessions", s->mem.sessions);
     bw_json_u64(&j, "reassembly", s->mem.streams);
     bw_json_u64(&j, "dpi_slots", s->mem.dpi);
+    bw_json_u64(&j, "evidence_hold", s->mem.evidence_hold);
+    bw_json_obj_close(&j);
+    bw_json_obj_open(&j, "evidence");
+    bw_json_u64(&j, "sessions", s->evidence.sessions);
+    bw_json_u64(&j, "packets", s->evidence.frames);
+    bw_json_u64(&j, "bytes", s->evidence.bytes);
+    bw_json_u64(&j, "packets_masked", s->evidence.frames_masked);
+    bw_json_u64(&j, "bytes_masked", s->evidence.bytes_masked);
+    bw_json_u64(&j, "session_caps", s->hold.session_caps);
+    bw_json_u64(&j, "packets_capped", s->hold.frames_capped);
+    bw_json_u64(&j, "sessions_over_total", s->evidence.sessions_total_cap);
+    bw_json_u64(&j, "packets_over_total", s->evidence.frames_total_cap);
+    bw_json_u64(&j, "packets_other_link", s->evidence.frames_other_link);
+    bw_json_u64(&j, "write_errors", s->evidence.write_errors);
+    bw_json_u64(&j, "hold_in_use", s->hold.in_use);
+    bw_json_u64(&j, "hold_high_water", s->hold.hwm);
+    bw_json_u64(&j, "hold_max", s->hold.max);
+    bw_json_u64(&j, "hold_refused", s->hold.refused);
+    bw_json_u64(&j, "hold_reclaimed", s->hold.reclaimed);
     bw_json_obj_close(&j);
     bw_json_obj_open(&j, "alerts");
     bw_json_u64(&j, "total", s->pipe.alerts);
@@ -125,11 +144,12 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
 
 static const char *const res_names[BW_RES_COUNT] = {
     "flows", "probes", "probes_per_source", "sessions", "stream_memory", "ndpi_slots", "alert_queue",
+    "evidence_hold",
 };
 
 static const char *const res_options[BW_RES_COUNT] = {
     "--max-flows", "--max-probes", "--max-probes-per-source", "--max-sessions", "--stream-memcap",
-    "--max-probes", "--redis-queue",
+    "--max-probes", "--redis-queue", "--evidence-memcap",
 };
 
 const char *bw_resource_name(enum bw_resource r)

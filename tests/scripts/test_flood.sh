@@ -21,6 +21,20 @@ run mqtt 5000 --expect probes --keep "$keep"
 run amqp 5000 --expect probes
 run syn 12000 --expect flows
 
+# Evidence under the flood (-w, a hold of 64 slots): the flood's slots are taken back, every
+# alerted real session still has its packets in the file, nothing refused.
+"$exe" -q -v -r "$keep/flood_mqtt.pcap" $caps -o "$keep/ev.jsonl" -w "$keep/ev.pcap" --evidence-memcap 512K \
+    --evidence-bytes 8K 2>"$keep/ev.err"
+alerted=$(/usr/bin/python3 -c 'import json, sys
+print(len({r["flow_id"] for r in map(json.loads, open(sys.argv[1])) if r["event_type"] == "alert"}))' "$keep/ev.jsonl")
+evs=$(grep -o '"evidence":{"sessions":[0-9]*' "$keep/ev.err" | tail -1 | grep -o '[0-9]*$')
+if [[ ${evs:-0} -eq $alerted && $alerted -gt 0 ]] && grep -q '"hold_refused":0,"hold_reclaimed":[1-9]' "$keep/ev.err"; then
+    echo "ok   evidence: $evs sessions written for $alerted alerted sessions, the flood's slots taken back"
+else
+    echo "FAIL evidence: ${evs:-?} sessions written for $alerted alerted: $(grep -o '"evidence":{[^}]*}' "$keep/ev.err" | tail -1)"
+    status=1
+fi
+
 # Capacity records reach Redis too (scripts/test provides a server): entries of the sensor's
 # stats stream, beside the alerts in its alert stream.
 if [[ -n ${BW_TEST_REDIS_PORT:-} ]] && command -v redis-cli >/dev/null; then

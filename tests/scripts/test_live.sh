@@ -29,7 +29,7 @@ ip netns exec "$ns" ip link set vb up
 ip netns exec "$ns" ip link set lo up
 
 ip netns exec "$ns" "$bin" -i vb -Z nobody -o "$tmp/live.jsonl" --sensor-name live --stats-interval 1 \
-    --report-interval 1 --report-json "$tmp/live.report.json" 2>"$tmp/err" &
+    --report-interval 1 --report-json "$tmp/live.report.json" -w "$tmp/live.pcap" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 100); do
     grep -q "capturing on vb" "$tmp/err" 2>/dev/null && break
@@ -95,7 +95,12 @@ if [[ "$live" != "$file" ]]; then
     echo "live:"; echo "$live"; echo "file:"; echo "$file"
     fail=1
 fi
-grep -q "S3cret-alice-pw" "$tmp/live.jsonl" "$tmp/err" && { echo "FAIL: password in output"; fail=1; }
+grep -qa "S3cret-alice-pw" "$tmp/live.jsonl" "$tmp/err" "$tmp/live.pcap" && { echo "FAIL: password in output"; fail=1; }
+# -w under -Z and the sandbox: opened before the drop, the alerted session written, masked.
+if command -v tshark >/dev/null; then
+    ev=$(tshark -n -r "$tmp/live.pcap" -Y 'mqtt.msgtype == 1' -T fields -e mqtt.username -e mqtt.passwd 2>/dev/null)
+    [[ $ev == $'alice\t***************' ]] || { echo "FAIL: evidence of the live session: '$ev'"; fail=1; }
+fi
 
 # ---- the Redis writer thread under the sandbox ---------------------------------------------------
 if command -v redis-server >/dev/null; then

@@ -46,6 +46,23 @@ cmp -s "$tmp/joined.jsonl" "$tmp/ref.jsonl" && ok ||
 all_json "$tmp/run.jsonl.1" "$tmp/run.jsonl" && ok || bad "a line that is not JSON after the rotation"
 [[ $(stat -c %a "$tmp/run.jsonl") == 640 ]] && ok || bad "new file mode $(stat -c %a "$tmp/run.jsonl"), want 640"
 
+# ---- SIGHUP and the evidence capture: two valid captures, together every frame once -----------
+"$bin" -q -r "$cap" -o /dev/null -w "$tmp/ref.pcap"
+bw_start_bg pid "$tmp/hupw.err" "$bin" -r "$cap" --pace "$pace" -o /dev/null -w "$tmp/ev.pcap" --stats-interval 0
+sleep 1.8
+mv "$tmp/ev.pcap" "$tmp/ev.pcap.1"
+kill -HUP "$pid"
+wait "$pid"; rc=$?
+bw_stop_pid "$pid"
+[[ $rc -eq 0 ]] && ok || bad "-w: exit $rc after SIGHUP: $(cat "$tmp/hupw.err")"
+if command -v tshark >/dev/null; then
+    frames() { tshark -n -r "$1" -T fields -e frame.time_epoch -e tcp.srcport -e tcp.seq_raw -e tcp.len 2>/dev/null; }
+    f1=$(frames "$tmp/ev.pcap.1" | wc -l) f2=$(frames "$tmp/ev.pcap" | wc -l)
+    [[ $f1 -gt 0 && $f2 -gt 0 ]] && ok || bad "-w: both captures should hold sessions: renamed $f1, new $f2 frames"
+    [[ $(cat <(frames "$tmp/ev.pcap.1") <(frames "$tmp/ev.pcap") | sort) == "$(frames "$tmp/ref.pcap" | sort)" ]] && ok ||
+        bad "-w: renamed + new capture differ from an undisturbed run"
+fi
+
 # ---- SIGUSR1: the report now, and again at the end ------------------------------------------------
 bw_start_bg pid "$tmp/usr1.err" "$bin" -r "$cap" --pace "$pace" -o /dev/null --report-json "$tmp/rep.json"
 sleep 2.2
