@@ -1328,9 +1328,7 @@ static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
         bw_json_str(j, "reason", name);
         bw_json_obj_close(j);
         bw_json_bool(j, "session_present", x->session_present);
-    } else {
-        bw_json_null(j, "connack");
-    }
+    }   /* no CONNACK seen: no member (EVE's mqtt.connack is an object, never null) */
     if (f->mech.len) bw_json_fstr(j, "auth_method", &f->mech);
     if (x->have & BW_MQTT_HAVE_SESSION_EXPIRY) bw_json_u64(j, "session_expiry", x->session_expiry);
     if (x->have & BW_MQTT_HAVE_RECEIVE_MAXIMUM) bw_json_u64(j, "receive_maximum", x->receive_maximum);

@@ -585,6 +585,16 @@ static void leaf(struct bw_bytes der, struct bw_tls_facts *x, struct bw_facts *f
     unsigned int mdlen = 0;
     if (EVP_Digest(der.ptr, used, x->sha256, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         memset(x->sha256, 0, sizeof x->sha256);
+    if (EVP_Digest(der.ptr, used, x->sha1, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
+        memset(x->sha1, 0, sizeof x->sha1);
+    const ASN1_INTEGER *sn = X509_get0_serialNumber(crt);   /* owned by crt */
+    int snlen = sn ? ASN1_STRING_length(sn) : 0;
+    if (snlen > 0) {
+        size_t n = (size_t)snlen < sizeof x->serial ? (size_t)snlen : sizeof x->serial;
+        memcpy(x->serial, ASN1_STRING_get0_data(sn), n);
+        x->serial_len = (uint8_t)n;
+        x->serial_cut = (size_t)snlen > sizeof x->serial;
+    }
     /* Self-signed: it names itself as issuer and its own key verifies its signature. */
     x->self_signed = subj && iss && pk && X509_NAME_cmp(subj, iss) == 0 && X509_verify(crt, pk) == 1;
     x->have |= BW_TLS_HAVE_CERT;
@@ -1287,6 +1297,7 @@ static void json_hex(struct bw_json *j, const char *key, const uint8_t *p, size_
     bw_json_str(j, key, hex);
 }
 
+/* EVE writes certificate dates without a zone ("2021-01-01T00:00:00", UTC). */
 static void json_time(struct bw_json *j, const char *key, int64_t t)
 {
     int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
@@ -1300,7 +1311,7 @@ static void json_time(struct bw_json *j, const char *key, int64_t t)
     unsigned d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
     int64_t y = (int64_t)yoe + era * 400 + (m <= 2);
     char out[64];
-    snprintf(out, sizeof out, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m, d,
+    snprintf(out, sizeof out, "%04lld-%02u-%02uT%02u:%02u:%02u", (long long)y, m, d,
              (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
     bw_json_str(j, key, out);
 }
@@ -1314,19 +1325,32 @@ static void json_cut_str(struct bw_json *j, const char *key, const char *s, size
     bw_json_strn(j, key, tmp, n);
 }
 
+/* "aa:bb:..." (fingerprint, lower case) or "AA:BB:..." (serial), as EVE writes them. */
+static void json_colon_hex(struct bw_json *j, const char *key, const uint8_t *b, size_t n, bool upper)
+{
+    static const char lo[] = "0123456789abcdef", up[] = "0123456789ABCDEF";
+    const char *d = upper ? up : lo;
+    char out[3 * 32];
+    size_t k = 0;
+    for (size_t i = 0; i < n && i < 32; i++) {
+        if (i) out[k++] = ':';
+        out[k++] = d[b[i] >> 4];
+        out[k++] = d[b[i] & 15];
+    }
+    bw_json_strn(j, key, out, k);
+}
+
+/* Our own details of the leaf, beside EVE's flat names (subject, issuerdn, dates, fingerprint). */
 static void json_certificate(const struct bw_tls_facts *x, struct bw_json *j)
 {
     bw_json_obj_open(j, "certificate");
     if (x->have & BW_TLS_HAVE_CERT) {
-        json_cut_str(j, "subject", x->subject, x->subject_len, x->subject_cut);
-        json_cut_str(j, "issuer", x->issuer, x->issuer_len, x->issuer_cut);
-        json_time(j, "not_before", x->not_before);
-        json_time(j, "not_after", x->not_after);
         bw_json_str(j, "key_type", key_names[x->key_type < 7 ? x->key_type : 0]);
         bw_json_u64(j, "key_bits", x->key_bits);
         bw_json_str(j, "signature_algorithm", x->sig_alg);
         json_hex(j, "sha256", x->sha256, sizeof x->sha256);
         bw_json_bool(j, "self_signed", x->self_signed);
+        if (x->serial_cut) bw_json_bool(j, "serial_truncated", true);
     } else {
         bw_json_bool(j, "decoded", false);
     }
@@ -1334,6 +1358,9 @@ static void json_certificate(const struct bw_tls_facts *x, struct bw_json *j)
     bw_json_obj_close(j);
 }
 
+/* The top-level "tls" object, shaped as Suricata's EVE tls (version, sni, subject, issuerdn,
+ * serial, fingerprint, notbefore, notafter, ja3.hash) with our own members beside them. A member
+ * that is unknown is left out (EVE has strings there, never null). */
 static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
 {
     const struct bw_tls_facts *x = bw_tls_facts_of(f);
@@ -1341,7 +1368,20 @@ static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
     bw_json_obj_open(j, "tls");
     if (!x) { bw_json_obj_close(j); return; }
     if (x->have & BW_TLS_HAVE_SERVER_HELLO) bw_json_str(j, "version", version_name(x->version, tmp, sizeof tmp));
-    else bw_json_null(j, "version");
+    if (x->have & BW_TLS_HAVE_SNI) json_cut_str(j, "sni", x->sni, x->sni_len, x->sni_cut);
+    if (x->have & BW_TLS_HAVE_CERT) {
+        json_cut_str(j, "subject", x->subject, x->subject_len, x->subject_cut);
+        json_cut_str(j, "issuerdn", x->issuer, x->issuer_len, x->issuer_cut);
+        if (x->serial_len) json_colon_hex(j, "serial", x->serial, x->serial_len, true);
+        json_colon_hex(j, "fingerprint", x->sha1, sizeof x->sha1, false);
+        json_time(j, "notbefore", x->not_before);
+        json_time(j, "notafter", x->not_after);
+    }
+    if (x->have & BW_TLS_HAVE_JA3) {
+        bw_json_obj_open(j, "ja3");
+        json_hex(j, "hash", x->ja3_md5, sizeof x->ja3_md5);
+        bw_json_obj_close(j);
+    }
     if (x->have & BW_TLS_HAVE_CLIENT_HELLO) {
         bw_json_str(j, "client_version", version_name(x->client_version, tmp, sizeof tmp));
         bw_json_arr_open(j, "versions_offered");
@@ -1362,8 +1402,6 @@ static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
     } else {
         bw_json_null(j, "cipher_suite");
     }
-    if (x->have & BW_TLS_HAVE_SNI) json_cut_str(j, "sni", x->sni, x->sni_len, x->sni_cut);
-    else bw_json_null(j, "sni");
     if (x->have & BW_TLS_HAVE_ALPN_OFFERED) {
         bw_json_arr_open(j, "alpn_offered");
         struct bw_cur c = bw_cur_init(x->alpn_offered, x->alpn_offered_len);
@@ -1377,7 +1415,6 @@ static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
     }
     if (x->have & BW_TLS_HAVE_ALPN) json_cut_str(j, "alpn", x->alpn, x->alpn_len, x->alpn_cut);
     else bw_json_null(j, "alpn");
-    if (x->have & BW_TLS_HAVE_JA3) json_hex(j, "ja3_hash", x->ja3_md5, sizeof x->ja3_md5);
     if (x->have & BW_TLS_HAVE_HRR) bw_json_bool(j, "hello_retry_request", true);
     if (x->have & BW_TLS_HAVE_AMQP_UPGRADE) bw_json_bool(j, "amqp_tls_header", true);
     if (x->have & BW_TLS_HAVE_DOWNGRADE) bw_json_bool(j, "downgrade_sentinel", true);

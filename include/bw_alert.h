@@ -45,7 +45,7 @@ struct bw_record_meta {
     enum bw_record_type type;
     const char *event_type;                 /* "alert" / "session" / "capacity" */
     const char *kind;                       /* NULL for sessions; capacity: the resource */
-    const char *severity;
+    const char *severity;                   /* the word (low .. critical), not EVE's integer */
     const char *app_proto;
     char src_ip[46], dest_ip[46];
     uint16_t src_port, dest_port;
@@ -64,7 +64,7 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
 void bw_community_id(uint16_t seed, uint8_t ip_ver, const uint8_t *src, const uint8_t *dst,
                      uint8_t proto, uint16_t sport, uint16_t dport, char out[32]);
 
-/* "2026-11-24T10:00:00.123456Z"; out needs 32 bytes. */
+/* "2026-11-24T10:00:00.123456+0000" (EVE's form, UTC); out needs 32 bytes. */
 void bw_format_ts(uint64_t ts_us, char out[32]);
 /* Printable address; out needs 46 bytes. */
 void bw_format_ip(uint8_t ip_ver, const uint8_t *ip, char out[46]);

@@ -111,6 +111,10 @@ struct bw_tls_facts {
     uint8_t  alpn_offered_count;     /* names offered (all, even those not kept) */
     int64_t  not_before, not_after;  /* seconds since the epoch, UTC */
     uint8_t  sha256[32];             /* of the leaf certificate's DER */
+    uint8_t  sha1[20];               /* the same, SHA-1: EVE's tls.fingerprint */
+    uint8_t  serial[20];             /* the leaf's serial number, big-endian (RFC 5280: <= 20) */
+    uint8_t  serial_len;
+    bool     serial_cut;             /* longer than 20 octets (non-conforming): first 20 kept */
     uint8_t  ja3_md5[16];
     char     sni[BW_TLS_SNI_MAX + 1];         /* NUL-terminated; unprintable bytes became '?' */
     char     alpn[BW_TLS_ALPN_MAX + 1];       /* NUL-terminated, same rule */

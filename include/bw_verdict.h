@@ -39,6 +39,15 @@ bool bw_verdict_settled(const struct bw_facts *f, bool session_over);
 const char *bw_kind_name(enum bw_kind k);
 enum bw_severity bw_kind_severity(enum bw_kind k);
 const char *bw_severity_name(enum bw_severity s);
+/* The rule-like identity of each kind, for EVE consumers (docs/alerts.md lists them):
+ * alert.signature_id (stable, 8510001 + kind), alert.signature, alert.category (one of
+ * Suricata's classification names) and alert.severity as EVE's integer (1 high .. 3 low;
+ * critical and high are both 1, told apart by alert.metadata.signature_severity). */
+#define BW_SID_BASE 8510001u
+uint32_t bw_kind_sid(enum bw_kind k);
+const char *bw_kind_signature(enum bw_kind k);
+const char *bw_kind_category(enum bw_kind k);
+int bw_severity_eve(enum bw_severity s);
 /* Parse "low|medium|high|critical" / a kind name; -1 when unknown. */
 int bw_severity_parse(const char *s);
 int bw_kind_parse(const char *s);

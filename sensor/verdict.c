@@ -17,6 +17,38 @@ static const enum bw_severity kind_sev[BW_KIND_COUNT] = {
 
 static const char *const sev_names[] = { "low", "medium", "high", "critical" };
 
+/* Signatures and categories never change meaning once released: a SOC groups and tunes on them. */
+static const char *const kind_sigs[BW_KIND_COUNT] = {
+    "BROKERWATCH broker session without TLS",
+    "BROKERWATCH broker accepted a client without credentials",
+    "BROKERWATCH broker credentials sent in cleartext",
+    "BROKERWATCH well-known default broker credentials used",
+    "BROKERWATCH broker refused a login",
+    "BROKERWATCH brute force of broker logins",
+    "BROKERWATCH subscription to every topic",
+    "BROKERWATCH weak TLS on a broker",
+};
+
+static const char *const kind_cats[BW_KIND_COUNT] = {
+    "Potential Corporate Privacy Violation", "Attempted Information Leak",
+    "Potential Corporate Privacy Violation", "Attempted User Privilege Gain",
+    "Unsuccessful User Privilege Gain", "Attempted User Privilege Gain",
+    "Attempted Information Leak", "Potential Corporate Privacy Violation",
+};
+
+uint32_t bw_kind_sid(enum bw_kind k) { return (unsigned)k < BW_KIND_COUNT ? BW_SID_BASE + (uint32_t)k : 0; }
+const char *bw_kind_signature(enum bw_kind k) { return (unsigned)k < BW_KIND_COUNT ? kind_sigs[k] : "BROKERWATCH unknown"; }
+const char *bw_kind_category(enum bw_kind k) { return (unsigned)k < BW_KIND_COUNT ? kind_cats[k] : "Misc activity"; }
+int bw_severity_eve(enum bw_severity s)
+{
+    switch (s) {
+    case BW_SEV_CRITICAL:
+    case BW_SEV_HIGH: return 1;
+    case BW_SEV_MEDIUM: return 2;
+    default: return 3;
+    }
+}
+
 const char *bw_kind_name(enum bw_kind k) { return (unsigned)k < BW_KIND_COUNT ? kind_names[k] : "unknown"; }
 enum bw_severity bw_kind_severity(enum bw_kind k) { return (unsigned)k < BW_KIND_COUNT ? kind_sev[k] : BW_SEV_LOW; }
 const char *bw_severity_name(enum bw_severity s) { return (unsigned)s <= BW_SEV_CRITICAL ? sev_names[s] : "low"; }

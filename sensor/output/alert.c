@@ -9,6 +9,7 @@
 #include <time.h>
 #include "bw_alert.h"
 #include "bw_json.h"
+#include "bw_tls.h"
 
 void bw_format_ts(uint64_t ts_us, char out[32])
 {
@@ -17,7 +18,7 @@ void bw_format_ts(uint64_t ts_us, char out[32])
     gmtime_r(&sec, &tm);
     char day[24];
     strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%06uZ", day, (unsigned)(ts_us % 1000000u));
+    snprintf(out, 32, "%.19s.%06u+0000", day, (unsigned)(ts_us % 1000000u) % 1000000u);
 }
 
 void bw_format_ip(uint8_t ip_ver, const uint8_t *ip, char out[46])
@@ -93,7 +94,8 @@ static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, cons
             if (f->anomalies & (1u << b)) bw_json_str(j, NULL, s->dis->anomaly_names[b]);
     }
     bw_json_arr_close(j);
-    if (s->dis && s->dis->facts_json) s->dis->facts_json(f, j);
+    /* A TLS session's details go to the top-level EVE "tls" object instead (see below). */
+    if (s->dis && s->dis->facts_json && !bw_tls_facts_of(f)) s->dis->facts_json(f, j);
     bw_json_obj_close(j);
 }
 
@@ -209,12 +211,28 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
         bw_json_u64(&j, "dest_port", sport);
         bw_json_str(&j, "proto", "TCP");
         bw_json_str(&j, "app_proto", proto_name(s));
-        bw_json_bool(&j, "tls", tls);
+        /* EVE has "tls" as an object only: a plaintext session has none, and "encrypted" says
+         * it for filters that want a boolean. */
+        bw_json_bool(&j, "encrypted", tls);
+        if (s && s->dis && s->dis->facts_json && bw_tls_facts_of(&s->facts)) s->dis->facts_json(&s->facts, &j);
         if (is_alert) {
+            enum bw_kind k = (enum bw_kind)in->kind;
+            enum bw_severity sev = bw_kind_severity(k);
             bw_json_obj_open(&j, "alert");
-            bw_json_str(&j, "kind", bw_kind_name((enum bw_kind)in->kind));
-            bw_json_str(&j, "severity", bw_severity_name(bw_kind_severity((enum bw_kind)in->kind)));
+            bw_json_str(&j, "action", "allowed");          /* a passive sensor blocks nothing */
+            bw_json_u64(&j, "gid", 1);
+            bw_json_u64(&j, "signature_id", bw_kind_sid(k));
+            bw_json_u64(&j, "rev", 1);
+            bw_json_str(&j, "signature", bw_kind_signature(k));
+            bw_json_str(&j, "category", bw_kind_category(k));
+            bw_json_u64(&j, "severity", (uint64_t)bw_severity_eve(sev));
+            bw_json_str(&j, "kind", bw_kind_name(k));
             bw_json_str(&j, "summary", sum);
+            bw_json_obj_open(&j, "metadata");
+            bw_json_arr_open(&j, "signature_severity");
+            bw_json_str(&j, NULL, bw_severity_name(sev));
+            bw_json_arr_close(&j);
+            bw_json_obj_close(&j);
             if (in->kind == BW_KIND_BRUTEFORCE) {
                 bw_json_u64(&j, "failures", in->brute_failures);
                 bw_json_u64(&j, "window_s", in->brute_window_s);

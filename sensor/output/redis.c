@@ -408,7 +408,7 @@ static int append_inventory(struct rsink *r, const struct rec *rc)
     snprintf(pversion, sizeof pversion, "%s", jstr(proto, "broker_version"));
     const char *argv[] = {
         "EVAL", inventory_lua, "3", hkey, r->k_brokers, ckey,
-        member, app, ver, json_is_true(json_object_get(root, "tls")) ? "true" : "false",
+        member, app, ver, json_is_true(json_object_get(root, "encrypted")) ? "true" : "false",
         has_alert(alerts, "anonymous_session") ? "true" : "false", mech, product, pversion, t0, t1,
         score, jstr(root, "src_ip"),
         has_alert(alerts, "auth_failure") ? "1" : "0",

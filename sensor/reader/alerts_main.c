@@ -214,6 +214,7 @@ static bool parse_since(const char *s, char *id, size_t cap)
         }
     }
     if (*p == 'Z') p++;
+    else if (strcmp(p, "+0000") == 0 || strcmp(p, "+00:00") == 0) p += strlen(p);   /* EVE's form */
     if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec < 0 || sec >= 61) return false;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -434,7 +435,11 @@ static void emit(const struct opts *o, const struct entry *e)
     snprintf(flow, sizeof flow, "%s -> %s", a, b);
     json_t *al = json_object_get(root, "alert");
     const char *sensor = e->sensor ? e->sensor : jstr(root, "sensor");
-    const char *vals[NCOL] = { t, *sensor ? sensor : "-", e->severity ? e->severity : jstr(al, "severity"),
+    /* The word is the stream entry's field, else the record's alert.metadata.signature_severity
+     * (alert.severity is EVE's integer, which cannot tell critical from high). */
+    const char *sevword = json_string_value(
+        json_array_get(json_object_get(json_object_get(al, "metadata"), "signature_severity"), 0));
+    const char *vals[NCOL] = { t, *sensor ? sensor : "-", e->severity ? e->severity : sevword ? sevword : "",
                                e->kind ? e->kind : jstr(al, "kind"), flow, jstr(al, "summary") };
     struct row r;
     for (int i = 0; i < NCOL; i++) r.cols[i] = strdup(vals[i]);

@@ -120,7 +120,7 @@ INDEXED = {
     "sensor": lambda r: r["sensor"],
     "ts": lambda r: r["timestamp"],
     "kind": lambda r: r["alert"]["kind"],
-    "severity": lambda r: str(r["alert"]["severity"]),
+    "severity": lambda r: r["alert"]["metadata"]["signature_severity"][0],
     "app_proto": lambda r: r["app_proto"],
     "src_ip": lambda r: r["src_ip"],
     "dest_ip": lambda r: r["dest_ip"],
@@ -180,7 +180,7 @@ def lines_vs_jsonl(out, jsonl, kinds):
 
 
 def iso_epoch(s):
-    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%f%z").replace(tzinfo=timezone.utc).timestamp()
 
 
 def merged(out, jsonls):
@@ -235,7 +235,7 @@ def inventory(host, port, db, sensor, jsonl):
                 e["mechanisms"].add(proto["mechanism"])
             for m in proto.get("mechanisms_offered") or []:
                 e["mechanisms"].add(m)
-            e["tls"].add("true" if rec["tls"] else "false")
+            e["tls"].add("true" if rec["encrypted"] else "false")
             fs, ls = rec["flow"]["start"], rec["flow"]["end"]
             e["first_seen"] = fs if e["first_seen"] is None else min(e["first_seen"], fs)
             e["last_seen"] = ls if e["last_seen"] is None else max(e["last_seen"], ls)

@@ -37,7 +37,7 @@ for line in open(sys.argv[1]):
     cli = f"{r['src_ip']}:{r['src_port']}"
     srv = f"[{r['dest_ip']}]:{r['dest_port']}" if ":" in r["dest_ip"] else f"{r['dest_ip']}:{r['dest_port']}"
     t = r["timestamp"][:19].replace("T", " ")
-    print(f"{t}  {a['severity']:<8}  {a['kind']:<21}  {cli + ' -> ' + srv:<44}  {a['summary']}")
+    print(f"{t}  {a['metadata']['signature_severity'][0]:<8}  {a['kind']:<21}  {cli + ' -> ' + srv:<44}  {a['summary']}")
 PY
 nwant=$(wc -l <"$tmp/want")
 [[ $nwant -gt 10 ]] && ok || bad "only $nwant alerts in the test captures"

@@ -56,7 +56,7 @@ nst=$(grep -c '"event_type":"stats"' "$tmp/live.jsonl" 2>/dev/null)
 /usr/bin/python3 - "$tmp/live.jsonl" <<'EOF2' || fail=1
 import datetime, json, sys
 st = [json.loads(l) for l in open(sys.argv[1]) if '"event_type":"stats"' in l]
-last = datetime.datetime.strptime(st[-1]["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+last = datetime.datetime.strptime(st[-1]["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").replace(tzinfo=datetime.timezone.utc)
 age = (datetime.datetime.now(datetime.timezone.utc) - last).total_seconds()
 if not 0 <= age < 3 or "kernel_drops" not in st[-1]["stats"]["capture"]:
     sys.exit("FAIL: idle stats record is %.1f s old or lacks kernel_drops" % age)

@@ -72,8 +72,8 @@ R --json >"$tmp/got"; same "--json" "$tmp/got" "$tmp/all"
 R --kind auth_failure >"$tmp/got"; jq_sel 'r["alert"]["kind"] == "auth_failure"' >"$tmp/want"; same "--kind" "$tmp/got" "$tmp/want"
 R --kind auth_failure,bruteforce --kind default_credentials >"$tmp/got"
 jq_sel 'r["alert"]["kind"] in ("auth_failure", "bruteforce", "default_credentials")' >"$tmp/want"; same "--kind list" "$tmp/got" "$tmp/want"
-R --severity high >"$tmp/got"; jq_sel 'r["alert"]["severity"] in ("high", "critical")' >"$tmp/want"; same "--severity high" "$tmp/got" "$tmp/want"
-R --severity critical >"$tmp/got"; jq_sel 'r["alert"]["severity"] == "critical"' >"$tmp/want"; same "--severity critical" "$tmp/got" "$tmp/want"
+R --severity high >"$tmp/got"; jq_sel 'r["alert"]["metadata"]["signature_severity"][0] in ("high", "critical")' >"$tmp/want"; same "--severity high" "$tmp/got" "$tmp/want"
+R --severity critical >"$tmp/got"; jq_sel 'r["alert"]["metadata"]["signature_severity"][0] == "critical"' >"$tmp/want"; same "--severity critical" "$tmp/got" "$tmp/want"
 R --broker 127.0.0.1:9001 >"$tmp/got"; jq_sel 'r["dest_ip"] == "127.0.0.1" and r["dest_port"] == 9001' >"$tmp/want"; same "--broker IP:PORT" "$tmp/got" "$tmp/want"
 R --broker 127.0.0.1 >"$tmp/got"; jq_sel 'r["dest_ip"] == "127.0.0.1"' >"$tmp/want"; same "--broker IP" "$tmp/got" "$tmp/want"
 R --broker '[0:0::1]:1883' >"$tmp/got"; jq_sel 'r["dest_ip"] == "::1" and r["dest_port"] == 1883' >"$tmp/want"; same "--broker [IPv6]:PORT" "$tmp/got" "$tmp/want"
@@ -180,7 +180,7 @@ head -n 5 "$tmp/all" >"$tmp/want"; same "--claim-idle took the dead consumer's e
 
 # a filtered group reader acknowledges only what it prints: the rest stays pending for others
 R --group g3 --consumer crit --severity critical >"$tmp/crit"
-jq_sel 'r["alert"]["severity"] == "critical"' >"$tmp/want"; same "group + --severity critical" "$tmp/crit" "$tmp/want"
+jq_sel 'r["alert"]["metadata"]["signature_severity"][0] == "critical"' >"$tmp/want"; same "group + --severity critical" "$tmp/crit" "$tmp/want"
 ncrit=$(wc -l <"$tmp/want")
 [[ $("$BW_PY" "$check_py" pending "$RHOST" "$RPORT" "$db" "$S" g3) -eq $((n - ncrit)) ]] && ok ||
     bad "g3: the $((n - ncrit)) entries the filter left out should stay pending"

@@ -62,8 +62,8 @@ def any_alert(ss, kind): return any(kind in s["alerts"] for s in ss)
 def obj(s): return s.get(s["app_proto"]) or {}
 derived = {
     "brokers": len(by_broker),
-    "plaintext": sum(not any(s["tls"] for s in ss) for ss in by_broker.values()),
-    "tls": sum(any(s["tls"] for s in ss) for ss in by_broker.values()),
+    "plaintext": sum(not any(s["encrypted"] for s in ss) for ss in by_broker.values()),
+    "tls": sum(any(s["encrypted"] for s in ss) for ss in by_broker.values()),
     "anonymous": sum(any_alert(ss, "anonymous_session") for ss in by_broker.values()),
     "cleartext_credentials": sum(any_alert(ss, "cleartext_credentials") for ss in by_broker.values()),
     "default_credentials": sum(any("default_credentials" in s["alerts"] and obj(s).get("accepted") is True
@@ -81,7 +81,7 @@ check(sum(r["exposure"].values()) == t["brokers"], f"exposure classes {r['exposu
 check(r["exposure"]["default_credentials"] == t["default_credentials"], "exposure: default credentials")
 
 # Timeline: fixed buckets over the capture span, every alert in the bucket its time says.
-def ts(s): return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+def ts(s): return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%f%z").replace(tzinfo=datetime.timezone.utc).timestamp()
 tl = r["timeline"]
 start, width = ts(tl["start"]), tl["bucket_us"] / 1e6
 check(tl["buckets"] <= 60, f"{tl['buckets']} buckets")
@@ -116,7 +116,7 @@ for key, ss in by_broker.items():
     check(b.get("sessions") == len(ss), f"{key} sessions {b.get('sessions')} != {len(ss)}")
     vers = sorted({obj(s).get("protocol_version") for s in ss} - {None})
     check(sorted(b.get("versions", [])) == vers, f"{key} versions {b.get('versions')} != {vers}")
-    users = {obj(s)["username"] for s in ss if not s["tls"] and obj(s).get("username") is not None}
+    users = {obj(s)["username"] for s in ss if not s["encrypted"] and obj(s).get("username") is not None}
     check(set(b.get("usernames", [])) == users, f"{key} users {b.get('usernames')} != {users}")
 b = rows.get(("127.0.0.1", 1883), {})
 check(b.get("app_proto") == "mqtt" and b.get("versions") == ["3.1", "3.1.1", "3.x", "5.0"], f"1883 row {b}")

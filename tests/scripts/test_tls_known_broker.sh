@@ -33,7 +33,7 @@ PY
 fail=0 pass=0
 "$bin" -q -r "$tmp/known.pcap" --session-log >"$tmp/known.jsonl" || { echo "FAIL: run"; exit 1; }
 "$bin" -q -r "$tmp/alone.pcap" --session-log >"$tmp/alone.jsonl" || { echo "FAIL: run"; exit 1; }
-n=$(grep '"event_type":"session"' "$tmp/known.jsonl" | grep '"dest_port":9443' | grep -c '"tls":true,' )
+n=$(grep '"event_type":"session"' "$tmp/known.jsonl" | grep '"dest_port":9443' | grep -c '"encrypted":true,' )
 if [[ $n -eq 1 ]]; then pass=$((pass + 1)); echo "ok: TLS on 9443 after plaintext MQTT from the same server is the broker's"
 else fail=$((fail + 1)); echo "FAIL: expected 1 TLS broker session on 9443, got $n"; fi
 m=$(grep -c '"dest_port":9443' "$tmp/alone.jsonl")

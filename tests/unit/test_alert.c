@@ -99,9 +99,9 @@ static void test_ts_and_ip(void)
 {
     char ts[32], ip[46];
     bw_format_ts(1795996800123456ULL, ts);
-    CHECK_STR(ts, "2026-11-30T00:00:00.123456Z");
+    CHECK_STR(ts, "2026-11-30T00:00:00.123456+0000");
     bw_format_ts(0, ts);
-    CHECK_STR(ts, "1970-01-01T00:00:00.000000Z");
+    CHECK_STR(ts, "1970-01-01T00:00:00.000000+0000");
     uint8_t v4[16] = { 192, 0, 2, 1 };
     bw_format_ip(4, v4, ip);
     CHECK_STR(ip, "192.0.2.1");

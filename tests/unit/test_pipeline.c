@@ -191,7 +191,7 @@ static void test_default_and_anonymous(void)
     session(&r, ep4(10, 0, 0, 5, 40001), ep4(10, 0, 0, 1, 7777), "TOY1 guest guest\n", "OK\n");
     session(&r, ep4(10, 0, 0, 6, 40002), ep4(10, 0, 0, 1, 7777), "TOY1 -\n", "OK\n");
     session(&r, ep4(10, 0, 0, 7, 40003), ep4(10, 0, 0, 1, 7777), "TOY1 -\n", "NO 5\n");
-    CHECK_EQ(count(&r.sink, "\"kind\":\"default_credentials\"", "\"severity\":\"critical\""), 1);
+    CHECK_EQ(count(&r.sink, "\"kind\":\"default_credentials\"", "\"signature_severity\":[\"critical\"]"), 1);
     CHECK_EQ(count(&r.sink, "\"kind\":\"anonymous_session\"", "10.0.0.6"), 1);
     CHECK_EQ(count(&r.sink, "\"kind\":\"anonymous_session\"", NULL), 1);   /* refused one is not */
     CHECK_EQ(count(&r.sink, "\"kind\":\"auth_failure\"", "10.0.0.7"), 1);

@@ -154,8 +154,8 @@ static void test_aggregation(void)
 
     char *js = render(r, JSON, &h);
     CHECK(strstr(js, "{\"run\":{\"sensor\":\"unit\",\"version\":\"9.9\",\"inputs\":[\"a.pcap\",\"b.pcap\"],"
-                     "\"interface\":null,\"filter\":null,\"capture_start\":\"2025-11-24T16:00:00.000000Z\","
-                     "\"capture_end\":\"2025-11-24T17:00:00.000000Z\",\"generated\":\"2025-11-24T18:00:00.000000Z\","
+                     "\"interface\":null,\"filter\":null,\"capture_start\":\"2025-11-24T16:00:00.000000+0000\","
+                     "\"capture_end\":\"2025-11-24T17:00:00.000000+0000\",\"generated\":\"2025-11-24T18:00:00.000000+0000\","
                      "\"usernames\":\"hidden\"}") == js);
     CHECK(strstr(js, "{\"ip\":\"10.0.0.1\",\"port\":1883,\"app_proto\":\"mqtt\",\"versions\":[\"3.1.1\",\"5.0\"],"
                      "\"exposure\":\"anonymous\",\"tls\":false,\"plaintext\":true,\"tls_version\":null,\"weak_tls\":false,"
