@@ -402,6 +402,9 @@ def add_live_args(ap):
                    help="seconds to wait after tcpreplay ends before stopping the sensor (default 1)")
     g.add_argument("-B", dest="live_buffer", type=int, metavar="MIB",
                    help="the sensor's -B (default: the sensor's own default)")
+    g.add_argument("--live-dump", metavar="DIR",
+                   help="write each rate's stream entries to DIR/rate-R.jsonl (kind, timestamp, "
+                        "entry ID, delay ms) and the sensor's stderr to DIR/rate-R.err")
 
 
 def parse_rates(text):
@@ -523,7 +526,9 @@ def live_rate(a, net, cap, rate, n, tmpdir):
     import time
     sensor = f"bench-live-{n}"
     err_path = os.path.join(tmpdir, f"{sensor}.err")
-    cmd = [a.exe, "-i", net.rx, "-v", "-o", os.devnull, "--sensor-name", sensor, "--redis",
+    jsonl = os.path.join(tmpdir, f"{sensor}.jsonl")
+    # The JSON lines with --session-log say when each session ended: which alerts waited for it.
+    cmd = [a.exe, "-i", net.rx, "-v", "-o", jsonl, "--session-log", "--sensor-name", sensor, "--redis",
            f"redis://127.0.0.1:{net.port}"]
     if a.live_buffer:
         cmd += ["-B", str(a.live_buffer)]
@@ -561,7 +566,9 @@ def live_rate(a, net, cap, rate, n, tmpdir):
         raise SystemExit(f"bench: no stats line at the sensor's exit:\n{errtext}")
     capst = stats[-1]["stats"]["capture"]
     entries = json.loads(net.cli("XRANGE", f"brokerwatch:{{{sensor}}}:alerts", "-", "+"))
-    records, delays, at_exit = [], [], 0
+    ends = {(r["flow_id"], r["timestamp"]) for r in map(json.loads, open(jsonl))
+            if r.get("event_type") == "session"}
+    records, delays, end_delays, at_exit = [], [], [], 0
     for eid, fields in entries:
         f = dict(zip(fields[::2], fields[1::2]))
         r = json.loads(f["json"])
@@ -569,15 +576,28 @@ def live_rate(a, net, cap, rate, n, tmpdir):
         id_ms = int(eid.split("-")[0])
         if id_ms >= stop_ms:
             at_exit += 1          # finished by the sensor's exit, not by a packet: no delay
+        elif (r["flow_id"], r["timestamp"]) in ends:
+            end_delays.append(id_ms - ts_us(r["timestamp"]) / 1000)   # decided by the session's end
         else:
             delays.append(id_ms - ts_us(r["timestamp"]) / 1000)
+    if a.live_dump:
+        os.makedirs(a.live_dump, exist_ok=True)
+        with open(os.path.join(a.live_dump, f"rate-{rate:g}.jsonl"), "w") as o:
+            for (eid, _), r in zip(entries, records):
+                o.write(json.dumps({"kind": r["alert"]["kind"], "timestamp": r["timestamp"], "id": eid,
+                                    "src": f"{r.get('src_ip')}:{r.get('src_port')}",
+                                    "delay_ms": int(eid.split("-")[0]) - ts_us(r["timestamp"]) / 1000}) + "\n")
+        with open(os.path.join(a.live_dump, f"rate-{rate:g}.err"), "w") as o:
+            o.write(errtext)
     delays.sort()
+    end_delays.sort()
     return {"rate": rate, "sent": sent, "failed": failed,
             "rated_mbps": float(rated.group(1)) if rated else None,
             "rated_pps": float(rated.group(2)) if rated else None,
             "kernel_received": capst["kernel_received"], "kernel_drops": capst["kernel_drops"],
             "interface_drops": capst["interface_drops"], "sensor_packets": capst["packets"],
-            "alerts": alert_keys(records), "at_exit": at_exit, "delays": delays}
+            "alerts": alert_keys(records), "at_exit": at_exit, "delays": delays,
+            "end_delays": end_delays}
 
 
 def compare(live, offline):
@@ -625,7 +645,7 @@ def live_main(a):
     unit = "pps" if a.pps else "Mbit/s"
     print(f"\n{'rate ' + unit:>12} {'sent':>10} {'got Mbit/s':>10} {'kernel rx':>10} {'k drops':>8} "
           f"{'if drops':>8} {'sensor':>10} {'alerts':>8} {'vs offline':>10} "
-          f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at exit':>7}")
+          f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at end':>6} {'p99':>6} {'max':>6} {'at exit':>7}")
     net = LiveNet(tmp.name)
     try:
         for n, rate in enumerate(rates):
@@ -634,11 +654,14 @@ def live_main(a):
             med = f"{statistics.median(d):.1f}" if d else "-"
             p99 = f"{percentile(d, 99):.1f}" if d else "-"
             mx = f"{d[-1]:.1f}" if d else "-"
+            e = row["end_delays"]
+            ep99 = f"{percentile(e, 99):.0f}" if e else "-"
+            emx = f"{e[-1]:.0f}" if e else "-"
             got = f"{row['rated_mbps']:.0f}" if row["rated_mbps"] is not None else "-"
             print(f"{rate:12g} {row['sent']:10,} {got:>10} {row['kernel_received']:10,} "
                   f"{row['kernel_drops']:8,} {row['interface_drops']:8,} {row['sensor_packets']:10,} "
                   f"{sum(row['alerts'].values()):8,} {compare(row['alerts'], offline):>10} "
-                  f"{med:>15} {p99:>6} {mx:>6} {row['at_exit']:7,}", flush=True)
+                  f"{med:>15} {p99:>6} {mx:>6} {len(e):6,} {ep99:>6} {emx:>6} {row['at_exit']:7,}", flush=True)
             if row["failed"]:
                 print(f"  tcpreplay: {row['failed']:,} packets failed to send")
             time.sleep(0.5)
