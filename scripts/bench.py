@@ -402,6 +402,8 @@ def add_live_args(ap):
                    help="seconds to wait after tcpreplay ends before stopping the sensor (default 1)")
     g.add_argument("-B", dest="live_buffer", type=int, metavar="MIB",
                    help="the sensor's -B (default: the sensor's own default)")
+    g.add_argument("--live-self-check", action="store_true",
+                   help="check the live mode's parsing (rates, tcpreplay's summary, keys, cut) and exit")
     g.add_argument("--live-dump", metavar="DIR",
                    help="write each rate's stream entries to DIR/rate-R.jsonl (kind, timestamp, "
                         "entry ID, delay ms) and the sensor's stderr to DIR/rate-R.err")
@@ -613,6 +615,39 @@ def compare(live, offline):
     return "; ".join(f"{k} -{m} +{x}" for k, (m, x) in sorted(kinds.items()))
 
 
+def live_self_check():
+    """--live-self-check: the parsing the live mode relies on, on fixed inputs; no root needed."""
+    from collections import Counter
+    assert parse_rates("100,300") == [100.0, 300.0] and parse_rates("2.5") == [2.5]
+    for bad in ("", "0", "100,-1", "fast", "100,,300"):
+        try:
+            parse_rates(bad)
+        except SystemExit:
+            continue
+        raise AssertionError(f"--rates '{bad}' was accepted")
+    assert percentile(list(range(1, 101)), 99) == 99 and percentile([7.0], 99) == 7.0
+    assert percentile(list(range(1, 101)), 50) == 50
+    assert ts_us("1970-01-01T00:00:01.000002Z") == 1_000_002
+    assert ts_us("2026-12-02T14:46:22.5Z") - ts_us("2026-12-02T14:46:21.000000Z") == 1_500_000
+    summary = ("Actual: 50000 packets (28388371 bytes) sent in 2.27 seconds\n"
+               "Statistics for network device: bwb1t\n\tSuccessful packets:        49998\n"
+               "\tFailed packets:            2\n")
+    assert tcpreplay_counts(summary) == (49998, 2)
+    one = {"event_type": "alert", "alert": {"kind": "plaintext_session"}, "src_ip": "10.0.0.1",
+           "src_port": 4000, "dest_ip": "10.1.0.1", "dest_port": 1883, "timestamp": "x"}
+    other = dict(one, alert={"kind": "auth_failure"})
+    k1, k2 = alert_keys([one, one, other]), alert_keys([one, other, {"event_type": "session"}])
+    assert k1 == Counter({("plaintext_session", "10.0.0.1", 4000, "10.1.0.1", 1883): 2,
+                          ("auth_failure", "10.0.0.1", 4000, "10.1.0.1", 1883): 1})
+    assert compare(k1, k1) == "same" and compare(k2, k1) == "plaintext_session -1 +0"
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(PCAPS, "mqtt_creds.pcap")
+        cut_pcap(src, os.path.join(d, "cut.pcap"), 3)
+        assert read_pcap(os.path.join(d, "cut.pcap"))[1] == read_pcap(src)[1][:3]
+    print("bench.py --live: self-check passed")
+    return 0
+
+
 def live_main(a):
     import time
     rates = parse_rates(a.rates)
@@ -682,6 +717,8 @@ def main():
     ap.add_argument("exe", nargs="?", default=os.path.join(ROOT, "build", "brokerwatch"))
     add_live_args(ap)
     a = ap.parse_args()
+    if a.live_self_check:
+        return live_self_check()
     if a.live:
         return live_main(a)
     if a.build_only:
