@@ -398,8 +398,9 @@ def add_live_args(ap):
                    help="replay this pcap instead of the generated mix")
     g.add_argument("--live-packets", type=int, metavar="N",
                    help="replay only the first N packets (a short run; both reads use the cut)")
-    g.add_argument("--settle", type=float, default=1.0,
-                   help="seconds to wait after tcpreplay ends before stopping the sensor (default 1)")
+    g.add_argument("--settle", type=float, default=2.0,
+                   help="seconds to wait after tcpreplay ends before stopping the sensor (default 2: "
+                        "more than the second a session lingers after its reset)")
     g.add_argument("-B", dest="live_buffer", type=int, metavar="MIB",
                    help="the sensor's -B (default: the sensor's own default)")
     g.add_argument("--live-self-check", action="store_true",
