@@ -679,7 +679,7 @@ def live_main(a):
     print(f"live: {cap}; offline read: {sum(offline.values()):,} alerts; "
           f"load average {' '.join(load)} ({os.cpu_count()} CPUs)")
     unit = "pps" if a.pps else "Mbit/s"
-    print(f"\n{'rate ' + unit:>12} {'sent':>10} {'got Mbit/s':>10} {'kernel rx':>10} {'k drops':>8} "
+    print(f"\n{'rate ' + unit:>12} {'sent':>10} {'got Mbit/s':>10} {'got kpps':>8} {'kernel rx':>10} {'k drops':>8} "
           f"{'if drops':>8} {'sensor':>10} {'alerts':>8} {'vs offline':>10} "
           f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at end':>6} {'p99':>6} {'max':>6} {'at exit':>7}")
     net = LiveNet(tmp.name)
@@ -694,7 +694,8 @@ def live_main(a):
             ep99 = f"{percentile(e, 99):.0f}" if e else "-"
             emx = f"{e[-1]:.0f}" if e else "-"
             got = f"{row['rated_mbps']:.0f}" if row["rated_mbps"] is not None else "-"
-            print(f"{rate:12g} {row['sent']:10,} {got:>10} {row['kernel_received']:10,} "
+            kpps = f"{row['rated_pps'] / 1000:.0f}" if row["rated_pps"] is not None else "-"
+            print(f"{rate:12g} {row['sent']:10,} {got:>10} {kpps:>8} {row['kernel_received']:10,} "
                   f"{row['kernel_drops']:8,} {row['interface_drops']:8,} {row['sensor_packets']:10,} "
                   f"{sum(row['alerts'].values()):8,} {compare(row['alerts'], offline):>10} "
                   f"{med:>15} {p99:>6} {mx:>6} {len(e):6,} {ep99:>6} {emx:>6} {row['at_exit']:7,}", flush=True)
