@@ -682,7 +682,10 @@ def live_main(a):
     print(f"\n{'rate ' + unit:>12} {'sent':>10} {'got Mbit/s':>10} {'got kpps':>8} {'kernel rx':>10} {'k drops':>8} "
           f"{'if drops':>8} {'sensor':>10} {'alerts':>8} {'vs offline':>10} "
           f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at end':>6} {'p99':>6} {'max':>6} {'at exit':>7}")
-    net = LiveNet(tmp.name)
+    try:
+        net = LiveNet(tmp.name)
+    except subprocess.CalledProcessError as e:
+        raise SystemExit(f"bench: cannot set up the namespace: {' '.join(e.cmd)} failed (status {e.returncode})")
     try:
         for n, rate in enumerate(rates):
             row = live_rate(a, net, cap, rate, n, tmp.name)
