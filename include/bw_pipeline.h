@@ -106,6 +106,10 @@ int  bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
 int  bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s) BW_WARN_UNUSED;
 /* One captured frame. Never fails: what cannot be handled is counted. */
 void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, size_t caplen, uint64_t ts_us);
+/* Live capture while the link is quiet: packet time goes on to now_us (the wall clock the kernel
+ * stamps packets with), so what waits for later packets (the moment after a reset, idle timeouts,
+ * capacity records) still happens. A time at or before the latest packet's changes nothing. */
+void bw_pipeline_clock(struct bw_pipeline *p, uint64_t now_us);
 /* Push the counters to sinks that take them. When is main's decision (--stats-interval: packet
  * time for files, wall time live). */
 void bw_pipeline_push_stats(struct bw_pipeline *p);

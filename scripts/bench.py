@@ -15,6 +15,9 @@ grow with the flow count. --scale 2 doubles the mix (peak RSS must stay flat).
 
 usage: scripts/bench.py [--runs N] [--workers 1,2] [--scale K] [--keep DIR] [--quick]
                         [--no-concurrency] [BROKERWATCH]
+       scripts/bench.py --live [--rates 1000,2000] [--pps] [-r FILE] [--live-packets N]
+                        [--settle S] [-B MIB] [--scale K] [--keep DIR] [BROKERWATCH]
+       (--live: the capture replayed into a veth at each rate; see docs/performance.md)
 """
 import argparse
 import glob
@@ -376,6 +379,338 @@ def ensure(path, builder, *args):
     return json.load(open(path + ".json"))
 
 
+# ---- live capture --------------------------------------------------------------------------
+# --live: the same capture replayed by tcpreplay into a veth pair, the sensor capturing the far end
+# and writing to Redis; per rate: what was sent, what the kernel and the sensor got, the alerts
+# against an offline read of the same file, and how long an alert took to reach the stream.
+# Everything lives in a network namespace of its own (bwbench<PID>): both veth ends, the sensor,
+# tcpreplay and redis-server on the namespace's loopback. The host's interfaces and loopback ports
+# (shared with everyone on the machine) stay untouched, nothing else sends on the veth, and the
+# sensor reaches Redis over TCP on loopback as it does next to a local Redis; the CPU is the same.
+
+def add_live_args(ap):
+    g = ap.add_argument_group("live capture (--live; needs root, ip netns, tcpreplay, redis-server)")
+    g.add_argument("--live", action="store_true", help="replay the capture into a veth at --rates")
+    g.add_argument("--rates", default="1000,2000",
+                   help="tcpreplay rates, Mbit/s (default 1000,2000); with --pps, packets/s")
+    g.add_argument("--pps", action="store_true", help="--rates are packets/s (tcpreplay --pps)")
+    g.add_argument("-r", dest="live_file", metavar="FILE",
+                   help="replay this pcap instead of the generated mix")
+    g.add_argument("--live-packets", type=int, metavar="N",
+                   help="replay only the first N packets (a short run; both reads use the cut)")
+    g.add_argument("--settle", type=float, default=2.0,
+                   help="seconds to wait after tcpreplay ends before stopping the sensor (default 2: "
+                        "more than the second a session lingers after its reset)")
+    g.add_argument("-B", dest="live_buffer", type=int, metavar="MIB",
+                   help="the sensor's -B (default: the sensor's own default)")
+    g.add_argument("--live-self-check", action="store_true",
+                   help="check the live mode's parsing (rates, tcpreplay's summary, keys, cut) and exit")
+    g.add_argument("--live-dump", metavar="DIR",
+                   help="write each rate's stream entries to DIR/rate-R.jsonl (kind, timestamp, "
+                        "entry ID, delay ms) and the sensor's stderr to DIR/rate-R.err")
+
+
+def parse_rates(text):
+    """'1000,2000' -> [1000.0, 2000.0]; refuses empty, zero or negative rates."""
+    try:
+        rates = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"bench: --rates '{text}': a comma list of numbers, e.g. 100,300")
+    if not rates or any(r <= 0 for r in rates):
+        raise SystemExit(f"bench: --rates '{text}': every rate must be above 0")
+    return rates
+
+
+def cut_pcap(src, dst, n):
+    """The first n packets of a classic pcap file src, written to dst."""
+    with open(src, "rb") as f, open(dst, "wb") as o:
+        hdr = f.read(24)
+        if len(hdr) < 24 or struct.unpack("<I", hdr[:4])[0] not in (0xA1B2C3D4, 0xD4C3B2A1, 0xA1B23C4D, 0x4D3CB2A1):
+            raise SystemExit(f"bench: --live-packets: {src} is not a classic pcap file")
+        e = "<" if struct.unpack("<I", hdr[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+        o.write(hdr)
+        for _ in range(n):
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            o.write(rec + f.read(struct.unpack(e + "IIII", rec)[2]))
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+class LiveNet:
+    """Namespace bwbench<PID> with a veth pair (tx end for tcpreplay, rx end for the sensor) and a
+    redis-server on the namespace's loopback; removed by close()."""
+
+    def __init__(self, tmpdir):
+        pid = os.getpid()
+        self.ns, self.tx, self.rx = f"bwbench{pid}", f"bwb{pid}t", f"bwb{pid}r"
+        self.redis = None
+        sh("ip", "netns", "add", self.ns)
+        try:
+            self.run("ip", "link", "add", self.tx, "type", "veth", "peer", "name", self.rx)
+            for dev in (self.tx, self.rx):
+                # No IPv6 on the pair: no router solicitation or MLD packet joins the replay.
+                self.run("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+                self.run("ip", "link", "set", dev, "up")
+            self.run("ip", "link", "set", "lo", "up")
+            self.port = int(self.run(sys.executable, "-c", "import socket; s = socket.socket(); "
+                                     "s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])",
+                                     capture_output=True, text=True).stdout)
+            self.redis_log = open(os.path.join(tmpdir, "redis.log"), "w")
+            self.redis = subprocess.Popen(self.wrap("redis-server", "--bind", "127.0.0.1", "--port",
+                                                    str(self.port), "--save", "", "--appendonly", "no",
+                                                    "--dir", tmpdir, "--daemonize", "no"),
+                                          stdout=self.redis_log, stderr=subprocess.STDOUT)
+            import time
+            for _ in range(100):
+                if self.cli("PING", check=False).strip() == '"PONG"':
+                    break
+                time.sleep(0.05)
+            else:
+                raise SystemExit(f"bench: redis-server did not start in {self.ns} (see {tmpdir}/redis.log)")
+        except BaseException:
+            self.close()
+            raise
+
+    def wrap(self, *cmd):
+        return ["ip", "netns", "exec", self.ns, *cmd]
+
+    def run(self, *cmd, **kw):
+        return sh(*self.wrap(*cmd), **kw)
+
+    def cli(self, *args, check=True):
+        """One Redis command, the reply as redis-cli --json prints it (RESP2)."""
+        return subprocess.run(self.wrap("redis-cli", "-2", "--json", "-p", str(self.port), *args),
+                              capture_output=True, text=True, check=check).stdout
+
+    def close(self):
+        if self.redis:
+            self.redis.terminate()
+            self.redis.wait()
+            self.redis = None
+        subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+
+
+def alert_keys(records):
+    """Alerts as a multiset keyed like the offline mode's (kind, client, broker) but without the
+    timestamp: live, packets carry the time they were replayed, not the file's."""
+    from collections import Counter
+    return Counter((r["alert"]["kind"], r.get("src_ip"), r.get("src_port"), r.get("dest_ip"),
+                    r.get("dest_port")) for r in records if r.get("event_type") == "alert")
+
+
+def ts_us(text):
+    """'2026-12-02T14:46:22.123456Z' -> microseconds since the epoch (UTC)."""
+    import calendar
+    import time
+    whole, frac = text.rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) * 1_000_000 + int(frac.ljust(6, "0")[:6])
+
+
+def percentile(xs, q):
+    """Nearest-rank percentile of a sorted list."""
+    return xs[min(len(xs) - 1, max(0, -(-len(xs) * q // 100) - 1))]
+
+
+def tcpreplay_counts(text):
+    """(packets sent, packets failed) from tcpreplay's own summary."""
+    sent = re.search(r"Successful packets:\s+(\d+)", text)
+    failed = re.search(r"Failed packets:\s+(\d+)", text)
+    if not sent:
+        raise SystemExit("bench: cannot read tcpreplay's summary:\n" + text)
+    return int(sent.group(1)), int(failed.group(1)) if failed else 0
+
+
+def live_rate(a, net, cap, rate, n, tmpdir):
+    """One rate: start the sensor on the rx end, replay, stop; returns the row."""
+    import time
+    sensor = f"bench-live-{n}"
+    err_path = os.path.join(tmpdir, f"{sensor}.err")
+    jsonl = os.path.join(tmpdir, f"{sensor}.jsonl")
+    # The JSON lines with --session-log say when each session ended: which alerts waited for it.
+    cmd = [a.exe, "-i", net.rx, "-v", "-o", jsonl, "--session-log", "--sensor-name", sensor, "--redis",
+           f"redis://127.0.0.1:{net.port}"]
+    if a.live_buffer:
+        cmd += ["-B", str(a.live_buffer)]
+    with open(err_path, "w") as err:
+        p = subprocess.Popen(net.wrap(*cmd), stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        for _ in range(200):
+            if "capturing on" in open(err_path).read():
+                break
+            if p.poll() is not None:
+                raise SystemExit(f"bench: the sensor exited at start:\n{open(err_path).read()}")
+            time.sleep(0.05)
+        else:
+            raise SystemExit(f"bench: the sensor did not start:\n{open(err_path).read()}")
+        speed = ["--pps", f"{rate:g}"] if a.pps else ["--mbps", f"{rate:g}"]
+        rp = subprocess.run(net.wrap("tcpreplay", "-i", net.tx, *speed, cap), capture_output=True, text=True)
+        if rp.returncode:
+            raise SystemExit(f"bench: tcpreplay failed:\n{rp.stdout}{rp.stderr}")
+        sent, failed = tcpreplay_counts(rp.stdout)
+        rated = re.search(r"Rated:\s+[\d.]+ Bps,\s+([\d.]+) Mbps,\s+([\d.]+) pps", rp.stdout)
+        time.sleep(a.settle)
+        stop_ms = time.time() * 1000
+        p.terminate()
+        p.wait()
+    except BaseException:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        raise
+    errtext = open(err_path).read()
+    if p.returncode:
+        raise SystemExit(f"bench: the sensor failed (status {p.returncode}):\n{errtext}")
+    stats = [json.loads(l) for l in errtext.splitlines() if l.startswith("{") and '"event_type":"stats"' in l]
+    if not stats:
+        raise SystemExit(f"bench: no stats line at the sensor's exit:\n{errtext}")
+    capst = stats[-1]["stats"]["capture"]
+    entries = json.loads(net.cli("XRANGE", f"brokerwatch:{{{sensor}}}:alerts", "-", "+"))
+    ends = {(r["flow_id"], r["timestamp"]) for r in map(json.loads, open(jsonl))
+            if r.get("event_type") == "session"}
+    records, delays, end_delays, at_exit = [], [], [], 0
+    for eid, fields in entries:
+        f = dict(zip(fields[::2], fields[1::2]))
+        r = json.loads(f["json"])
+        records.append(r)
+        id_ms = int(eid.split("-")[0])
+        if id_ms >= stop_ms:
+            at_exit += 1          # finished by the sensor's exit, not by a packet: no delay
+        elif (r["flow_id"], r["timestamp"]) in ends:
+            end_delays.append(id_ms - ts_us(r["timestamp"]) / 1000)   # decided by the session's end
+        else:
+            delays.append(id_ms - ts_us(r["timestamp"]) / 1000)
+    if a.live_dump:
+        os.makedirs(a.live_dump, exist_ok=True)
+        with open(os.path.join(a.live_dump, f"rate-{rate:g}.jsonl"), "w") as o:
+            for (eid, _), r in zip(entries, records):
+                o.write(json.dumps({"kind": r["alert"]["kind"], "timestamp": r["timestamp"], "id": eid,
+                                    "src": f"{r.get('src_ip')}:{r.get('src_port')}",
+                                    "delay_ms": int(eid.split("-")[0]) - ts_us(r["timestamp"]) / 1000}) + "\n")
+        with open(os.path.join(a.live_dump, f"rate-{rate:g}.err"), "w") as o:
+            o.write(errtext)
+    delays.sort()
+    end_delays.sort()
+    return {"rate": rate, "sent": sent, "failed": failed,
+            "rated_mbps": float(rated.group(1)) if rated else None,
+            "rated_pps": float(rated.group(2)) if rated else None,
+            "kernel_received": capst["kernel_received"], "kernel_drops": capst["kernel_drops"],
+            "interface_drops": capst["interface_drops"], "sensor_packets": capst["packets"],
+            "alerts": alert_keys(records), "at_exit": at_exit, "delays": delays,
+            "end_delays": end_delays}
+
+
+def compare(live, offline):
+    """'same' or what differs, per kind."""
+    if live == offline:
+        return "same"
+    missing, extra = offline - live, live - offline
+    kinds = {}
+    for (k, *_), c in missing.items():
+        kinds.setdefault(k, [0, 0])[0] += c
+    for (k, *_), c in extra.items():
+        kinds.setdefault(k, [0, 0])[1] += c
+    return "; ".join(f"{k} -{m} +{x}" for k, (m, x) in sorted(kinds.items()))
+
+
+def live_self_check():
+    """--live-self-check: the parsing the live mode relies on, on fixed inputs; no root needed."""
+    from collections import Counter
+    assert parse_rates("100,300") == [100.0, 300.0] and parse_rates("2.5") == [2.5]
+    for bad in ("", "0", "100,-1", "fast", "100,,300"):
+        try:
+            parse_rates(bad)
+        except SystemExit:
+            continue
+        raise AssertionError(f"--rates '{bad}' was accepted")
+    assert percentile(list(range(1, 101)), 99) == 99 and percentile([7.0], 99) == 7.0
+    assert percentile(list(range(1, 101)), 50) == 50
+    assert ts_us("1970-01-01T00:00:01.000002Z") == 1_000_002
+    assert ts_us("2026-12-02T14:46:22.5Z") - ts_us("2026-12-02T14:46:21.000000Z") == 1_500_000
+    summary = ("Actual: 50000 packets (28388371 bytes) sent in 2.27 seconds\n"
+               "Statistics for network device: bwb1t\n\tSuccessful packets:        49998\n"
+               "\tFailed packets:            2\n")
+    assert tcpreplay_counts(summary) == (49998, 2)
+    one = {"event_type": "alert", "alert": {"kind": "plaintext_session"}, "src_ip": "10.0.0.1",
+           "src_port": 4000, "dest_ip": "10.1.0.1", "dest_port": 1883, "timestamp": "x"}
+    other = dict(one, alert={"kind": "auth_failure"})
+    k1, k2 = alert_keys([one, one, other]), alert_keys([one, other, {"event_type": "session"}])
+    assert k1 == Counter({("plaintext_session", "10.0.0.1", 4000, "10.1.0.1", 1883): 2,
+                          ("auth_failure", "10.0.0.1", 4000, "10.1.0.1", 1883): 1})
+    assert compare(k1, k1) == "same" and compare(k2, k1) == "plaintext_session -1 +0"
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(PCAPS, "mqtt_creds.pcap")
+        cut_pcap(src, os.path.join(d, "cut.pcap"), 3)
+        assert read_pcap(os.path.join(d, "cut.pcap"))[1] == read_pcap(src)[1][:3]
+    print("bench.py --live: self-check passed")
+    return 0
+
+
+def live_main(a):
+    import time
+    rates = parse_rates(a.rates)
+    if not os.access(a.exe, os.X_OK):
+        raise SystemExit(f"bench: {a.exe} is not an executable (build it first: cmake --build build)")
+    for tool in ("ip", "tcpreplay", "redis-server", "redis-cli"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ["PATH"].split(":") + ["/usr/sbin", "/sbin"]):
+            raise SystemExit(f"bench: --live needs {tool}")
+    if os.geteuid() != 0:
+        raise SystemExit("bench: --live needs root (network namespace, veth, packet capture)")
+    tmp = tempfile.TemporaryDirectory()
+    outdir = a.keep or tmp.name
+    os.makedirs(outdir, exist_ok=True)
+    if a.live_file:
+        cap = a.live_file
+    else:
+        cap = os.path.join(outdir, f"mix-x{a.scale}.pcap")
+        ensure(cap, "mix", a.scale)
+    if a.live_packets:
+        cut = os.path.join(tmp.name, f"first-{a.live_packets}.pcap")
+        cut_pcap(cap, cut, a.live_packets)
+        cap = cut
+    subprocess.run(["cat", cap], stdout=subprocess.DEVNULL, check=True)    # into the page cache
+    offline_out = os.path.join(tmp.name, "offline.jsonl")
+    subprocess.run([a.exe, "-q", "-r", cap, "-o", offline_out], check=True)
+    offline = alert_keys(json.loads(l) for l in open(offline_out))
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"live: {cap}; offline read: {sum(offline.values()):,} alerts; "
+          f"load average {' '.join(load)} ({os.cpu_count()} CPUs)")
+    unit = "pps" if a.pps else "Mbit/s"
+    print(f"\n{'rate ' + unit:>12} {'sent':>10} {'got Mbit/s':>10} {'got kpps':>8} {'kernel rx':>10} {'k drops':>8} "
+          f"{'if drops':>8} {'sensor':>10} {'alerts':>8} {'vs offline':>10} "
+          f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at end':>6} {'p99':>6} {'max':>6} {'at exit':>7}")
+    try:
+        net = LiveNet(tmp.name)
+    except subprocess.CalledProcessError as e:
+        raise SystemExit(f"bench: cannot set up the namespace: {' '.join(e.cmd)} failed (status {e.returncode})")
+    try:
+        for n, rate in enumerate(rates):
+            row = live_rate(a, net, cap, rate, n, tmp.name)
+            d = row["delays"]
+            med = f"{statistics.median(d):.1f}" if d else "-"
+            p99 = f"{percentile(d, 99):.1f}" if d else "-"
+            mx = f"{d[-1]:.1f}" if d else "-"
+            e = row["end_delays"]
+            ep99 = f"{percentile(e, 99):.0f}" if e else "-"
+            emx = f"{e[-1]:.0f}" if e else "-"
+            got = f"{row['rated_mbps']:.0f}" if row["rated_mbps"] is not None else "-"
+            kpps = f"{row['rated_pps'] / 1000:.0f}" if row["rated_pps"] is not None else "-"
+            print(f"{rate:12g} {row['sent']:10,} {got:>10} {kpps:>8} {row['kernel_received']:10,} "
+                  f"{row['kernel_drops']:8,} {row['interface_drops']:8,} {row['sensor_packets']:10,} "
+                  f"{sum(row['alerts'].values()):8,} {compare(row['alerts'], offline):>10} "
+                  f"{med:>15} {p99:>6} {mx:>6} {len(e):6,} {ep99:>6} {emx:>6} {row['at_exit']:7,}", flush=True)
+            if row["failed"]:
+                print(f"  tcpreplay: {row['failed']:,} packets failed to send")
+            time.sleep(0.5)
+    finally:
+        net.close()
+    return 0
+
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="alternated rounds (default 5)")
@@ -385,7 +720,12 @@ def main():
     ap.add_argument("--no-concurrency", action="store_true", help="skip the 10 k / 100 k flows test")
     ap.add_argument("--build-only", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("exe", nargs="?", default=os.path.join(ROOT, "build", "brokerwatch"))
+    add_live_args(ap)
     a = ap.parse_args()
+    if a.live_self_check:
+        return live_self_check()
+    if a.live:
+        return live_main(a)
     if a.build_only:
         kind, path, *rest = a.build_only
         if kind == "mix":

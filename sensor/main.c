@@ -346,6 +346,9 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
         }
         if (rc == 2) {                             /* live and idle, or a signal */
             if (stop_requested) return 0;
+            /* A quiet link stops packet time: let the wall clock run the timers (a session
+             * lingering after its reset closes, and its alerts leave, without a next packet). */
+            if (r->live) bw_pipeline_clock(pl, wall_us());
             service(r);
             continue;
         }

@@ -1180,6 +1180,28 @@ static void session_packet(struct bw_pipeline *p, struct bw_flow *f, struct bw_s
     tcp_close_state(p, f, pk, d);
 }
 
+/* Timeouts and capacity records, due by packet time (now_us). */
+static void timers(struct bw_pipeline *p)
+{
+    if (p->now_us >= p->next_expire_us) {
+        expire(p);
+        p->next_expire_us = p->now_us + EXPIRE_EVERY_US;
+    }
+    if (p->now_us >= p->next_cap_us) {
+        capacity_poll(p, false);
+        p->next_cap_us = p->now_us + CAPACITY_EVERY_US;
+    }
+}
+
+void bw_pipeline_clock(struct bw_pipeline *p, uint64_t now_us)
+{
+    /* Only forward, and only once a packet set the clock: a wall clock set back, or a sensor
+     * that saw nothing yet, has no timer to run. */
+    if (!p->now_us || now_us <= p->now_us) return;
+    p->now_us = now_us;
+    timers(p);
+}
+
 void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, size_t caplen, uint64_t ts)
 {
     struct bw_packet pk;
@@ -1197,14 +1219,7 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
         p->now_us = ts;
         p->next_expire_us = p->next_cap_us = ts;   /* timers follow the clock back */
     }
-    if (p->now_us >= p->next_expire_us) {
-        expire(p);
-        p->next_expire_us = p->now_us + EXPIRE_EVERY_US;
-    }
-    if (p->now_us >= p->next_cap_us) {
-        capacity_poll(p, false);
-        p->next_cap_us = p->now_us + CAPACITY_EVERY_US;
-    }
+    timers(p);
     if (bw_decode_packet(dlt, data, caplen, ts, &pk, &p->dec) != BW_DEC_TCP) return;
     p->cnt.tcp_packets++;
 

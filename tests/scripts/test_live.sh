@@ -102,6 +102,19 @@ if command -v tshark >/dev/null; then
     [[ $ev == $'alice\t***************' ]] || { echo "FAIL: evidence of the live session: '$ev'"; fail=1; }
 fi
 
+# Sessions that end with a reset, then a quiet link: each lingers a moment after its reset (packet
+# time), and the wall clock must end that moment: the last session's alerts come out while the
+# sensor runs, with no later packet to push them.
+ip netns exec "$ns" "$bin" -i vb -o "$tmp/quiet.jsonl" --sensor-name live 2>"$tmp/qerr" &
+pid=$!
+bw_wait "capturing on vb" "$tmp/qerr" || { cat "$tmp/qerr"; echo "FAIL: sensor did not start"; exit 1; }
+ip netns exec "$ns" tcpreplay -q -i va "$src/pcaps/amqp_silent_close.pcap" >/dev/null 2>&1
+nq() { grep -c '"event_type":"alert"' "$tmp/quiet.jsonl" 2>/dev/null; }
+for _ in $(seq 40); do [[ $(nq) -ge 5 ]] && break; sleep 0.1; done
+[[ $(nq) -eq 5 ]] ||
+    { echo "FAIL: $(nq) of the 5 alerts out 4 s after the last reset on a quiet link"; fail=1; }
+kill -TERM "$pid"; wait "$pid"; pid=
+
 # ---- the Redis writer thread under the sandbox ---------------------------------------------------
 if command -v redis-server >/dev/null; then
     rdir=$tmp/redis

@@ -532,6 +532,16 @@ static void test_rst_linger(void)
     CHECK_EQ(r.pl.flows.st.flows_closed, 2);
     CHECK_EQ(count(&r.sink, "\"event_type\":\"session\"", "\"reason\":\"rst\""), 2);
     CHECK_EQ(r.pl.cnt.rst_lingered, 2);
+    /* a reset and then a quiet link: the live clock alone closes it (no later packet) */
+    struct tcp_ep c3 = ep4(10, 0, 0, 7, 40042);
+    open_session(&r, c3, srv, "TOY1 gus pw\n", "OK\n");
+    send(&r, &c3, &srv, 1013, 5004, R | A, NULL);
+    bw_pipeline_clock(&r.pl, r.ts - 5000000);            /* a clock set back: nothing moves */
+    bw_pipeline_clock(&r.pl, r.ts + BW_LINGER_US / 2);   /* still within the moment after it */
+    CHECK_EQ(r.pl.flows.st.flows_closed, 2);
+    bw_pipeline_clock(&r.pl, r.ts + BW_LINGER_US + 200000);
+    CHECK_EQ(r.pl.flows.st.flows_closed, 3);
+    CHECK_EQ(count(&r.sink, "\"event_type\":\"session\"", "\"reason\":\"rst\""), 3);
     rig_free(&r);
 }
 
