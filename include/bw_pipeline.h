@@ -119,6 +119,11 @@ void bw_pipeline_prefault(struct bw_pipeline *p);
 /* End of capture: finish every session (flush, close, verdicts, session records), report the
  * refusals not yet in a capacity record. */
 void bw_pipeline_finish(struct bw_pipeline *p);
+/* The exposure report as of now (SIGUSR1, --report-interval): the ended sessions' report copied
+ * into snap (bw_report_new(BW_REPORT_BROKERS_MAX)), plus every confirmed broker session still
+ * open, as far as it has gone. The run's own report is left as it is (each session is added to
+ * it once, when it ends). Returns 0 or the error of bw_report_copy. */
+int bw_pipeline_report_now(struct bw_pipeline *p, struct bw_report *snap) BW_WARN_UNUSED;
 void bw_pipeline_stats(const struct bw_pipeline *p, struct bw_stats *out);
 /* Everything any pool, cap or memcap refused in this run (the sum over the capacity resources). */
 uint64_t bw_pipeline_refused(const struct bw_pipeline *p);

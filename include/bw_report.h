@@ -105,6 +105,10 @@ struct bw_report;
 /* max_brokers rows at most; NULL on allocation failure. */
 struct bw_report *bw_report_new(uint32_t max_brokers);
 void bw_report_free(struct bw_report *r);
+/* Make dst (from bw_report_new with the same max_brokers) an exact copy of src: what a report
+ * written now starts from, before the sessions still open are added to it. Returns 0, or
+ * BW_ENOMEM (dst is then partial; do not write it) or BW_ELIMIT (different sizes). */
+int bw_report_copy(struct bw_report *dst, const struct bw_report *src) BW_WARN_UNUSED;
 /* One finished session. Only confirmed broker sessions count; others are ignored. */
 void bw_report_session(struct bw_report *r, const struct bw_report_session *s);
 /* One alert against the broker at server_ip:port (capture time ts_us): the timeline and the

@@ -162,6 +162,7 @@ struct run {
     struct report_out rep[NREPORTS]; /* text, JSON, HTML, CSV */
     const struct bw_redact *redact;  /* --redact-usernames: the key, for the report header */
     struct bw_evidence *evidence;    /* -w */
+    struct bw_report *snap;          /* mid-run reports: the ended sessions plus the open ones */
     uint64_t packets;                /* handed to the pipeline, all sources (-c) */
     bool count_reached;
     uint64_t next_stats;             /* packet time (files) or monotonic time (live); 0 = unset */
@@ -170,11 +171,23 @@ struct run {
     int report_status;
 };
 
-static int write_reports(struct run *r)
+/* mid_run: SIGUSR1 or --report-interval, while sessions are still open: the report then counts
+ * them as far as they have gone (bw_pipeline_report_now), in a copy made for it; at the end every
+ * session has ended and the run's own report is written. */
+static int write_reports(struct run *r, bool mid_run)
 {
     const struct bw_config *cfg = r->cfg;
-    const struct bw_pipeline *pl = r->pl;
+    struct bw_pipeline *pl = r->pl;
+    const struct bw_report *rep = pl->report;
     int st = 0;
+    if (mid_run) {
+        if (!r->snap) r->snap = bw_report_new(BW_REPORT_BROKERS_MAX);
+        if (r->snap && bw_pipeline_report_now(pl, r->snap) == 0) {
+            rep = r->snap;
+        } else {
+            fprintf(stderr, "brokerwatch: report: no memory for the open sessions; this report has the ended ones only\n");
+        }
+    }
     struct bw_report_header hdr = {
         .sensor = cfg->sensor_name, .version = BW_VERSION, .inputs = cfg->rfiles, .ninputs = cfg->nrfiles,
         .iface = cfg->iface, .bpf = cfg->bpf, .first_us = pl->earliest_us, .last_us = pl->latest_us,
@@ -182,7 +195,7 @@ static int write_reports(struct run *r)
         .redact_key = r->redact,
     };
     for (int i = 0; i < NREPORTS; i++)
-        if (report_write(&r->rep[i], pl->report, &hdr) != 0) st = 1;
+        if (report_write(&r->rep[i], rep, &hdr) != 0) st = 1;
     return st;
 }
 
@@ -246,7 +259,7 @@ static void service(struct run *r)
         if (report_requested) {
             report_requested = 0;
             flush_sinks(r);
-            if (write_reports(r) != 0) r->report_status = 1;
+            if (write_reports(r, true) != 0) r->report_status = 1;
         }
     }
     if (!r->live && !r->paced) return;
@@ -264,7 +277,7 @@ static void service(struct run *r)
     if (cfg->report_interval_s) {
         if (!r->next_report) r->next_report = now + (uint64_t)cfg->report_interval_s * 1000000u;
         else if (now >= r->next_report) {
-            if (write_reports(r) != 0) r->report_status = 1;
+            if (write_reports(r, true) != 0) r->report_status = 1;
             r->next_report = now + (uint64_t)cfg->report_interval_s * 1000000u;
         }
     }
@@ -648,7 +661,7 @@ int main(int argc, char **argv)
     /* Whatever happened, finish every session so no alert found so far is lost. */
     bw_pipeline_finish(&pl);
     /* A run that failed before its first packet has nothing to report but the error. */
-    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&run) != 0) status = 1;
+    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&run, false) != 0) status = 1;
     if (run.report_status) status = 1;
     for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
     struct bw_stats st;
@@ -727,6 +740,7 @@ int main(int argc, char **argv)
         }
         redis->close(redis);
     }
+    bw_report_free(run.snap);
     bw_pipeline_free(&pl);
     bw_redact_wipe(&redact_key);
     bw_config_free(&cfg);

@@ -20,6 +20,30 @@
 static size_t on_data(void *ctx, const uint8_t *buf, size_t len);
 static bool on_gap(void *ctx, uint64_t len);
 static void on_cut(void *ctx, const uint8_t *buf, size_t len);
+int bw_pipeline_report_now(struct bw_pipeline *p, struct bw_report *snap)
+{
+    int rc = bw_report_copy(snap, p->report);
+    if (rc != 0) return rc;
+    for (uint32_t i = 1; i <= p->flows.used; i++) {
+        const struct bw_flow *f = bw_flow_at(&p->flows, i);
+        if (!f || f->self != i || !f->session || f->state == BW_FLOW_CLOSED || !(f->flags & BW_FF_CONFIRMED))
+            continue;
+        const struct bw_session *s = bw_session_of(&p->flows, f);
+        if (!s || !s->dis) continue;
+        const uint8_t *cip, *sip;
+        uint16_t cport, sport;
+        bw_flow_client(f, &cip, &cport);
+        bw_flow_server(f, &sip, &sport);
+        struct bw_report_session rs = {
+            .ip_ver = f->key.ip_ver, .server_ip = sip, .client_ip = cip, .server_port = sport,
+            .app = s->app ? s->app : s->dis->name, .facts = &s->facts,
+            .first_us = f->first_us, .last_us = f->last_us,
+        };
+        bw_report_session(snap, &rs);
+    }
+    return 0;
+}
+
 static void drop_flow(struct bw_pipeline *p, struct bw_flow *f, enum bw_close how);
 static void capacity_poll(struct bw_pipeline *p, bool final);
 

@@ -136,6 +136,23 @@ void bw_report_free(struct bw_report *r)
     free(r);
 }
 
+int bw_report_copy(struct bw_report *dst, const struct bw_report *src)
+{
+    if (dst->max != src->max || dst->nbuckets != src->nbuckets) return BW_ELIMIT;
+    for (uint32_t c = 0; c < src->nchunks; c++) {
+        if (!src->chunks[c]) continue;
+        if (!dst->chunks[c] && !(dst->chunks[c] = calloc(ROW_CHUNK, sizeof(struct bw_report_row))))
+            return BW_ENOMEM;
+        memcpy(dst->chunks[c], src->chunks[c], ROW_CHUNK * sizeof(struct bw_report_row));
+    }
+    memcpy(dst->buckets, src->buckets, src->nbuckets * sizeof *src->buckets);
+    dst->used = src->used;
+    dst->dropped = src->dropped;
+    memcpy(dst->alerts, src->alerts, sizeof src->alerts);
+    dst->tl = src->tl;
+    return 0;
+}
+
 static struct bw_report_row *row_at(const struct bw_report *r, uint32_t idx1)
 {
     return &r->chunks[(idx1 - 1) / ROW_CHUNK][(idx1 - 1) % ROW_CHUNK];

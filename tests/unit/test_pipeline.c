@@ -11,6 +11,7 @@
 #include "bw_mqtt.h"
 #include "bw_packet.h"
 #include "bw_pipeline.h"
+#include "bw_report.h"
 #include "frames.h"
 #include "toy_dissector.h"
 
@@ -659,6 +660,44 @@ static void test_mqtt_reauth_bruteforce(void)
     rig_free(&r);
 }
 
+/* Broker sessions a report counts. */
+static uint64_t report_sessions(const struct bw_report *rep)
+{
+    size_t n = 0;
+    const struct bw_report_row **rows = bw_report_sorted(rep, &n);
+    uint64_t sessions = 0;
+    for (size_t i = 0; i < n; i++) sessions += rows[i]->sessions;
+    free((void *)rows);
+    return sessions;
+}
+
+/* A report written mid-run counts the broker sessions still open, without adding them twice
+ * to the run's own report (they join it when they end). */
+static void test_report_now(void)
+{
+    struct rig r;
+    rig_init(&r, 1024);
+    session(&r, ep4(10, 0, 0, 5, 40001), ep4(10, 0, 0, 1, 7777), "TOY1 alice pw\n", "OK\n");
+    open_session(&r, ep4(10, 0, 0, 6, 40002), ep4(10, 0, 0, 2, 7777), "TOY1 bob pw\n", "OK\n");
+    CHECK_EQ(report_sessions(r.pl.report), 1);                 /* the ended one only */
+    struct bw_report *snap = bw_report_new(BW_REPORT_BROKERS_MAX);
+    CHECK(snap != NULL);
+    CHECK_EQ(bw_pipeline_report_now(&r.pl, snap), 0);
+    CHECK_EQ(report_sessions(snap), 2);
+    struct bw_report_totals t;
+    bw_report_totals(snap, &t);
+    CHECK_EQ(t.brokers, 2);
+    CHECK_EQ(t.creds, 2);
+    /* again: the same figures, nothing counted twice */
+    CHECK_EQ(bw_pipeline_report_now(&r.pl, snap), 0);
+    CHECK_EQ(report_sessions(snap), 2);
+    CHECK_EQ(report_sessions(r.pl.report), 1);                 /* the run's report untouched */
+    bw_pipeline_finish(&r.pl);
+    CHECK_EQ(report_sessions(r.pl.report), 2);                 /* the open one joins at the end */
+    bw_report_free(snap);
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_credentials_session();
@@ -678,5 +717,6 @@ int main(void)
     test_orientation_known_broker();
     test_capacity_rate();
     test_mqtt_reauth_bruteforce();
+    test_report_now();
     return check_summary("pipeline");
 }
