@@ -286,7 +286,7 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool 
         }
     }
     struct bw_bytes cid = read_str(b, f);
-    if (cid.ptr) bw_fstr_set(&f->client_id, cid.ptr, cid.len);
+    if (cid.ptr) bw_fid_set(&f->client_id, cid.ptr, cid.len);
     if (x->will_flag) {
         if (level == 5) {
             struct mqtt_props p;
@@ -314,7 +314,7 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool 
 
     if ((flags & BW_MQTT_CF_USERNAME) && user.ptr) {
         f->seen |= BW_FACT_CREDS_USER;
-        bw_fstr_set(&f->user, user.ptr, user.len);
+        bw_fid_set(&f->user, user.ptr, user.len);
     }
     if ((flags & BW_MQTT_CF_PASSWORD) && pass.ptr) {
         f->seen |= BW_FACT_CREDS_PASS;
