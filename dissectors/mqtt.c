@@ -1151,6 +1151,32 @@ static bool http_upgrade_mqtt(struct bw_bytes head)
            http_header(head, "Sec-WebSocket-Protocol", &proto) && icontains(proto, "mqtt");
 }
 
+/* The start of an HTTP head without its end yet. Real browsers send 2-4 kB of it (cookies,
+ * user agent, client hints), over more than one segment: wait for it up to the head limit the
+ * upgrade parser accepts while what is here is a GET whose complete header lines are consistent
+ * with a WebSocket upgrade. After BW_PROBE_WINDOW bytes, some WebSocket header must have shown
+ * (Chromium sends Upgrade early, Firefox Sec-WebSocket-Version): a long plain GET is no upgrade. */
+static int probe_partial_upgrade(const uint8_t *buf, size_t len)
+{
+    if (len >= MQTT_HTTP_MAX) return BW_PROBE_NO;          /* longer than any upgrade we accept */
+    const uint8_t *eol = memchr(buf, '\n', len);
+    if (!eol) return len < BW_PROBE_WINDOW ? BW_PROBE_MAYBE : BW_PROBE_NO;   /* request line */
+    size_t rl = (size_t)(eol - buf);
+    struct bw_bytes reqline = { buf, rl };
+    if (!icontains(reqline, " HTTP/1.")) return BW_PROBE_NO;
+    /* Complete header lines only: a line cut by the segment end says nothing yet. */
+    size_t last = rl;                                      /* the last '\n' in buf */
+    for (size_t i = len; i > rl + 1; i--)
+        if (buf[i - 1] == '\n') { last = i - 1; break; }
+    struct bw_bytes lines = { buf + rl + 1, last - rl };  /* header lines, each ending in '\n' */
+    struct bw_bytes up;
+    if (http_header(lines, "Upgrade", &up) && !icontains(up, "websocket")) return BW_PROBE_NO;
+    bool ws = (http_header(lines, "Upgrade", &up)) || icontains(lines, "\nSec-WebSocket-") ||
+              (lines.len >= 14 && ieq(lines.ptr, "Sec-WebSocket-", 14));
+    if (ws) return BW_PROBE_MAYBE;
+    return len < BW_PROBE_WINDOW ? BW_PROBE_MAYBE : BW_PROBE_NO;
+}
+
 static int probe_connect(const uint8_t *buf, size_t len)
 {
     static const uint8_t v4[] = { 0, 4, 'M', 'Q', 'T', 'T' }, v3[] = { 0, 6, 'M', 'Q', 'I', 's', 'd', 'p' };
@@ -1202,9 +1228,11 @@ static int mqtt_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
         size_t n = len < 4 ? len : 4;
         if (memcmp(buf, "GET ", n) != 0) return BW_PROBE_NO;
         size_t hl = http_head_len(buf, len, MQTT_HTTP_MAX);
-        if (hl == 0) return len < BW_PROBE_WINDOW ? BW_PROBE_MAYBE : BW_PROBE_NO;
-        struct bw_bytes head = { buf, hl };
-        return http_upgrade_mqtt(head) ? BW_PROBE_YES : BW_PROBE_NO;
+        if (hl) {
+            struct bw_bytes head = { buf, hl };
+            return http_upgrade_mqtt(head) ? BW_PROBE_YES : BW_PROBE_NO;
+        }
+        return probe_partial_upgrade(buf, len);
     }
     if (dir == BW_DIR_TOCLIENT && buf[0] == 0x20 && connack_exact(buf, len)) return 80;
     bool exact, bad;

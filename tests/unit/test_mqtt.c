@@ -992,6 +992,80 @@ static void test_big_connect(void)
     CHECK(s.f.user.len == 256 && !s.f.user.cut);
 }
 
+/* A browser's upgrade: Chromium's header order, a 2.5 kB cookie, client hints; firefox puts
+ * Sec-WebSocket-Version early and Upgrade last, after its cookie. */
+static size_t browser_upgrade(char *out, size_t cap, bool firefox, size_t cookie)
+{
+    char ck[4096];
+    for (size_t i = 0; i < cookie; i++) ck[i] = (char)('A' + i % 26);
+    ck[cookie] = '\0';
+    int n;
+    if (!firefox)
+        n = snprintf(out, cap, "GET /mqtt HTTP/1.1\r\nHost: 10.0.0.2:9001\r\nConnection: Upgrade\r\n"
+                     "Pragma: no-cache\r\nCache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) "
+                     "AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.6099.224 Safari/537.36\r\n"
+                     "Upgrade: websocket\r\nOrigin: http://10.0.0.2:8080\r\nSec-WebSocket-Version: 13\r\n"
+                     "Accept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9\r\n"
+                     "Cookie: session=%s\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                     "Sec-WebSocket-Protocol: mqtt\r\n\r\n", ck);
+    else
+        n = snprintf(out, cap, "GET /mqtt HTTP/1.1\r\nHost: 10.0.0.2:9001\r\nUser-Agent: Mozilla/5.0 (X11; "
+                     "Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0\r\nAccept: */*\r\n"
+                     "Sec-WebSocket-Version: 13\r\nOrigin: http://10.0.0.2:8080\r\nSec-WebSocket-Protocol: mqtt\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nConnection: keep-alive, Upgrade\r\n"
+                     "Cookie: session=%s\r\nPragma: no-cache\r\nUpgrade: websocket\r\n\r\n", ck);
+    return (size_t)n;
+}
+
+static void test_websocket_browser(void)
+{
+    static char up[8192];
+    const struct bw_dissector *d = &bw_dissector_mqtt;
+    for (int ff = 0; ff < 2; ff++) {
+        size_t n = browser_upgrade(up, sizeof up, ff, 2500);
+        CHECK(n > 2600 && n < 4096);
+        const uint8_t *u = (const uint8_t *)up;
+        /* every prefix short of the end is worth waiting for; the whole head is a claim */
+        for (size_t k = 1; k < n; k++) {
+            int sc = d->probe(BW_DIR_TOSERVER, u, k);
+            CHECK(sc == BW_PROBE_MAYBE);
+            if (sc != BW_PROBE_MAYBE) { fprintf(stderr, "  prefix %zu: %d\n", k, sc); break; }
+        }
+        CHECK_EQ(d->probe(BW_DIR_TOSERVER, u, n), BW_PROBE_YES);
+        /* the dissector: the head in two segments at every offset, then the CONNECT */
+        static struct vec c, fr;
+        c.n = fr.n = 0;
+        connect_pkt(&c, 4, "browser-1", azure_user, "tok", NULL, NULL);
+        ws_frame(&fr, 2, true, c.b, c.n);
+        for (size_t k = 1; k < n; k += 7) {
+            static struct sess s;
+            fresh(&s);
+            feed(&s, BW_DIR_TOSERVER, u, k);
+            CHECK(!(s.f.seen & BW_FACT_WEBSOCKET));            /* nothing decided on half a head */
+            feed(&s, BW_DIR_TOSERVER, u + k, n - k);
+            feed(&s, BW_DIR_TOSERVER, fr.b, fr.n);
+            CHECK((s.f.seen & BW_FACT_WEBSOCKET) && fstr_eq(&s.f.user, azure_user));
+            CHECK_EQ(s.f.anomalies, 0);
+            if (!fstr_eq(&s.f.user, azure_user)) { fprintf(stderr, "  split at %zu\n", k); break; }
+        }
+    }
+    /* a long plain GET (no WebSocket header in its first BW_PROBE_WINDOW bytes) is no upgrade */
+    static char plain[2048];
+    int pn = snprintf(plain, sizeof plain, "GET /index.html HTTP/1.1\r\nHost: example\r\nCookie: ");
+    memset(plain + pn, 'c', 1500);
+    CHECK_EQ(d->probe(BW_DIR_TOSERVER, (const uint8_t *)plain, (size_t)pn + 1500), BW_PROBE_NO);
+    /* an Upgrade to something else, and a head past the limit */
+    static const char h2c[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nCookie: a";
+    CHECK_EQ(d->probe(BW_DIR_TOSERVER, (const uint8_t *)h2c, sizeof h2c - 1), BW_PROBE_NO);
+    size_t n = browser_upgrade(up, sizeof up, false, 3900);
+    CHECK_EQ(d->probe(BW_DIR_TOSERVER, (const uint8_t *)up, 4096), BW_PROBE_NO);
+    static struct sess s;
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, (const uint8_t *)up, n);         /* longer than a head we accept */
+    CHECK(!(s.f.seen & BW_FACT_WEBSOCKET) && (s.f.anomalies & (1u << BW_MQTT_ANOM_WEBSOCKET)));
+}
+
 int main(void)
 {
     test_connect_versions();
@@ -1010,5 +1084,6 @@ int main(void)
     test_reauth_failure();
     test_midstream_version();
     test_big_connect();
+    test_websocket_browser();
     return check_summary("mqtt");
 }
