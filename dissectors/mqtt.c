@@ -1627,8 +1627,12 @@ static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
         bw_json_null(j, "keep_alive");
         bw_json_null(j, "clean_session");
     }
-    if (x->will_flag) bw_json_fstr(j, "will_topic", &x->will_topic);
-    else bw_json_null(j, "will_topic");
+    if (x->will_flag) {
+        bw_json_fstr(j, "will_topic", &x->will_topic);
+        if (x->have & BW_MQTT_HAVE_CONNECT) bw_json_u64(j, "will_payload_length", x->will_payload_len);
+    } else {
+        bw_json_null(j, "will_topic");
+    }
     if (x->have & BW_MQTT_HAVE_CONNACK) {
         bool v5 = (x->have & BW_MQTT_HAVE_CONNACK_V5) != 0;
         const char *name = v5 ? reason_v5(f->result_code) : reason_v3(f->result_code);
