@@ -54,6 +54,7 @@ struct mqtt_cstream {             /* a CONNECT too big to buffer, read as it pas
     uint8_t  flags, level;        /* from its fixed part */
     uint8_t  pend_strs;           /* length-prefixed strings of a user property still to skip */
     bool     active, has_method, user_read, pass_read, defcreds;
+    bool     in_ws;               /* inside WebSocket frames: mqtt_ws feeds it unmasked bytes */
 };
 
 struct mqtt_state {
@@ -573,7 +574,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
             anomaly(f, BW_MQTT_ANOM_TRAILING);
             skip = cs->left;
             cs_finish(st, f);
-            st->d[dir].mode = MODE_MQTT;
+            st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
             break;
         }
         if (bad_len) {
@@ -586,7 +587,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
                 take = 0;
                 skip = cs->left;
                 cs_finish(st, f);
-                st->d[dir].mode = MODE_MQTT;
+                st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
             }
         }
         if (take == 0 && skip == 0 && cs->active) {        /* the step needs bytes not here yet */
@@ -603,7 +604,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
         if (cs->active && !in_props && !bad_len) cs->phase = cs_next(cs, cs->phase);
         if (cs->active && cs->phase == CS_END && cs->left == 0) {   /* ends here: conclude now */
             cs_finish(st, f);
-            st->d[dir].mode = MODE_MQTT;
+            st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
         }
         if (step > len - off) {                            /* the rest lies ahead: skip it unseen */
             *used = off + step;
@@ -612,7 +613,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
         off += step;
         if (!cs->active) {
             /* Back to packets: parse the next one now (OK with nothing used would mean "wait"). */
-            if (off == 0) return mqtt_tcp(st, dir, buf, len, used, f);
+            if (off == 0 && !cs->in_ws) return mqtt_tcp(st, dir, buf, len, used, f);
             *used = off;
             return BW_PARSE_OK;
         }
@@ -1410,7 +1411,7 @@ static enum bw_parse mqtt_gap(void *state, enum bw_dir dir, struct bw_facts *f)
     struct mqtt_state *st = state;
     struct mqtt_dir *d = &st->d[dir];
     /* A streamed CONNECT cut by the hole: conclude from the fields read; the rest is unread. */
-    if (d->mode == MODE_CSTREAM) cs_finish(st, f);
+    if (dir == BW_DIR_TOSERVER) cs_finish(st, f);
     /* Inside WebSocket frames or an HTTP head a lost byte loses the framing: give up. */
     if (d->mode == MODE_HTTP || d->mode == MODE_WS) return BW_PARSE_DONE;
     if (d->mode == MODE_START) return BW_PARSE_OK;       /* nothing followed yet: decide later */
@@ -1582,6 +1583,23 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
             w.off += (size_t)k;
             continue;
         }
+        if (st->cs.active) {
+            /* A CONNECT too big to gather, streamed as on TCP: unmask what the frames hold (its
+             * fields need at most a few hundred bytes at a time) and move on by what it used. */
+            struct ws_walk t = w;
+            size_t want = st->cs.left < MQTT_PARSE_MAX ? st->cs.left : MQTT_PARSE_MAX;
+            size_t got = ws_pull(&t, dir, buf, len, pkt, want, f);
+            size_t u = 0;
+            enum bw_parse cr = got ? mqtt_cstream(st, dir, pkt, got, &u, f) : BW_PARSE_NEED_MORE;
+            if (cr == BW_PARSE_MALFORMED) { r = cr; break; }
+            enum ws_stop why = t.stop;
+            t = w;
+            (void)ws_pull(&t, dir, buf, len, NULL, u < got ? u : got, f);
+            w = t;
+            if (u > got) w.w.inner_skip = (uint32_t)(u - got);   /* skipped across frames */
+            if (u == 0 && st->cs.active) { w.stop = why == WS_GO ? WS_SHORT : why; break; }
+            continue;
+        }
         struct ws_walk t = w;
         uint8_t hb[5];
         size_t got = ws_pull(&t, dir, buf, len, hb, sizeof hb, f);
@@ -1589,6 +1607,18 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
         enum vi v = mqtt_header(hb, got, &h);
         if (v == VI_SHORT) { w.stop = t.stop == WS_GO ? WS_SHORT : t.stop; break; }
         if (v == VI_BAD) { anomaly(f, BW_MQTT_ANOM_REMAINING_LENGTH); r = BW_PARSE_MALFORMED; break; }
+        if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER && h.rlen > MQTT_PARSE_MAX && !st->connect_seen) {
+            t = w;
+            (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f);
+            w = t;
+            r = mqtt_packet(st, dir, &h, NULL, f);          /* counts it, checks its flags */
+            if (r != BW_PARSE_OK) break;
+            memset(&st->cs, 0, sizeof st->cs);
+            st->cs.active = true;
+            st->cs.in_ws = true;
+            st->cs.left = h.rlen;
+            continue;
+        }
         if (!wanted(dir, h.type) || h.rlen > MQTT_PARSE_MAX) {
             if (wanted(dir, h.type)) anomaly(f, BW_MQTT_ANOM_OVERSIZE);
             t = w;

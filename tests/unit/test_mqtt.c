@@ -1018,6 +1018,58 @@ static size_t browser_upgrade(char *out, size_t cap, bool firefox, size_t cookie
     return (size_t)n;
 }
 
+/* The same large CONNECT inside WebSocket frames of frame_len bytes (a ping after the first). */
+static void ws_frames(struct vec *out, const struct vec *c, size_t frame_len)
+{
+    for (size_t k = 0; k < c->n; k += frame_len) {
+        size_t n = c->n - k < frame_len ? c->n - k : frame_len;
+        ws_frame(out, k == 0 ? 2 : 0, k + n == c->n, c->b + k, n);
+        if (k == 0) ws_frame(out, 9, true, (const uint8_t *)"hi", 2);
+    }
+}
+
+static void test_websocket_big_connect(void)
+{
+    static const char up[] = "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+    static struct vec c, fr;
+    static struct sess ref, s;
+    c.n = fr.n = 0;
+    big_connect(&c, 5, 3, 26, "ws-big", azure_user, "tok-ws", "SCRAM-SHA-1");
+    ws_frames(&fr, &c, 4000);
+    fresh(&ref);
+    feed(&ref, BW_DIR_TOSERVER, (const uint8_t *)up, sizeof up - 1);
+    feed(&ref, BW_DIR_TOSERVER, fr.b, fr.n);
+    CHECK(ref.f.seen & BW_FACT_WEBSOCKET);
+    CHECK(fstr_eq(&ref.f.user, azure_user));
+    CHECK(fstr_eq(&ref.f.mech, "SCRAM-SHA-1"));
+    CHECK_EQ(ref.f.pass_len, 6);
+    CHECK_EQ(X(&ref)->will_payload_len, 26 * 1024);
+    CHECK_EQ(X(&ref)->receive_maximum, 20);
+    CHECK_EQ(ref.f.anomalies, 0);
+    for (size_t k = 1; k < fr.n; k += 53) {                 /* two chunks at many offsets */
+        fresh(&s);
+        feed(&s, BW_DIR_TOSERVER, (const uint8_t *)up, sizeof up - 1);
+        feed(&s, BW_DIR_TOSERVER, fr.b, k);
+        feed(&s, BW_DIR_TOSERVER, fr.b + k, fr.n - k);
+        CHECK(memcmp(&s.f, &ref.f, sizeof s.f) == 0);
+        if (memcmp(&s.f, &ref.f, sizeof s.f) != 0) { fprintf(stderr, "  ws split at %zu\n", k); break; }
+    }
+    fresh(&s);                                              /* frames of 100 bytes, fed 1448 at a time */
+    fr.n = 0;
+    ws_frames(&fr, &c, 100);
+    feed(&s, BW_DIR_TOSERVER, (const uint8_t *)up, sizeof up - 1);
+    for (size_t k = 0; k < fr.n; k += 1448) feed(&s, BW_DIR_TOSERVER, fr.b + k, fr.n - k < 1448 ? fr.n - k : 1448);
+    CHECK(fstr_eq(&s.f.user, azure_user) && s.f.pass_len == 6 && s.f.anomalies == 0);
+    /* the packet after it is read */
+    static struct vec sub, sf;
+    sub.n = sf.n = 0;
+    static const uint8_t subscribe[] = { 0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, '#', 0x00 };
+    ws_frame(&sf, 2, true, subscribe, sizeof subscribe);
+    feed(&s, BW_DIR_TOSERVER, sf.b, sf.n);
+    CHECK(s.f.seen & BW_FACT_WILDCARD_SUB);
+}
+
 static void test_websocket_browser(void)
 {
     static char up[8192];
@@ -1085,5 +1137,6 @@ int main(void)
     test_midstream_version();
     test_big_connect();
     test_websocket_browser();
+    test_websocket_big_connect();
     return check_summary("mqtt");
 }
