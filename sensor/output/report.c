@@ -418,10 +418,9 @@ size_t bw_report_user(const struct bw_report_header *h, const struct bw_fid *u, 
 #define NB_SPACE '\x01'                   /* in para() text: a space that never breaks */
 
 /* text, wrapped at W columns after a first-line prefix; later lines indented by indent spaces.
- * Breaks at spaces (not at NB_SPACE). A word longer than a line (an address) is cut at the
- * line's end; with whole_words (user names: cutting one would misreport it) it goes on a line of
- * its own instead and runs past W. */
-static void para_(FILE *out, const char *prefix, size_t indent, const char *text, bool whole_words)
+ * Breaks at spaces (not at NB_SPACE); a word longer than a line (an address, a 256-byte user
+ * name) is broken at the line's end and continues on the next line: nothing is dropped. */
+static void para(FILE *out, const char *prefix, size_t indent, const char *text)
 {
     size_t col = strlen(prefix), len = strlen(text), i = 0;
     fputs(prefix, out);
@@ -433,15 +432,6 @@ static void para_(FILE *out, const char *prefix, size_t indent, const char *text
             size_t b = room;
             while (b > 0 && text[i + b] != ' ') b--;
             take = b ? b : room;
-            if (!b && whole_words) {
-                size_t word = strcspn(text + i, " ");
-                if (col > indent) {                   /* a fresh line first, then the whole word */
-                    fprintf(out, "\n%*s", (int)indent, "");
-                    col = indent;
-                    continue;
-                }
-                take = word;
-            }
         }
         for (size_t k = 0; k < take; k++) fputc(text[i + k] == NB_SPACE ? ' ' : text[i + k], out);
         i += take;
@@ -452,11 +442,6 @@ static void para_(FILE *out, const char *prefix, size_t indent, const char *text
         }
     }
     fputc('\n', out);
-}
-
-static void para(FILE *out, const char *prefix, size_t indent, const char *text)
-{
-    para_(out, prefix, indent, text, false);
 }
 
 static void text_header(FILE *out, const struct bw_report_header *h)
@@ -695,7 +680,7 @@ int bw_report_write_text(const struct bw_report *r, const struct bw_report_heade
                 n += bw_escape_ascii(list + n, sizeof list - n, u, ul);
             }
             if (w->users_more) snprintf(list + n, sizeof list - n, ", ...");
-            para_(out, "    users in cleartext: ", 6, list, true);
+            para(out, "    users in cleartext: ", 6, list);
         }
     }
     if (r->dropped)

@@ -1062,8 +1062,8 @@ static void test_websocket_big_connect(void)
     for (size_t k = 0; k < fr.n; k += 1448) feed(&s, BW_DIR_TOSERVER, fr.b + k, fr.n - k < 1448 ? fr.n - k : 1448);
     CHECK(fstr_eq(&s.f.user, azure_user) && s.f.pass_len == 6 && s.f.anomalies == 0);
     /* the packet after it is read */
-    static struct vec sub, sf;
-    sub.n = sf.n = 0;
+    static struct vec sf;
+    sf.n = 0;
     static const uint8_t subscribe[] = { 0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, '#', 0x00 };
     ws_frame(&sf, 2, true, subscribe, sizeof subscribe);
     feed(&s, BW_DIR_TOSERVER, sf.b, sf.n);
