@@ -24,7 +24,7 @@ enum {
 #define MQTT_HTTP_MAX     4096u   /* an upgrade request or answer longer than this is not ours */
 
 /* Per-direction mode, decided by the first bytes of that direction. */
-enum mqtt_mode { MODE_START = 0, MODE_MQTT, MODE_MIDSTREAM, MODE_HTTP, MODE_WS, MODE_RESYNC };
+enum mqtt_mode { MODE_START = 0, MODE_MQTT, MODE_MIDSTREAM, MODE_HTTP, MODE_WS, MODE_RESYNC, MODE_CSTREAM };
 
 struct mqtt_ws {                  /* RFC 6455 frame position of one direction */
     uint64_t frame_left;          /* payload bytes of the current frame not yet consumed */
@@ -45,12 +45,25 @@ struct mqtt_dir {
     struct mqtt_ws ws;
 };
 
+struct mqtt_cstream {             /* a CONNECT too big to buffer, read as it passes (client side) */
+    uint32_t left;                /* bytes of its body not yet consumed (read or skipped) */
+    uint32_t props_left;          /* bytes left in the property block being walked */
+    uint32_t pass_len;
+    uint64_t seen_props;          /* property ids met in the block: a repeat is an error */
+    uint8_t  phase;               /* enum cs_phase: the field that comes next */
+    uint8_t  flags, level;        /* from its fixed part */
+    uint8_t  pend_strs;           /* length-prefixed strings of a user property still to skip */
+    bool     active, has_method, user_read, pass_read, defcreds;
+    bool     in_ws;               /* inside WebSocket frames: mqtt_ws feeds it unmasked bytes */
+};
+
 struct mqtt_state {
     uint8_t level;                /* from CONNECT (midstream: 5 once a packet proves it); 0 = unknown */
     bool    connect_seen, connack_seen, upgrade_seen, ws_accepted;
     bool    connect_method;       /* the CONNECT named an authentication method (5.0 §4.12) */
     bool    auth_wait;            /* the client sent AUTH; the broker has not answered it yet */
     struct mqtt_dir d[2];
+    struct mqtt_cstream cs;
 };
 _Static_assert(sizeof(struct mqtt_state) <= BW_DISSECTOR_STATE_MAX, "mqtt state too big");
 
@@ -232,11 +245,11 @@ static void set_version(struct bw_facts *f, uint8_t level)
 
 /* ---- CONNECT (§3.1) ---- */
 
-/* cut: b holds only the start of a CONNECT too big to wait for; fields past it are unknown. */
-static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool cut, struct bw_facts *f)
+/* The fixed part of a CONNECT: protocol name, level, flags, keep alive (§3.1.2.1-§3.1.2.10).
+ * Shared by the whole-packet reader and the streaming one, so both apply the same rules. */
+static enum bw_parse connect_head(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
-    if (st->connect_seen) { anomaly(f, BW_MQTT_ANOM_PROTOCOL); return BW_PARSE_OK; }  /* §3.1.0: once */
     struct bw_bytes name = read_bin(b);
     uint8_t raw_level = bw_cur_u8(b);
     uint8_t flags = bw_cur_u8(b);
@@ -264,29 +277,74 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool 
     if (flags & BW_MQTT_CF_RESERVED) anomaly(f, BW_MQTT_ANOM_RESERVED_FLAG);   /* §3.1.2.3 */
     /* Will QoS 3 is undefined; QoS or retain without a will is forbidden (§3.1.2.6, §3.1.2.7). */
     if (x->will_qos == 3 || (!x->will_flag && (x->will_qos || x->will_retain))) anomaly(f, BW_MQTT_ANOM_QOS);
+    return BW_PARSE_OK;
+}
+
+/* One v5 CONNECT property (5.0 §3.1.2.11). */
+static void connect_prop(const struct mqtt_prop *pr, bool *has_method, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    switch (pr->id) {
+    case 0x11: x->session_expiry = pr->num; x->have |= BW_MQTT_HAVE_SESSION_EXPIRY; break;
+    case 0x21:
+        x->receive_maximum = (uint16_t)pr->num;
+        x->have |= BW_MQTT_HAVE_RECEIVE_MAXIMUM;
+        if (pr->num == 0) anomaly(f, BW_MQTT_ANOM_PROPERTY);    /* 5.0 §3.1.2.11.3 */
+        break;
+    case 0x15: *has_method = true; if (pr->str.ptr) bw_fstr_set(&f->mech, pr->str.ptr, pr->str.len); break;
+    case 0x16: case 0x17: case 0x19: case 0x22: case 0x26: case 0x27: break;
+    default: anomaly(f, BW_MQTT_ANOM_PROPERTY); break;        /* not a CONNECT property */
+    }
+}
+
+/* What the CONNECT says about credentials, once its fields are read (or known lost). A field
+ * the flags announce but whose bytes were never read still crossed the wire: the credential is
+ * present, its content unknown; an unread user name is marked so (printed null, never ""),
+ * with the username_unread anomaly. user_read/pass_read: the field was read (user in f->user). */
+static void connect_creds(struct bw_facts *f, uint8_t flags, uint8_t level, bool has_method,
+                          bool user_read, bool pass_read, uint32_t pass_len, bool defcreds)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    bool want_user = (flags & BW_MQTT_CF_USERNAME) != 0, want_pass = (flags & BW_MQTT_CF_PASSWORD) != 0;
+    if ((want_user && !user_read) || (want_pass && !pass_read)) x->have |= BW_MQTT_HAVE_CONNECT_CUT;
+    if (want_user) {
+        f->seen |= BW_FACT_CREDS_USER;
+        if (!user_read) {
+            f->user.len = 0;
+            f->user.cut = false;
+            f->user.unread = true;
+            anomaly(f, BW_MQTT_ANOM_USER_UNREAD);
+        }
+    }
+    if (want_pass) {
+        f->seen |= BW_FACT_CREDS_PASS;
+        if (pass_read) f->pass_len = pass_len;
+        /* 3.x requires a user name with a password (§3.1.2.9); 5.0 lifted that. */
+        if (!want_user && level != 5) anomaly(f, BW_MQTT_ANOM_PASS_NO_USER);
+    }
+    if (defcreds) f->seen |= BW_FACT_DEFAULT_CREDS;
+    /* No identity at all: a password alone (5.0 token logins) or a method is one. */
+    if (!want_user && !want_pass && !has_method) f->seen |= BW_FACT_ANONYMOUS;
+}
+
+/* A whole CONNECT in b (rlen <= MQTT_PARSE_MAX). */
+static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+{
+    struct bw_mqtt_facts *x = ext_of(f);
+    if (st->connect_seen) { anomaly(f, BW_MQTT_ANOM_PROTOCOL); return BW_PARSE_OK; }  /* §3.1.0: once */
+    enum bw_parse r = connect_head(st, b, f);
+    if (r != BW_PARSE_OK) return r;
+    uint8_t flags = x->connect_flags, level = st->level;
 
     bool has_method = false;
     if (level == 5) {
         struct mqtt_props p;
         struct mqtt_prop pr;
-        if (props_open(b, &p, f)) {
-            while (props_next(&p, &pr, f)) {
-                switch (pr.id) {
-                case 0x11: x->session_expiry = pr.num; x->have |= BW_MQTT_HAVE_SESSION_EXPIRY; break;
-                case 0x21:
-                    x->receive_maximum = (uint16_t)pr.num;
-                    x->have |= BW_MQTT_HAVE_RECEIVE_MAXIMUM;
-                    if (pr.num == 0) anomaly(f, BW_MQTT_ANOM_PROPERTY);    /* 5.0 §3.1.2.11.3 */
-                    break;
-                case 0x15: has_method = true; bw_fstr_set(&f->mech, pr.str.ptr, pr.str.len); break;
-                case 0x16: case 0x17: case 0x19: case 0x22: case 0x26: case 0x27: break;
-                default: anomaly(f, BW_MQTT_ANOM_PROPERTY); break;        /* not a CONNECT property */
-                }
-            }
-        }
+        if (props_open(b, &p, f))
+            while (props_next(&p, &pr, f)) connect_prop(&pr, &has_method, f);
     }
     struct bw_bytes cid = read_str(b, f);
-    if (cid.ptr) bw_fstr_set(&f->client_id, cid.ptr, cid.len);
+    if (cid.ptr) bw_fid_set(&f->client_id, cid.ptr, cid.len);
     if (x->will_flag) {
         if (level == 5) {
             struct mqtt_props p;
@@ -302,33 +360,264 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool 
     struct bw_bytes user = { NULL, 0 }, pass = { NULL, 0 };
     if (flags & BW_MQTT_CF_USERNAME) user = read_str(b, f);
     if (flags & BW_MQTT_CF_PASSWORD) pass = read_bin(b);
-    if (b->bad && !cut) anomaly(f, BW_MQTT_ANOM_LENGTH);  /* a field ran past the packet */
-    else if (!b->bad && bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
-    /* Fields that cannot be read still crossed the wire as the flags announce them: report the
-     * credentials as present, their content unknown. */
-    if (((flags & BW_MQTT_CF_USERNAME) && !user.ptr) || ((flags & BW_MQTT_CF_PASSWORD) && !pass.ptr)) {
-        x->have |= BW_MQTT_HAVE_CONNECT_CUT;
-        if (flags & BW_MQTT_CF_USERNAME) f->seen |= BW_FACT_CREDS_USER;
-        if (flags & BW_MQTT_CF_PASSWORD) f->seen |= BW_FACT_CREDS_PASS;
-    }
-
-    if ((flags & BW_MQTT_CF_USERNAME) && user.ptr) {
-        f->seen |= BW_FACT_CREDS_USER;
-        bw_fstr_set(&f->user, user.ptr, user.len);
-    }
-    if ((flags & BW_MQTT_CF_PASSWORD) && pass.ptr) {
-        f->seen |= BW_FACT_CREDS_PASS;
-        f->pass_len = (uint32_t)pass.len;
-        bw_facts_secret(f, pass.ptr, pass.len);        /* where it lies, never what it is */
-        /* 3.x requires a user name with a password (§3.1.2.9); 5.0 lifted that. */
-        if (!(flags & BW_MQTT_CF_USERNAME) && level != 5) anomaly(f, BW_MQTT_ANOM_PASS_NO_USER);
-    }
-    if (user.ptr && pass.ptr && bw_defcreds_match(user.ptr, user.len, pass.ptr, pass.len))
-        f->seen |= BW_FACT_DEFAULT_CREDS;
-    /* No identity at all: a password alone (5.0 token logins) or a method is one. */
-    if (!(flags & (BW_MQTT_CF_USERNAME | BW_MQTT_CF_PASSWORD)) && !has_method) f->seen |= BW_FACT_ANONYMOUS;
+    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);          /* a field ran past the packet */
+    else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
+    if (user.ptr) bw_fid_set(&f->user, user.ptr, user.len);
+    if (pass.ptr) bw_facts_secret(f, pass.ptr, pass.len);    /* where it lies, never what it is */
+    bool dflt = user.ptr && pass.ptr && bw_defcreds_match(user.ptr, user.len, pass.ptr, pass.len);
+    connect_creds(f, flags, level, has_method, user.ptr != NULL, pass.ptr != NULL, (uint32_t)pass.len, dflt);
     st->connect_method = has_method;
     return BW_PARSE_OK;
+}
+
+/* ---- a CONNECT too big to buffer, streamed (STYLE.md §2) ----
+ * A 20-30 kB will payload, or user properties as large, must not cost the user name behind
+ * them. The body is walked field by field as the bytes pass: numbers and the strings that are
+ * kept (client id, user name, will topic, authentication method: at most BW_FACTS_ID_MAX bytes
+ * each) are read when their bytes are all here; everything else (will payload, user properties,
+ * correlation data, the tails of over-long strings, the password) is skipped by its length
+ * without being buffered. Each step waits for a number of bytes that depends only on the
+ * lengths on the wire, never on how the bytes were segmented, so the facts cannot either. */
+
+static enum bw_parse mqtt_tcp(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                              size_t *used, struct bw_facts *f);
+
+#define CS_PASS_CHECK 256u   /* passwords up to this long are compared with the default list */
+
+enum cs_phase {
+    CS_HEAD = 0, CS_PROPLEN, CS_PROPS, CS_CID, CS_WPROPLEN, CS_WPROPS, CS_WTOPIC, CS_WPAYLOAD,
+    CS_USER, CS_PASS, CS_END,
+};
+
+/* The phase after `ph` for this CONNECT's level and flags. */
+static uint8_t cs_next(const struct mqtt_cstream *cs, uint8_t ph)
+{
+    bool v5 = cs->level == 5, will = (cs->flags & BW_MQTT_CF_WILL) != 0;
+    switch (ph) {
+    case CS_HEAD: return v5 ? CS_PROPLEN : CS_CID;
+    case CS_PROPLEN: return CS_PROPS;
+    case CS_PROPS: return CS_CID;
+    case CS_CID: if (will) return v5 ? CS_WPROPLEN : CS_WTOPIC; /* fall through */
+    case CS_WPAYLOAD: return (cs->flags & BW_MQTT_CF_USERNAME) ? CS_USER :
+                             (cs->flags & BW_MQTT_CF_PASSWORD) ? CS_PASS : CS_END;
+    case CS_WPROPLEN: return CS_WPROPS;
+    case CS_WPROPS: return CS_WTOPIC;
+    case CS_WTOPIC: return CS_WPAYLOAD;
+    case CS_USER: return (cs->flags & BW_MQTT_CF_PASSWORD) ? CS_PASS : CS_END;
+    default: return CS_END;
+    }
+}
+
+/* The streamed CONNECT is over (read to its end, or cut short by a lost byte, a bad length or
+ * the end of the session): conclude from what was read. */
+static void cs_finish(struct mqtt_state *st, struct bw_facts *f)
+{
+    struct mqtt_cstream *cs = &st->cs;
+    if (!cs->active) return;
+    cs->active = false;
+    st->connect_method = cs->has_method;
+    connect_creds(f, cs->flags, cs->level, cs->has_method, cs->user_read, cs->pass_read, cs->pass_len,
+                  cs->defcreds);
+}
+
+static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const uint8_t *buf, size_t len,
+                                  size_t *used, struct bw_facts *f)
+{
+    struct mqtt_cstream *cs = &st->cs;
+    struct bw_mqtt_facts *x = ext_of(f);
+    size_t off = 0;
+    *used = 0;
+    for (;;) {
+        size_t avail = len - off;
+        /* Bytes of the packet consumed by this step (0 = wait), and then skipped unseen. */
+        size_t take = 0;
+        uint32_t skip = 0;
+        bool bad_len = false;
+        struct bw_cur c = bw_cur_init(buf + off, avail < cs->left ? avail : cs->left);
+        bool all_here = avail >= cs->left;                /* the packet ends within buf */
+        bool in_props = cs->phase == CS_PROPS || cs->phase == CS_WPROPS;
+        if (in_props && cs->props_left == 0) { cs->phase = cs_next(cs, cs->phase); continue; }
+        if (in_props) c = bw_cur_init(buf + off, avail < cs->props_left ? avail : cs->props_left);
+        bool block_here = in_props ? avail >= cs->props_left : all_here;
+        switch (cs->phase) {
+        case CS_HEAD: {
+            /* name (2 + 4 or 6), level, flags, keep alive: at most 12 bytes */
+            uint16_t nl = bw_cur_be16(&c);
+            if (c.bad) { if (block_here) bad_len = true; break; }
+            if (nl > 6) { anomaly(f, BW_MQTT_ANOM_PROTO_NAME); return BW_PARSE_MALFORMED; }
+            if (bw_cur_left(&c) < (size_t)nl + 4) { if (block_here) bad_len = true; break; }
+            struct bw_cur h = bw_cur_init(buf + off, 2u + nl + 4u);
+            enum bw_parse r = connect_head(st, &h, f);
+            if (r != BW_PARSE_OK) return r;
+            cs->flags = x->connect_flags;
+            cs->level = st->level;
+            take = h.off;
+            break;
+        }
+        case CS_PROPLEN: case CS_WPROPLEN: {
+            uint32_t n = 0;
+            enum vi v = mqtt_varint(&c, &n);
+            if (v == VI_SHORT) { if (block_here) bad_len = true; break; }
+            if (v == VI_BAD || n > cs->left - c.off) { bad_len = true; break; }
+            take = c.off;
+            cs->props_left = n;
+            cs->seen_props = 0;
+            break;
+        }
+        case CS_PROPS: case CS_WPROPS: {
+            if (cs->pend_strs) {                           /* a user property's key or value */
+                uint16_t n = bw_cur_be16(&c);
+                if (c.bad) { if (block_here) bad_len = true; break; }
+                if (n > cs->props_left - 2) { bad_len = true; break; }
+                take = 2;
+                skip = n;
+                cs->pend_strs--;
+                break;
+            }
+            uint32_t id = 0;
+            enum vi v = mqtt_varint(&c, &id);
+            if (v == VI_SHORT) { if (block_here) bad_len = true; break; }
+            if (v == VI_BAD || id > 0x7f || prop_type((uint8_t)id) == PT_NONE) {
+                anomaly(f, BW_MQTT_ANOM_PROPERTY);         /* unknown: its length is unknown too */
+                take = 0;
+                skip = cs->props_left;                     /* the rest of the block is lost */
+                break;
+            }
+            enum ptype t = prop_type((uint8_t)id);
+            struct mqtt_prop pr = { (uint8_t)id, 0, { NULL, 0 } };
+            if (t == PT_PAIR) {
+                take = c.off;
+                cs->pend_strs = 2;
+            } else if (t == PT_STR || t == PT_BIN) {
+                uint16_t n = bw_cur_be16(&c);
+                if (c.bad) { if (block_here) bad_len = true; break; }
+                if (n > cs->props_left - c.off) { bad_len = true; break; }
+                if (id == 0x15 && cs->phase == CS_PROPS) {
+                    /* the authentication method: its first bytes as the record keeps them */
+                    size_t keep = n < BW_FACTS_STR_MAX ? n : BW_FACTS_STR_MAX;
+                    struct bw_bytes m = bw_cur_bytes(&c, keep);
+                    if (c.bad) break;                      /* wait for them */
+                    if (n == keep && !utf8_ok(m)) anomaly(f, BW_MQTT_ANOM_UTF8);
+                    pr.str.ptr = m.ptr;
+                    pr.str.len = n;                        /* bw_fstr_set copies only what it keeps */
+                    take = c.off;
+                    skip = (uint32_t)(n - keep);
+                } else {
+                    take = c.off;
+                    skip = n;
+                }
+            } else {
+                if (t == PT_BYTE) pr.num = bw_cur_u8(&c);
+                else if (t == PT_U16) pr.num = bw_cur_be16(&c);
+                else if (t == PT_U32) pr.num = bw_cur_be32(&c);
+                else if (mqtt_varint(&c, &pr.num) != VI_OK) c.bad = true;
+                if (c.bad) { if (block_here) bad_len = true; break; }
+                take = c.off;
+            }
+            /* Only user properties and subscription identifiers may repeat (5.0 §2.2.2.2). */
+            if (id != 0x26 && id != 0x0B) {
+                if (cs->seen_props & ((uint64_t)1 << id)) anomaly(f, BW_MQTT_ANOM_PROPERTY);
+                cs->seen_props |= (uint64_t)1 << id;
+            }
+            if (cs->phase == CS_PROPS) connect_prop(&pr, &cs->has_method, f);
+            break;
+        }
+        case CS_CID: case CS_USER: case CS_WTOPIC: {
+            /* Kept strings: their first bytes up to the record's size, the rest skipped. */
+            uint16_t n = bw_cur_be16(&c);
+            if (c.bad) { if (block_here) bad_len = true; break; }
+            if (n > cs->left - 2) { bad_len = true; break; }
+            size_t cap = cs->phase == CS_WTOPIC ? BW_FACTS_STR_MAX : BW_FACTS_ID_MAX;
+            size_t keep = n < cap ? n : cap;
+            struct bw_bytes s = bw_cur_bytes(&c, keep);
+            if (c.bad) break;                              /* wait for the kept bytes */
+            if (n == keep && !utf8_ok(s)) anomaly(f, BW_MQTT_ANOM_UTF8);
+            if (cs->phase == CS_CID) bw_fid_set(&f->client_id, s.ptr, n);
+            else if (cs->phase == CS_USER) { bw_fid_set(&f->user, s.ptr, n); cs->user_read = true; }
+            else bw_fstr_set(&x->will_topic, s.ptr, n);
+            take = c.off;
+            skip = (uint32_t)(n - keep);
+            break;
+        }
+        case CS_WPAYLOAD: {
+            uint16_t n = bw_cur_be16(&c);
+            if (c.bad) { if (block_here) bad_len = true; break; }
+            if (n > cs->left - 2) { bad_len = true; break; }
+            x->will_payload_len = n;
+            take = 2;
+            skip = n;                                      /* never buffered */
+            break;
+        }
+        case CS_PASS: {
+            uint16_t n = bw_cur_be16(&c);
+            if (c.bad) { if (block_here) bad_len = true; break; }
+            if (n > cs->left - 2) { bad_len = true; break; }
+            /* Its position for the evidence writer (never its bytes); past the bytes at hand,
+             * or in an unmasked WebSocket copy, it is recorded as unplaced. */
+            bw_facts_secret(f, c.base + 2, n);
+            if (n <= CS_PASS_CHECK) {
+                /* Compared in place with the default list, then forgotten: never stored. */
+                struct bw_bytes pw = bw_cur_bytes(&c, n);
+                if (c.bad) break;                          /* wait for it */
+                cs->defcreds = cs->user_read && !f->user.cut &&
+                               bw_defcreds_match((const uint8_t *)f->user.s, f->user.len, pw.ptr, pw.len);
+                take = c.off;
+            } else {
+                take = 2;
+                skip = n;
+            }
+            cs->pass_read = true;
+            cs->pass_len = n;
+            break;
+        }
+        default: /* CS_END with bytes left */
+            anomaly(f, BW_MQTT_ANOM_TRAILING);
+            skip = cs->left;
+            cs_finish(st, f);
+            st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
+            break;
+        }
+        if (bad_len) {
+            /* A length that runs past its packet or block: the rest cannot be followed. */
+            anomaly(f, BW_MQTT_ANOM_LENGTH);
+            if (in_props && cs->props_left <= cs->left) {
+                take = 0;
+                skip = cs->props_left;                     /* lose the block, keep going after it */
+            } else {
+                take = 0;
+                skip = cs->left;
+                cs_finish(st, f);
+                st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
+            }
+        }
+        if (take == 0 && skip == 0 && cs->active) {        /* the step needs bytes not here yet */
+            *used = off;
+            return BW_PARSE_NEED_MORE;
+        }
+        /* Charge the step to the packet and, inside properties, to the block. */
+        size_t step = take + skip;
+        cs->left -= (uint32_t)step;
+        if (in_props) {
+            cs->props_left -= (uint32_t)step;
+            if (cs->props_left == 0) cs->pend_strs = 0;
+        }
+        if (cs->active && !in_props && !bad_len) cs->phase = cs_next(cs, cs->phase);
+        if (cs->active && cs->phase == CS_END && cs->left == 0) {   /* ends here: conclude now */
+            cs_finish(st, f);
+            st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
+        }
+        if (step > len - off) {                            /* the rest lies ahead: skip it unseen */
+            *used = off + step;
+            return BW_PARSE_OK;
+        }
+        off += step;
+        if (!cs->active) {
+            /* Back to packets: parse the next one now (OK with nothing used would mean "wait"). */
+            if (off == 0 && !cs->in_ws) return mqtt_tcp(st, dir, buf, len, used, f);
+            *used = off;
+            return BW_PARSE_OK;
+        }
+    }
 }
 
 /* ---- CONNACK (§3.2, 5.0 §3.2) ---- */
@@ -460,10 +749,9 @@ static bool v5_shape(const struct mqtt_hdr *h)
     }
 }
 
-/* A packet whose header is known; body is its complete window (or, cut, its start) or NULL
- * when it is skipped. */
+/* A packet whose header is known; body is its complete window, or NULL when it is skipped. */
 static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const struct mqtt_hdr *h,
-                                 struct bw_cur *body, bool cut, struct bw_facts *f)
+                                 struct bw_cur *body, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
     struct mqtt_dir *d = &st->d[dir];
@@ -485,7 +773,7 @@ static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const s
         anomaly(f, BW_MQTT_ANOM_PROTOCOL);
     if (body) {
         switch (h->type) {
-        case MQTT_CONNECT: r = mqtt_connect(st, body, cut, f); break;
+        case MQTT_CONNECT: r = mqtt_connect(st, body, f); break;
         case MQTT_CONNACK: r = mqtt_connack(st, body, f); break;
         case MQTT_SUBSCRIBE: r = mqtt_subscribe(st, body, f); break;
         case MQTT_AUTH: r = mqtt_auth(st, dir, body, f); break;
@@ -526,32 +814,28 @@ static enum bw_parse mqtt_tcp(struct mqtt_state *st, enum bw_dir dir, const uint
     if (v == VI_SHORT) return BW_PARSE_NEED_MORE;
     if (v == VI_BAD) { anomaly(f, BW_MQTT_ANOM_REMAINING_LENGTH); return BW_PARSE_MALFORMED; }
     size_t total = h.hlen + h.rlen;
-    /* An oversize CONNECT is read from its start: wait for enough of it to hold the flags. */
-    if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER && h.rlen > MQTT_PARSE_MAX && len - h.hlen < 256)
-        return BW_PARSE_NEED_MORE;
+    /* A CONNECT too big to buffer is streamed through, field by field (mqtt_cstream). */
+    if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER && h.rlen > MQTT_PARSE_MAX && !st->connect_seen) {
+        enum bw_parse r = mqtt_packet(st, dir, &h, NULL, f);   /* counts it, checks its flags */
+        if (r != BW_PARSE_OK) { *used = total; return r; }
+        memset(&st->cs, 0, sizeof st->cs);
+        st->cs.active = true;
+        st->cs.left = h.rlen;
+        st->d[dir].mode = MODE_CSTREAM;
+        *used = h.hlen;
+        return BW_PARSE_OK;
+    }
     if (!wanted(dir, h.type) || h.rlen > MQTT_PARSE_MAX) {
-        if (wanted(dir, h.type)) {
-            anomaly(f, BW_MQTT_ANOM_OVERSIZE);           /* too big to wait for: skip it */
-            if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER) {
-                /* Read what is at hand of it: level, flags, maybe the user name. */
-                struct bw_cur c = bw_cur_init(buf, len);
-                bw_cur_skip(&c, h.hlen);
-                struct bw_bytes part = bw_cur_rest(&c);
-                struct bw_cur pc = bw_cur_init(part.ptr, part.len);
-                ext_of(f)->have |= BW_MQTT_HAVE_CONNECT_CUT;
-                *used = total;
-                return mqtt_packet(st, dir, &h, &pc, true, f);
-            }
-        }
+        if (wanted(dir, h.type)) anomaly(f, BW_MQTT_ANOM_OVERSIZE);   /* too big to wait for: skip it */
         *used = total;                                   /* may exceed len: the rest is skipped */
-        return mqtt_packet(st, dir, &h, NULL, false, f);
+        return mqtt_packet(st, dir, &h, NULL, f);
     }
     if (len - h.hlen < h.rlen) return BW_PARSE_NEED_MORE;
     struct bw_cur c = bw_cur_init(buf, len);
     bw_cur_skip(&c, h.hlen);
     struct bw_cur body = bw_cur_sub(&c, h.rlen);
     *used = total;
-    return mqtt_packet(st, dir, &h, &body, false, f);
+    return mqtt_packet(st, dir, &h, &body, f);
 }
 
 /* ---- SUBSCRIBE (§3.8), AUTH (5.0 §3.15), DISCONNECT (§3.14) ---- */
@@ -868,6 +1152,32 @@ static bool http_upgrade_mqtt(struct bw_bytes head)
            http_header(head, "Sec-WebSocket-Protocol", &proto) && icontains(proto, "mqtt");
 }
 
+/* The start of an HTTP head without its end yet. Real browsers send 2-4 kB of it (cookies,
+ * user agent, client hints), over more than one segment: wait for it up to the head limit the
+ * upgrade parser accepts while what is here is a GET whose complete header lines are consistent
+ * with a WebSocket upgrade. After BW_PROBE_WINDOW bytes, some WebSocket header must have shown
+ * (Chromium sends Upgrade early, Firefox Sec-WebSocket-Version): a long plain GET is no upgrade. */
+static int probe_partial_upgrade(const uint8_t *buf, size_t len)
+{
+    if (len >= MQTT_HTTP_MAX) return BW_PROBE_NO;          /* longer than any upgrade we accept */
+    const uint8_t *eol = memchr(buf, '\n', len);
+    if (!eol) return len < BW_PROBE_WINDOW ? BW_PROBE_MAYBE : BW_PROBE_NO;   /* request line */
+    size_t rl = (size_t)(eol - buf);
+    struct bw_bytes reqline = { buf, rl };
+    if (!icontains(reqline, " HTTP/1.")) return BW_PROBE_NO;
+    /* Complete header lines only: a line cut by the segment end says nothing yet. */
+    size_t last = rl;                                      /* the last '\n' in buf */
+    for (size_t i = len; i > rl + 1; i--)
+        if (buf[i - 1] == '\n') { last = i - 1; break; }
+    struct bw_bytes lines = { buf + rl + 1, last - rl };  /* header lines, each ending in '\n' */
+    struct bw_bytes up;
+    if (http_header(lines, "Upgrade", &up) && !icontains(up, "websocket")) return BW_PROBE_NO;
+    bool ws = (http_header(lines, "Upgrade", &up)) || icontains(lines, "\nSec-WebSocket-") ||
+              (lines.len >= 14 && ieq(lines.ptr, "Sec-WebSocket-", 14));
+    if (ws) return BW_PROBE_MAYBE;
+    return len < BW_PROBE_WINDOW ? BW_PROBE_MAYBE : BW_PROBE_NO;
+}
+
 static int probe_connect(const uint8_t *buf, size_t len)
 {
     static const uint8_t v4[] = { 0, 4, 'M', 'Q', 'T', 'T' }, v3[] = { 0, 6, 'M', 'Q', 'I', 's', 'd', 'p' };
@@ -919,9 +1229,11 @@ static int mqtt_probe(enum bw_dir dir, const uint8_t *buf, size_t len)
         size_t n = len < 4 ? len : 4;
         if (memcmp(buf, "GET ", n) != 0) return BW_PROBE_NO;
         size_t hl = http_head_len(buf, len, MQTT_HTTP_MAX);
-        if (hl == 0) return len < BW_PROBE_WINDOW ? BW_PROBE_MAYBE : BW_PROBE_NO;
-        struct bw_bytes head = { buf, hl };
-        return http_upgrade_mqtt(head) ? BW_PROBE_YES : BW_PROBE_NO;
+        if (hl) {
+            struct bw_bytes head = { buf, hl };
+            return http_upgrade_mqtt(head) ? BW_PROBE_YES : BW_PROBE_NO;
+        }
+        return probe_partial_upgrade(buf, len);
     }
     if (dir == BW_DIR_TOCLIENT && buf[0] == 0x20 && connack_exact(buf, len)) return 80;
     bool exact, bad;
@@ -1089,6 +1401,7 @@ static enum bw_parse mqtt_parse(void *state, enum bw_dir dir, const uint8_t *buf
     case MODE_RESYNC: return mqtt_resync(st, dir, buf, len, used, f);
     case MODE_HTTP: return mqtt_http(st, dir, buf, len, used, f);
     case MODE_WS: return mqtt_ws(st, dir, buf, len, used, f);
+    case MODE_CSTREAM: return mqtt_cstream(st, dir, buf, len, used, f);
     default: return BW_PARSE_DONE;
     }
 }
@@ -1097,7 +1410,8 @@ static enum bw_parse mqtt_gap(void *state, enum bw_dir dir, struct bw_facts *f)
 {
     struct mqtt_state *st = state;
     struct mqtt_dir *d = &st->d[dir];
-    (void)f;
+    /* A streamed CONNECT cut by the hole: conclude from the fields read; the rest is unread. */
+    if (dir == BW_DIR_TOSERVER) cs_finish(st, f);
     /* Inside WebSocket frames or an HTTP head a lost byte loses the framing: give up. */
     if (d->mode == MODE_HTTP || d->mode == MODE_WS) return BW_PARSE_DONE;
     if (d->mode == MODE_START) return BW_PARSE_OK;       /* nothing followed yet: decide later */
@@ -1109,6 +1423,7 @@ static enum bw_parse mqtt_gap(void *state, enum bw_dir dir, struct bw_facts *f)
 static void mqtt_close(void *state, enum bw_close how, struct bw_facts *f)
 {
     struct mqtt_state *st = state;
+    cs_finish(st, f);                                      /* a CONNECT still streaming: conclude */
     /* The broker hung up on a CONNECT without answering (e.g. a level it does not speak). */
     bool server_closed = how == BW_CLOSE_FIN_SERVER_FIRST || how == BW_CLOSE_RST_SERVER;
     /* That is a refusal (3.1.1 §3.1.4, 5.0 §3.1.4): never an acceptance, never anonymous. */
@@ -1268,6 +1583,23 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
             w.off += (size_t)k;
             continue;
         }
+        if (st->cs.active) {
+            /* A CONNECT too big to gather, streamed as on TCP: unmask what the frames hold (its
+             * fields need at most a few hundred bytes at a time) and move on by what it used. */
+            struct ws_walk t = w;
+            size_t want = st->cs.left < MQTT_PARSE_MAX ? st->cs.left : MQTT_PARSE_MAX;
+            size_t got = ws_pull(&t, dir, buf, len, pkt, want, f);
+            size_t u = 0;
+            enum bw_parse cr = got ? mqtt_cstream(st, dir, pkt, got, &u, f) : BW_PARSE_NEED_MORE;
+            if (cr == BW_PARSE_MALFORMED) { r = cr; break; }
+            enum ws_stop why = t.stop;
+            t = w;
+            (void)ws_pull(&t, dir, buf, len, NULL, u < got ? u : got, f);
+            w = t;
+            if (u > got) w.w.inner_skip = (uint32_t)(u - got);   /* skipped across frames */
+            if (u == 0 && st->cs.active) { w.stop = why == WS_GO ? WS_SHORT : why; break; }
+            continue;
+        }
         struct ws_walk t = w;
         uint8_t hb[5];
         size_t got = ws_pull(&t, dir, buf, len, hb, sizeof hb, f);
@@ -1275,20 +1607,32 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
         enum vi v = mqtt_header(hb, got, &h);
         if (v == VI_SHORT) { w.stop = t.stop == WS_GO ? WS_SHORT : t.stop; break; }
         if (v == VI_BAD) { anomaly(f, BW_MQTT_ANOM_REMAINING_LENGTH); r = BW_PARSE_MALFORMED; break; }
+        if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER && h.rlen > MQTT_PARSE_MAX && !st->connect_seen) {
+            t = w;
+            (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f);
+            w = t;
+            r = mqtt_packet(st, dir, &h, NULL, f);          /* counts it, checks its flags */
+            if (r != BW_PARSE_OK) break;
+            memset(&st->cs, 0, sizeof st->cs);
+            st->cs.active = true;
+            st->cs.in_ws = true;
+            st->cs.left = h.rlen;
+            continue;
+        }
         if (!wanted(dir, h.type) || h.rlen > MQTT_PARSE_MAX) {
             if (wanted(dir, h.type)) anomaly(f, BW_MQTT_ANOM_OVERSIZE);
             t = w;
             (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f);
             w = t;
             w.w.inner_skip = h.rlen;
-            r = mqtt_packet(st, dir, &h, NULL, false, f);
+            r = mqtt_packet(st, dir, &h, NULL, f);
         } else {
             t = w;
             got = ws_pull(&t, dir, buf, len, pkt, h.hlen + h.rlen, f);
             if (got < h.hlen + h.rlen) { w.stop = t.stop; break; }
             w = t;
             struct bw_cur body = bw_cur_init(pkt + h.hlen, h.rlen);
-            r = mqtt_packet(st, dir, &h, &body, false, f);
+            r = mqtt_packet(st, dir, &h, &body, f);
         }
         if (r != BW_PARSE_OK) break;
     }
@@ -1313,8 +1657,12 @@ static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
         bw_json_null(j, "keep_alive");
         bw_json_null(j, "clean_session");
     }
-    if (x->will_flag) bw_json_fstr(j, "will_topic", &x->will_topic);
-    else bw_json_null(j, "will_topic");
+    if (x->will_flag) {
+        bw_json_fstr(j, "will_topic", &x->will_topic);
+        if (x->have & BW_MQTT_HAVE_CONNECT) bw_json_u64(j, "will_payload_length", x->will_payload_len);
+    } else {
+        bw_json_null(j, "will_topic");
+    }
     if (x->have & BW_MQTT_HAVE_CONNACK) {
         bool v5 = (x->have & BW_MQTT_HAVE_CONNACK_V5) != 0;
         const char *name = v5 ? reason_v5(f->result_code) : reason_v3(f->result_code);
@@ -1357,7 +1705,7 @@ static const char *const mqtt_anomaly_names[] = {
     "reserved_flag_set", "bad_header_flags", "password_without_username", "invalid_utf8",
     "bad_remaining_length", "length_past_packet", "trailing_bytes", "bad_protocol_name",
     "bad_protocol_level", "unknown_packet_type", "bad_qos", "property_error", "protocol_error",
-    "bad_reason_code", "bad_topic", "oversize_packet", "websocket_error", NULL,
+    "bad_reason_code", "bad_topic", "oversize_packet", "websocket_error", "username_unread", NULL,
 };
 _Static_assert(sizeof mqtt_anomaly_names / sizeof mqtt_anomaly_names[0] == BW_MQTT_ANOM_COUNT + 1,
                "one name per anomaly bit");

@@ -222,7 +222,7 @@ static inline void bw_amqp_creds(struct bw_facts *f, struct bw_bytes user, bool 
 {
     if (have_user) {
         f->seen |= BW_FACT_CREDS_USER;
-        bw_fstr_set(&f->user, user.ptr, user.len);
+        bw_fid_set(&f->user, user.ptr, user.len);
     }
     if (have_pass) {
         f->seen |= BW_FACT_CREDS_PASS;

@@ -40,6 +40,7 @@ struct bw_secret_pos { uint32_t seq, len; uint8_t dir; };
 /* The bytes a parse call is looking at (set by the pipeline around each call, cleared after it):
  * lets bw_facts_secret() turn a pointer into the buffer into a stream position. */
 struct bw_feed { const uint8_t *buf; size_t len; uint32_t seq; uint8_t dir; };
+#define BW_FACTS_ID_MAX    256      /* user names and client ids kept whole up to this length */
 
 struct bw_fstr {                     /* a bounded copy of a wire string */
     uint8_t len;                     /* bytes stored */
@@ -47,12 +48,24 @@ struct bw_fstr {                     /* a bounded copy of a wire string */
     char    s[BW_FACTS_STR_MAX];     /* not NUL-terminated; may hold any byte */
 };
 
+/* An identity (user name, client id): kept whole up to BW_FACTS_ID_MAX bytes, because cloud IoT
+ * user names run past 100 bytes (Azure IoT Hub: "<hub>.azure-devices.net/<device>/?api-version=...").
+ * Longer ones keep their first BW_FACTS_ID_MAX bytes with cut set; outputs say so explicitly
+ * ("username_truncated": true). unread: the wire announced the field (a CONNECT's user name
+ * flag) but its bytes were never read (lost, cut off): outputs print null, never "". */
+struct bw_fid {
+    uint16_t len;                    /* bytes stored */
+    bool     cut;                    /* the wire string was longer */
+    bool     unread;                 /* announced, not read: len is 0 and means nothing */
+    char     s[BW_FACTS_ID_MAX];     /* not NUL-terminated; may hold any byte */
+};
+
 struct bw_facts {
     uint32_t seen;                   /* BW_FACT_* */
     uint32_t anomalies;              /* dissector-defined bits; names in bw_dissector.anomaly_names */
     char     version[8];             /* "3.1.1", "0-9-1": NUL-terminated, "" = unknown */
-    struct bw_fstr user;
-    struct bw_fstr client_id;
+    struct bw_fid  user;
+    struct bw_fid  client_id;
     struct bw_fstr mech;             /* authentication mechanism (SASL name, MQTT v5 auth method) */
     struct bw_fstr product;          /* broker product and version as it announced itself */
     char     tls_version[12];        /* negotiated TLS version ("TLSv1.2"), "" when none seen */
@@ -74,6 +87,8 @@ void bw_fstr_set(struct bw_fstr *dst, const uint8_t *src, size_t n);
  * stream (f->feed says where those bytes lie), never the bytes. A pointer outside the feed (a
  * decoded copy) or a full list sets secret_unplaced instead. Call wherever a password is read. */
 void bw_facts_secret(struct bw_facts *f, const uint8_t *ptr, size_t len);
+/* Copy up to BW_FACTS_ID_MAX bytes of src into dst, setting cut when longer; clears unread. */
+void bw_fid_set(struct bw_fid *dst, const uint8_t *src, size_t n);
 
 /* Reset to "nothing known". */
 void bw_facts_init(struct bw_facts *f);

@@ -26,6 +26,9 @@ void bw_json_arr_close(struct bw_json *j);
 void bw_json_str(struct bw_json *j, const char *key, const char *s);   /* NUL-terminated */
 void bw_json_strn(struct bw_json *j, const char *key, const void *s, size_t n);  /* any bytes */
 void bw_json_fstr(struct bw_json *j, const char *key, const void *fstr); /* struct bw_fstr *; "..." marks cut */
+/* An identity (struct bw_fid *): key with the bytes kept, exactly (null when unread), and, when
+ * the wire string was longer, trunc_key: true. */
+void bw_json_fid(struct bw_json *j, const char *key, const char *trunc_key, const void *fid);
 void bw_json_u64(struct bw_json *j, const char *key, uint64_t v);
 void bw_json_i64(struct bw_json *j, const char *key, int64_t v);
 void bw_json_bool(struct bw_json *j, const char *key, bool v);

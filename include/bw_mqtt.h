@@ -31,6 +31,8 @@ enum bw_mqtt_anomaly {
     BW_MQTT_ANOM_TOPIC,                 /* "bad_topic": empty filter, misplaced wildcard, ... */
     BW_MQTT_ANOM_OVERSIZE,              /* "oversize_packet": too big to buffer; skipped */
     BW_MQTT_ANOM_WEBSOCKET,             /* "websocket_error": bad upgrade or frame (RFC 6455) */
+    BW_MQTT_ANOM_USER_UNREAD,           /* "username_unread": the flags announce a user name whose bytes
+                                         * were never read (lost, cut off): username null */
     BW_MQTT_ANOM_COUNT
 };
 
@@ -44,7 +46,7 @@ enum bw_mqtt_anomaly {
 #define BW_MQTT_HAVE_SERVER_KEEPALIVE (1u << 6)   /* v5 CONNACK property 0x13 */
 #define BW_MQTT_HAVE_DISCONNECT       (1u << 7)   /* disconnect_reason (0 for 3.x or a bare v5) */
 #define BW_MQTT_HAVE_AUTH             (1u << 8)   /* a v5 AUTH packet: auth_reason */
-#define BW_MQTT_HAVE_CONNECT_CUT      (1u << 9)   /* CONNECT too big to read: user/pass_len unknown */
+#define BW_MQTT_HAVE_CONNECT_CUT      (1u << 9)   /* CONNECT not read to its end: user/pass_len unknown */
 #define BW_MQTT_HAVE_CLOSED_NO_ANSWER (1u << 10)  /* the broker closed after CONNECT, no CONNACK */
 #define BW_MQTT_HAVE_WS_COMPRESSED    (1u << 11)  /* permessage-deflate frame: stopped following */
 #define BW_MQTT_HAVE_VERSION_MISMATCH (1u << 12)  /* the CONNACK is in another version's form than

@@ -59,7 +59,7 @@ struct bw_report_row {
     uint32_t nclients;
     uint64_t clients[BW_REPORT_CLIENTS_MAX];     /* hashes of client addresses */
     uint8_t  nusers;
-    struct bw_fstr users[BW_REPORT_USERS_MAX];   /* as sent; redacted only when written */
+    struct bw_fid  users[BW_REPORT_USERS_MAX];   /* as sent, whole up to 256 bytes; redacted only when written */
     struct bw_fstr product;
     uint32_t next;                          /* hash chain, index + 1 (report.c's) */
 };
@@ -145,10 +145,11 @@ void bw_report_addr(const struct bw_report_row *w, char out[56]);
 void bw_report_time(uint64_t us, char out[32]);
 /* "36 min 43 s", "2 d 3 h"; out needs 32 bytes. */
 void bw_report_duration(uint64_t us, char out[32]);
-/* A user name as the report may show it: its bytes (cut ones end in "..."), or its token when
+/* A user name as the report may show it: its bytes (cut ones end in "..." when dots: the text,
+ * HTML and CSV reports; the JSON report says "usernames_truncated" instead), or its token when
  * redacting, or "(redacted)" without a key. Returns the length in out (not NUL-terminated when
  * raw: the bytes may be anything; escape them for the output). out needs BW_REPORT_USER_OUT. */
-#define BW_REPORT_USER_OUT (sizeof ((struct bw_fstr *)0)->s + BW_REDACT_TOKEN_MAX + 4)
-size_t bw_report_user(const struct bw_report_header *h, const struct bw_fstr *u, char *out);
+#define BW_REPORT_USER_OUT (sizeof ((struct bw_fid *)0)->s + BW_REDACT_TOKEN_MAX + 4)
+size_t bw_report_user(const struct bw_report_header *h, const struct bw_fid *u, bool dots, char *out);
 
 #endif

@@ -28,6 +28,16 @@ void bw_facts_secret(struct bw_facts *f, const uint8_t *ptr, size_t len)
     s->dir = f->feed.dir;
 }
 
+void bw_fid_set(struct bw_fid *dst, const uint8_t *src, size_t n)
+{
+    size_t keep = n > BW_FACTS_ID_MAX ? BW_FACTS_ID_MAX : n;     /* fixed array: cut, and say so */
+    if (keep && src) memcpy(dst->s, src, keep);
+    else keep = 0;
+    dst->len = (uint16_t)keep;
+    dst->cut = n > keep;
+    dst->unread = false;
+}
+
 void bw_facts_init(struct bw_facts *f)
 {
     memset(f, 0, sizeof *f);

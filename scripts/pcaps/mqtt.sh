@@ -15,6 +15,16 @@ MQ_PW_WS=Ws-secret-pw-9001           # wsuser over websockets
 MQ_PW_BYTEWISE=Bytewise-pw-1b1       # bytewise, CONNECT one byte per segment
 MQ_PW_GUEST_WRONG=Wrong-guest-pw-4   # guest with a wrong password on RabbitMQ
 MQ_PW_TOKEN=Token-only-pw-5v5        # MQTT 5 password without a user name (a token login)
+MQ_PW_BIGWILL=Big-will-pw-25k        # bigwill, behind a 25 kB will payload
+MQ_PW_AZURE="SharedAccessSignature sr=contoso-hub.azure-devices.net%2Fdevices%2Fthermostat-0042&sig=Azure-sas-sig-0042&se=1767225600"
+MQ_PW_LONGUSER=Long-user-pw-300      # the 256- and 300-byte user names
+MQ_PW_BROWSER=Browser-ws-pw-9001     # wsbrowser, sent by a page in chromium
+# Identities longer than 64 bytes: an Azure IoT Hub device (user name
+# <hub>/<device>/?api-version=..., client id = device id); 256- and 300-byte ones.
+MQ_AZURE_USER="contoso-hub.azure-devices.net/thermostat-0042/?api-version=2021-04-12"
+MQ_AZURE_DEVICE=thermostat-0042
+# mq_repeat TEXT N: TEXT repeated to exactly N characters.
+mq_repeat() { "$BW_PY" -c 'import sys; s, n = sys.argv[1], int(sys.argv[2]); print((s * n)[:n])' "$@"; }
 
 MQ_PKGS="mosquitto mosquitto-clients python3 tcpdump iproute2"
 MQ_PAHO_PKGS="$MQ_PKGS python3-paho-mqtt"
@@ -277,6 +287,99 @@ EOF
     sed 's/^/    /' midstream.log
 }
 
+# CONNECTs larger than the sensor buffers whole (8 kB): a 25 kB will payload, properties
+# then a will; and a 2 kB user property in a CONNECT that is read whole.
+mq_case_large_connect() {
+    mq_passwd bigwill "$MQ_PW_BIGWILL" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    local will prop
+    will=$(mq_repeat "last-will-state;" 25000)
+    prop=$(mq_repeat "build=2026.11;region=eu-west;" 2048)
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    # 3.1.1: a 25 kB will payload, then the user name and password
+    mq_pub -V mqttv311 -i bw-big-will -u bigwill -P "$MQ_PW_BIGWILL" --will-topic plant/line8/lastwill \
+        --will-payload "$will" -t plant/line8/temp -m 17.1 || return
+    # 5.0: a 2 kB user property
+    mq_pub -V mqttv5 -i bw-big-prop -u bigwill -P "$MQ_PW_BIGWILL" -D connect user-property build "$prop" \
+        -t plant/line8/temp -m 17.2 || return
+    # 5.0: both, the properties and then the will streamed through
+    mq_pub -V mqttv5 -i bw-big-both -u bigwill -P "$MQ_PW_BIGWILL" -D connect user-property build "$prop" \
+        --will-topic plant/line8/lastwill --will-payload "$will" -t plant/line8/temp -m 17.3 || return
+    mq_finish
+}
+
+mq_case_long_identity() {
+    local u256 u300 c300
+    u256=$(mq_repeat "site-a.example/gateway-7/" 256)
+    u300=$(mq_repeat "long-user-name-" 300)
+    c300=$(mq_repeat "long-client-id-" 300)
+    mq_passwd "$MQ_AZURE_USER" "$MQ_PW_AZURE" "$u300" "$MQ_PW_LONGUSER" "$u256" "$MQ_PW_LONGUSER" || return
+    mq_mosquitto 1883 <<'EOF' || return
+listener 1883 127.0.0.1
+allow_anonymous false
+password_file passwd
+EOF
+    bw_capture_start "$BW_OUT" tcp port 1883 || return
+    # Azure IoT Hub style: the device id as client id, <hub>/<device>/?api-version=... as user
+    # name, a SAS token as password
+    mq_pub -V mqttv311 -i "$MQ_AZURE_DEVICE" -u "$MQ_AZURE_USER" -P "$MQ_PW_AZURE" \
+        -t "devices/$MQ_AZURE_DEVICE/messages/events/" -m '{"t":21.4}' || return
+    # exactly 256 bytes of user name and of client id: kept whole
+    mq_pub -V mqttv311 -i "${c300:0:256}" -u "$u256" -P "$MQ_PW_LONGUSER" -t plant/line9/temp -m 16.1 ||
+        return
+    # 300 bytes of each: the first 256 kept, said to be cut
+    mq_pub -V mqttv5 -i "$c300" -u "$u300" -P "$MQ_PW_LONGUSER" -t plant/line9/temp -m 16.2 || return
+    mq_finish
+}
+
+# A real browser: chromium (headless) loads a page from a loopback web server that sets two
+# large cookies; the page opens a WebSocket (subprotocol mqtt) to mosquitto's websockets
+# listener, so the upgrade carries chromium's own head (user agent, client hints, the cookies:
+# about 3 kB, more than one segment), and sends a CONNECT it builds (mqtt_ws_page.py).
+mq_case_ws_browser() {
+    mq_passwd wsbrowser "$MQ_PW_BROWSER" || return
+    mq_mosquitto 1883 9001 <<'EOF' || return
+listener 1883 127.0.0.1
+listener 9001 127.0.0.1
+protocol websockets
+allow_anonymous false
+password_file passwd
+EOF
+    local web chrome i
+    MQ_BROWSER_PW=$MQ_PW_BROWSER bw_start_bg web web.log "$BW_PY" "$BW_PCAPS_DIR/mqtt_ws_page.py" \
+        --port 8080 --ws-port 9001 --done "$PWD/done" || return
+    if ! bw_wait_listen 8080 10 "$web"; then
+        cat web.log >&2
+        bw_log "the page server did not start"
+        return 1
+    fi
+    bw_capture_start "$BW_OUT" tcp port 9001 || return
+    mkdir -p chrome-profile
+    bw_start_bg chrome chromium.log chromium --headless --no-sandbox --disable-gpu --disable-quic \
+        --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$PWD/chrome-profile" "http://127.0.0.1:8080/"
+    for ((i = 0; i < 300; i++)); do
+        [[ -e done ]] && break
+        bw_alive "$chrome" || break
+        sleep 0.1
+    done
+    sleep 0.5
+    bw_stop_pid "$chrome"
+    bw_stop_pid "$web"
+    bw_capture_stop
+    sed 's/^/    /' web.log
+    if [[ ! -e done ]]; then
+        tail -n 20 chromium.log >&2
+        bw_log "the page did not finish its MQTT session"
+        return 1
+    fi
+    sed 's/^/    page: /' done
+}
+
 # RabbitMQ with its MQTT plugin: node name, HOME (Erlang cookie) and all RABBITMQ_* dirs
 # under the private work dir; epmd started by us in the foreground, so stopped by PID.
 mq_rabbitmq() {
@@ -408,6 +511,12 @@ bw_pcap_case mqtt_bytewise mq_case_bytewise "$MQ_PKGS" \
     "mosquitto: CONNECT with a password sent one byte per TCP segment (mqtt_bytewise.py)"
 bw_pcap_case mqtt_midstream mq_case_midstream "$MQ_PAHO_PKGS" \
     "mosquitto: capture starts after CONNECT/SUBSCRIBE of a paho session; PUBLISH, PING"
+bw_pcap_case mqtt_large_connect mq_case_large_connect "$MQ_PKGS" \
+    "mosquitto: CONNECTs with a 25 kB will (3.1.1), a 2 kB user property (5.0), and both (5.0)"
+bw_pcap_case mqtt_long_identity mq_case_long_identity "$MQ_PKGS" \
+    "mosquitto: an Azure IoT Hub style user name and client id; 256- and 300-byte ones"
+bw_pcap_case mqtt_ws_browser mq_case_ws_browser "$MQ_PKGS chromium" \
+    "mosquitto websockets: headless chromium's upgrade with 3 kB of cookies, then a CONNECT"
 bw_pcap_case mqtt_rabbitmq_creds mq_case_rabbitmq_creds "$MQ_RABBIT_PKGS" \
     "RabbitMQ MQTT plugin: guest/guest accepted (3.1.1)"
 bw_pcap_case mqtt_rabbitmq_auth_failure mq_case_rabbitmq_auth_failure "$MQ_RABBIT_PKGS" \

@@ -36,12 +36,14 @@ static const char *proto_name(const struct bw_session *s)
  * redaction. Without a key (a caller that set the flag only) the name is withheld: null. */
 static void put_user(struct bw_json *j, const struct bw_alert_cfg *cfg, const struct bw_facts *f)
 {
-    if (!(f->seen & BW_FACT_CREDS_USER)) { bw_json_null(j, "username"); return; }
-    if (!cfg->redact_usernames) { bw_json_fstr(j, "username", &f->user); return; }
+    /* Announced but never read (lost or cut off bytes): null, never "" (an anomaly says why). */
+    if (!(f->seen & BW_FACT_CREDS_USER) || f->user.unread) { bw_json_null(j, "username"); return; }
+    if (!cfg->redact_usernames) { bw_json_fid(j, "username", "username_truncated", &f->user); return; }
     if (!cfg->redact) { bw_json_null(j, "username"); return; }
     char tok[BW_REDACT_TOKEN_MAX];
     bw_redact_token(cfg->redact, f->user.s, f->user.len, f->user.cut, tok);
     bw_json_str(j, "username", tok);
+    if (f->user.cut) bw_json_bool(j, "username_truncated", true);
 }
 
 /* Short printable form of the user name for summaries (never a password): the same token as
@@ -49,6 +51,7 @@ static void put_user(struct bw_json *j, const struct bw_alert_cfg *cfg, const st
 static void user_for_summary(const struct bw_alert_cfg *cfg, const struct bw_facts *f, char *out, size_t cap)
 {
     if (!(f->seen & BW_FACT_CREDS_USER)) { snprintf(out, cap, "(none)"); return; }
+    if (f->user.unread) { snprintf(out, cap, "(unread)"); return; }
     if (cfg->redact_usernames) {
         char tok[BW_REDACT_TOKEN_MAX];
         if (!cfg->redact) { snprintf(out, cap, "(redacted)"); return; }
@@ -61,6 +64,8 @@ static void user_for_summary(const struct bw_alert_cfg *cfg, const struct bw_fac
         unsigned char c = (unsigned char)f->user.s[i];
         out[n++] = (c >= 0x20 && c < 0x7f && c != '\'') ? (char)c : '?';
     }
+    /* The summary is a one-liner for people; the username member holds the whole name. */
+    if ((n < f->user.len || f->user.cut) && n + 4 <= cap) { memcpy(out + n, "...", 3); n += 3; }
     out[n] = '\0';
 }
 
@@ -70,7 +75,8 @@ static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, cons
     bw_json_obj_open(j, proto_name(s));
     if (f->version[0]) bw_json_str(j, "protocol_version", f->version);
     else bw_json_null(j, "protocol_version");
-    if (f->client_id.len || f->client_id.cut) bw_json_fstr(j, "client_id", &f->client_id);
+    if (f->client_id.len || f->client_id.cut || f->client_id.unread)
+        bw_json_fid(j, "client_id", "client_id_truncated", &f->client_id);
     put_user(j, cfg, f);
     /* Midstream, the handshake was never seen: say "unknown", not "no password". */
     if ((f->seen & BW_FACT_MIDSTREAM) && !(f->seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)))

@@ -131,6 +131,15 @@ void bw_json_fstr(struct bw_json *j, const char *key, const void *fstr)
     put_escaped(j, (const uint8_t *)tmp, (size_t)f->len + 3);
 }
 
+void bw_json_fid(struct bw_json *j, const char *key, const char *trunc_key, const void *fid)
+{
+    const struct bw_fid *f = fid;
+    if (f->unread) { bw_json_null(j, key); return; }
+    bw_json_strn(j, key, f->s, f->len);
+    /* No "..." inside the value: a reader must be able to take it for the first bytes as sent. */
+    if (f->cut) bw_json_bool(j, trunc_key, true);
+}
+
 void bw_json_u64(struct bw_json *j, const char *key, uint64_t v)
 {
     char tmp[24];

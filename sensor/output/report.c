@@ -225,7 +225,7 @@ void bw_report_session(struct bw_report *r, const struct bw_report_session *s)
     }
     if (!tls && (f->seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS))) {
         w->cleartext_credentials++;
-        if (f->seen & BW_FACT_CREDS_USER) {
+        if ((f->seen & BW_FACT_CREDS_USER) && !f->user.unread) {   /* a name never read is no name */
             bool have = false;
             for (uint8_t i = 0; i < w->nusers; i++)
                 have |= w->users[i].len == f->user.len && w->users[i].cut == f->user.cut &&
@@ -398,7 +398,7 @@ void bw_report_duration(uint64_t us, char out[32])
     else snprintf(out, 32, "%" PRIu64 " %s", big, bu);
 }
 
-size_t bw_report_user(const struct bw_report_header *h, const struct bw_fstr *u, char *out)
+size_t bw_report_user(const struct bw_report_header *h, const struct bw_fid *u, bool dots, char *out)
 {
     if (h->redact) {
         if (!h->redact_key) { memcpy(out, "(redacted)", 10); return 10; }
@@ -407,7 +407,7 @@ size_t bw_report_user(const struct bw_report_header *h, const struct bw_fstr *u,
     }
     size_t n = u->len;
     memcpy(out, u->s, n);
-    if (u->cut) { memcpy(out + n, "...", 3); n += 3; }
+    if (u->cut && dots) { memcpy(out + n, "...", 3); n += 3; }
     return n;
 }
 
@@ -418,7 +418,8 @@ size_t bw_report_user(const struct bw_report_header *h, const struct bw_fstr *u,
 #define NB_SPACE '\x01'                   /* in para() text: a space that never breaks */
 
 /* text, wrapped at W columns after a first-line prefix; later lines indented by indent spaces.
- * Breaks at spaces (not at NB_SPACE); a word longer than a line is cut. */
+ * Breaks at spaces (not at NB_SPACE); a word longer than a line (an address, a 256-byte user
+ * name) is broken at the line's end and continues on the next line: nothing is dropped. */
 static void para(FILE *out, const char *prefix, size_t indent, const char *text)
 {
     size_t col = strlen(prefix), len = strlen(text), i = 0;
@@ -670,11 +671,11 @@ int bw_report_write_text(const struct bw_report *r, const struct bw_report_heade
         print_row(out, cells, width, sep);
         if (w->weak_tls) fputs("    weak TLS\n", out);
         if (h->show_usernames && w->nusers) {
-            char list[BW_REPORT_USERS_MAX * (BW_REPORT_USER_OUT + 2) + 8];
+            char list[BW_REPORT_USERS_MAX * (4 * BW_REPORT_USER_OUT + 2) + 8];   /* \xNN escapes */
             size_t n = 0;
             for (uint8_t k = 0; k < w->nusers; k++) {
                 char u[BW_REPORT_USER_OUT];
-                size_t ul = bw_report_user(h, &w->users[k], u);
+                size_t ul = bw_report_user(h, &w->users[k], true, u);
                 if (k) { memcpy(list + n, ", ", 2); n += 2; }
                 n += bw_escape_ascii(list + n, sizeof list - n, u, ul);
             }
@@ -798,13 +799,17 @@ int bw_report_write_json(const struct bw_report *r, const struct bw_report_heade
         bw_json_str(&j, "first_seen", t0);
         bw_json_str(&j, "last_seen", t1);
         if (h->show_usernames) {
+            bool cut = false;
             bw_json_arr_open(&j, "usernames");
             for (uint8_t k = 0; k < w->nusers; k++) {
                 char u[BW_REPORT_USER_OUT];
-                size_t ul = bw_report_user(h, &w->users[k], u);
+                size_t ul = bw_report_user(h, &w->users[k], false, u);
                 bw_json_strn(&j, NULL, u, ul);
+                cut |= w->users[k].cut;
             }
             bw_json_arr_close(&j);
+            /* Names longer than 256 bytes are listed by their first 256: say so explicitly. */
+            if (cut) bw_json_bool(&j, "usernames_truncated", true);
             bw_json_bool(&j, "usernames_capped", w->users_more);
         }
         bw_json_obj_close(&j);

@@ -65,7 +65,7 @@ int bw_report_write_csv(const struct bw_report *r, const struct bw_report_header
             fputs(",\"", out);
             for (uint8_t k = 0; k < w->nusers; k++) {
                 char u[BW_REPORT_USER_OUT];
-                size_t ul = bw_report_user(h, &w->users[k], u);
+                size_t ul = bw_report_user(h, &w->users[k], true, u);
                 if (k) fputc('\n', out);
                 bw_escape_csv_text(out, u, ul, k == 0);
             }

@@ -304,7 +304,7 @@ static void broker_table(FILE *out, const struct bw_report_row *const *v, size_t
             fputs("<td class=\"w\">", out);
             for (uint8_t k = 0; k < w->nusers; k++) {
                 char u[BW_REPORT_USER_OUT];
-                size_t ul = bw_report_user(h, &w->users[k], u);
+                size_t ul = bw_report_user(h, &w->users[k], true, u);
                 if (k) fputs("<br>", out);
                 bw_escape_html(out, u, ul);
             }

@@ -40,9 +40,11 @@ struct dir {
 static void check_facts(const struct bw_facts *f)
 {
     const struct bw_amqp_ext *x = (const struct bw_amqp_ext *)(const void *)f->ext;
-    if (f->user.len > BW_FACTS_STR_MAX || f->mech.len > BW_FACTS_STR_MAX ||
-        f->client_id.len > BW_FACTS_STR_MAX)
+    if (f->user.len > BW_FACTS_ID_MAX || f->mech.len > BW_FACTS_STR_MAX ||
+        f->client_id.len > BW_FACTS_ID_MAX)
         abort();
+    if ((f->user.unread && f->user.len) || (f->client_id.unread && f->client_id.len))
+        abort();                 /* an identity never read has no bytes */
     if (memchr(f->version, 0, sizeof f->version) == NULL)
         abort();
     if (x->ready && (x->broker_product.len > BW_AMQP_STR_MAX || x->mechanisms.len > BW_AMQP_LSTR_MAX ||

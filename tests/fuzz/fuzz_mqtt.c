@@ -62,6 +62,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         d = !d;
     }
     bw_dissector_mqtt.close(st, BW_CLOSE_FIN, &f);
+    /* Identities fit their record; one announced but never read has no bytes and says so. */
+    if (f.user.len > BW_FACTS_ID_MAX || f.client_id.len > BW_FACTS_ID_MAX) abort();
+    if (f.user.unread && (f.user.len || !(f.seen & BW_FACT_CREDS_USER) ||
+                          !(f.anomalies & (1u << BW_MQTT_ANOM_USER_UNREAD))))
+        abort();
     char out[4096];
     struct bw_json j;
     bw_json_init(&j, out, sizeof out);

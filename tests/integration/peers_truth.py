@@ -31,11 +31,18 @@ NOT_A_SESSION = {
 }
 
 
-def same_user(reported, truth):
-    # The facts keep 64 bytes of a user name and mark a longer one with a trailing "...".
-    if reported == truth:
-        return True
-    return reported is not None and reported.endswith("...") and truth.startswith(reported[:-3])
+ID_MAX = 256   # bytes of a user name or client id the facts keep whole
+
+
+def same_user(facts, truth):
+    """The user name as sent, byte for byte, up to 256 bytes (Azure IoT Hub names run past 100);
+    a longer one is its first 256 bytes with "username_truncated": true."""
+    reported = facts.get("username")
+    if reported is None:
+        return False
+    if len(truth.encode()) <= ID_MAX:
+        return reported == truth and not facts.get("username_truncated")
+    return reported.encode() == truth.encode()[:ID_MAX] and facts.get("username_truncated") is True
 
 
 def endpoint(ip, port):
@@ -96,9 +103,13 @@ def main():
             if t["version"] is None and not facts.get("midstream"):
                 problems.append("not reported as midstream")
             if t["username_flag"] is not None:
-                if (facts.get("username") is not None) != t["username_flag"]:
+                # Announced but not read (a CONNECT cut short): null with the anomaly, never "".
+                unread = facts.get("username") is None and "username_unread" in facts.get("anomalies", [])
+                if t["username_flag"] and t.get("username") is None and facts.get("username") is None and not unread:
+                    problems.append("username flag set, username null without the username_unread anomaly")
+                elif (facts.get("username") is not None or unread) != t["username_flag"]:
                     problems.append(f"username {facts.get('username')!r} vs flag {t['username_flag']}")
-                elif t["username_flag"] and t.get("username") and not same_user(facts.get("username"), t["username"]):
+                elif t["username_flag"] and t.get("username") and not same_user(facts, t["username"]):
                     problems.append(f"username {facts.get('username')!r} != {t['username']!r}")
             if t["password_flag"] is not None and bool(facts.get("password_present")) != t["password_flag"]:
                 problems.append(f"password_present {facts.get('password_present')} != {t['password_flag']}")

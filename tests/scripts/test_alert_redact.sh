@@ -111,7 +111,8 @@ for name in ("k1", "k2", "eph1"):
     for b, pb in zip(rep["brokers"], plain_rep["brokers"]):
         check(sorted(b["usernames"]) == sorted(m[u] for u in pb["usernames"]), f"{name}: report users of {b['ip']}:{b['port']}")
     rows = list(csv.DictReader(open(f"{tmp}/{name}.csv", newline="", encoding="utf-8")))
-    check(sorted(t for r in rows for t in r["usernames"].split("\n") if t) ==
+    # a last line "..." says a broker's list was capped (8 names)
+    check(sorted(t for r in rows for t in r["usernames"].split("\n") if t and t != "...") ==
           sorted(m[u] for pb in plain_rep["brokers"] for u in pb["usernames"]), f"{name}: CSV users")
     txt, html = body(f"{tmp}/{name}.txt"), body(f"{tmp}/{name}.html")
     check(all(m[u] in txt and m[u] in html for pb in plain_rep["brokers"] for u in pb["usernames"]),

@@ -102,11 +102,20 @@ check(d.cards == want_cards, f"totals on the page {d.cards} != {want_cards}")
 check(d.exposure == {k: str(v) for k, v in rep["exposure"].items()}, f"exposure chart {d.exposure} != {rep['exposure']}")
 def addr(b): return f"[{b['ip']}]:{b['port']}" if ":" in b["ip"] else f"{b['ip']}:{b['port']}"
 check([r[0] for r in d.rows] == [addr(b) for b in rep["brokers"]], "broker rows, in order")
+def page_users(cell, b):
+    """The page's names as the JSON has them: a cut name ends in "..." on the page (the JSON says
+    usernames_truncated), and a last line "..." says the list was capped."""
+    names = [u for u in cell.split("\n") if u]
+    if b.get("usernames_capped") and names and names[-1] == "...":
+        names.pop()
+    if b.get("usernames_truncated"):
+        names = [u[:-3] if u.endswith("...") and u[:-3] in b["usernames"] else u for u in names]
+    return set(names)
 for (key, cells), b in zip(d.rows, rep["brokers"]):
     # Broker, Protocol, Exposure, TLS, Sessions, Clients, Anonymous, Cleartext, Default, Failed, Brute, Product, Seen, Users
     got = (cells[0], cells[1].split()[0], int(cells[4]), int(cells[5].rstrip("+")), cells[6] == "accepted",
            int(cells[7]), int(cells[8]), int(cells[9]), int(cells[10]), cells[11],
-           set(filter(None, cells[13].split("\n"))))
+           page_users(cells[13], b))
     want = (addr(b), b["app_proto"], b["sessions"], b["clients"], b["anonymous_accepted"],
             b["cleartext_credentials"], b["default_credentials"], b["auth_failures"], b["bruteforce"],
             b["product"] or "-", set(b["usernames"]))

@@ -37,9 +37,8 @@ static inline bool str_is(const struct bw_amqp_str *s, const char *want)
 {
     return s->set && !s->cut && s->len == strlen(want) && memcmp(s->s, want, s->len) == 0;
 }
-static inline bool fstr_is(const struct bw_fstr *s, const char *want)
-{
-    return !s->cut && s->len == strlen(want) && memcmp(s->s, want, s->len) == 0;
-}
+/* Works on both bounded string kinds (struct bw_fstr, struct bw_fid): same member names. */
+#define fstr_is(str, want) \
+    (!(str)->cut && (str)->len == strlen(want) && memcmp((str)->s, (want), (str)->len) == 0)
 
 #endif

@@ -47,7 +47,7 @@ static enum bw_parse toy_parse(void *state, enum bw_dir dir, const uint8_t *buf,
             f->seen |= BW_FACT_ANONYMOUS;
         } else {
             f->seen |= BW_FACT_CREDS_USER;
-            bw_fstr_set(&f->user, u, ulen);
+            bw_fid_set(&f->user, u, ulen);
             if (pw) {
                 f->seen |= BW_FACT_CREDS_PASS;
                 f->pass_len = (uint32_t)plen;

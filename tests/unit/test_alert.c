@@ -1,8 +1,10 @@
-/* test_alert.c: Community ID v1 published vectors, JSON writer escaping and bounds, timestamps. */
+/* test_alert.c: Community ID v1 published vectors, JSON writer escaping and bounds, timestamps,
+ * identities (user name, client id) whole up to 256 bytes, cut past it with a flag, null unread. */
 #include <string.h>
 #include "check.h"
 #include "bw_alert.h"
 #include "bw_json.h"
+#include "bw_pipeline.h"
 
 static void test_community_vectors(void)
 {
@@ -110,11 +112,69 @@ static void test_ts_and_ip(void)
     CHECK_STR(ip, "2001:db8::1");
 }
 
+/* A record of a session whose identities are n bytes long ('a' .. 'z' repeated). */
+static void format_with(size_t n, char *buf, size_t cap, struct bw_record_meta *m)
+{
+    static struct bw_flow f;
+    static struct bw_session s;
+    static uint8_t name[400];
+    size_t len;
+    for (size_t i = 0; i < sizeof name; i++) name[i] = (uint8_t)('a' + i % 26);
+    f.key.ip_ver = 4;
+    f.key.a[0] = 10; f.key.a[3] = 1; f.key.pa = 40000;
+    f.key.b[0] = 10; f.key.b[3] = 2; f.key.pb = 1883;
+    f.cli_is_a = true;
+    s.app = "mqtt";
+    bw_facts_init(&s.facts);
+    s.facts.seen = BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_AUTH_OK;
+    bw_fid_set(&s.facts.user, name, n);
+    bw_fid_set(&s.facts.client_id, name, n);
+    struct bw_alert_cfg cfg = { .sensor = "t" };
+    struct bw_record_in in = { .ts_us = 1, .flow = &f, .session = &s, .kind = BW_KIND_CLEARTEXT_CREDENTIALS };
+    CHECK_EQ(bw_alert_format(&cfg, &in, buf, cap, &len, m), 0);
+}
+
+static void test_long_identities(void)
+{
+    static char buf[BW_RECORD_MAX], want[600];
+    struct bw_record_meta m;
+    char name[300];
+    for (size_t i = 0; i < sizeof name; i++) name[i] = (char)('a' + i % 26);
+    /* 256 bytes: whole, in both members, no flag */
+    format_with(256, buf, sizeof buf, &m);
+    snprintf(want, sizeof want, "\"username\":\"%.256s\"", name);
+    CHECK(strstr(buf, want) != NULL);
+    snprintf(want, sizeof want, "\"client_id\":\"%.256s\"", name);
+    CHECK(strstr(buf, want) != NULL);
+    CHECK(strstr(buf, "_truncated") == NULL);
+    /* 300 bytes: the first 256 as sent (no "..." inside the value), and the flags */
+    format_with(300, buf, sizeof buf, &m);
+    snprintf(want, sizeof want, "\"username\":\"%.256s\",\"username_truncated\":true", name);
+    CHECK(strstr(buf, want) != NULL);
+    snprintf(want, sizeof want, "\"client_id\":\"%.256s\",\"client_id_truncated\":true", name);
+    CHECK(strstr(buf, want) != NULL);
+    CHECK(strstr(m.summary, "...") != NULL);              /* the one-liner says it is shortened */
+    /* announced, never read: null, never "" */
+    static struct bw_fid u;
+    bw_fid_set(&u, (const uint8_t *)"x", 1);
+    CHECK(!u.unread);
+    u.unread = true;
+    char b[64];
+    struct bw_json j;
+    bw_json_init(&j, b, sizeof b);
+    bw_json_obj_open(&j, NULL);
+    bw_json_fid(&j, "username", "username_truncated", &u);
+    bw_json_obj_close(&j);
+    CHECK(bw_json_finish(&j));
+    CHECK_STR(b, "{\"username\":null}");
+}
+
 int main(void)
 {
     test_community_vectors();
     test_json_escaping();
     test_json_bounds();
     test_ts_and_ip();
+    test_long_identities();
     return check_summary("alert");
 }

@@ -142,7 +142,7 @@ static void test_records(void)
     s.app = "mqtt";
     bw_facts_init(&s.facts);
     s.facts.seen = BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS | BW_FACT_AUTH_OK;
-    bw_fstr_set(&s.facts.user, (const uint8_t *)"admin", 5);
+    bw_fid_set(&s.facts.user, (const uint8_t *)"admin", 5);
     bw_redact_token(&k, "admin", 5, false, tok);
     struct bw_alert_cfg cfg = { .sensor = "t", .redact_usernames = true, .redact = &k };
     struct bw_record_in in = { .ts_us = 1, .flow = &f, .session = &s, .kind = BW_KIND_CLEARTEXT_CREDENTIALS };

@@ -1,13 +1,14 @@
 /* test_mqtt.c: the MQTT dissector on byte vectors: CONNECT/CONNACK of 3.1, 3.1.1 and 5.0,
  * SUBSCRIBE, AUTH, DISCONNECT, skipping, malformed input, splits, midstream, probes, WebSocket;
- * answers in another version, passwords alone, filters to everything, re-authentication. */
+ * answers in another version, passwords alone, filters to everything, re-authentication;
+ * CONNECTs too big to buffer (30 kB will payloads, large user properties) streamed through. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bw_mqtt.h"
 #include "check.h"
 
-struct vec { uint8_t b[4096]; size_t n; };
+struct vec { uint8_t b[40960]; size_t n; };   /* room for a 30 kB CONNECT */
 
 static void p8(struct vec *v, unsigned x) { v->b[v->n++] = (uint8_t)x; }
 static void p16(struct vec *v, unsigned x) { p8(v, x >> 8); p8(v, x & 0xff); }
@@ -34,7 +35,7 @@ static void sess_init(struct sess *s)
 
 /* Deliver one chunk of a direction the way the stream layer does: unconsumed bytes are kept
  * and offered again with the next chunk, *used > len skips bytes to come. */
-struct held { uint8_t b[2][16384]; size_t n[2]; };
+struct held { uint8_t b[2][65536]; size_t n[2]; size_t max[2]; };
 static struct held H;
 
 static enum bw_parse feed(struct sess *s, enum bw_dir d, const uint8_t *p, size_t n)
@@ -44,6 +45,7 @@ static enum bw_parse feed(struct sess *s, enum bw_dir d, const uint8_t *p, size_
         if (s->skip[d]) { s->skip[d]--; continue; }
         H.b[d][H.n[d]++] = p[i];
     }
+    if (H.n[d] > H.max[d]) H.max[d] = H.n[d];            /* the most ever held: bounded memory */
     while (!s->done[d] && H.n[d] > 0) {
         size_t used = 0;
         r = bw_dissector_mqtt.parse(s->st, d, H.b[d], H.n[d], &used, &s->f);
@@ -59,6 +61,10 @@ static enum bw_parse feed(struct sess *s, enum bw_dir d, const uint8_t *p, size_
 static void fresh(struct sess *s) { sess_init(s); memset(&H, 0, sizeof H); }
 
 static const struct bw_mqtt_facts *X(const struct sess *s) { return bw_mqtt_facts_of(&s->f); }
+
+/* A kept string (struct bw_fstr or bw_fid) equals want, whole. */
+#define fstr_eq(str, want) \
+    (!(str)->cut && (str)->len == strlen(want) && memcmp((str)->s, (want), (str)->len) == 0)
 
 /* CONNECT: level 3/4/5, flags, optional props (v5), client id, will, user, password. */
 static void connect_pkt(struct vec *out, unsigned level, const char *cid, const char *user, const char *pass,
@@ -815,6 +821,303 @@ static void test_midstream_version(void)
     }
 }
 
+/* A CONNECT with everything large: v5 properties (session expiry, authentication method
+ * optional, a user property of prop_kb kB), a client id, a will with will_kb kB of payload, then
+ * the user name and password the sensor must still read. */
+static void big_connect(struct vec *out, unsigned level, size_t prop_kb, size_t will_kb, const char *cid,
+                        const char *user, const char *pass, const char *method)
+{
+    static struct vec b;
+    b.n = 0;
+    unsigned flags = 0x02 | 0x04 | 0x08 | (user ? 0x80 : 0) | (pass ? 0x40 : 0);   /* will QoS 1 */
+    pstr(&b, "MQTT");
+    p8(&b, level);
+    p8(&b, flags);
+    p16(&b, 30);
+    if (level == 5) {
+        static struct vec pr;
+        pr.n = 0;
+        p8(&pr, 0x11); p16(&pr, 0); p16(&pr, 120);             /* session expiry 120 */
+        if (method) { p8(&pr, 0x15); pstr(&pr, method); }
+        if (prop_kb) {                                         /* user property: key, big value */
+            p8(&pr, 0x26); pstr(&pr, "note");
+            p16(&pr, (unsigned)(prop_kb * 1024));
+            for (size_t i = 0; i < prop_kb * 1024; i++) p8(&pr, 'a' + i % 26);
+        }
+        p8(&pr, 0x21); p16(&pr, 20);                           /* receive maximum, after it */
+        pvar(&b, pr.n);
+        praw(&b, pr.b, pr.n);
+    }
+    pstr(&b, cid);
+    if (level == 5) {                                          /* will properties: a user property */
+        static struct vec wp;
+        wp.n = 0;
+        p8(&wp, 0x26); pstr(&wp, "k"); pstr(&wp, "v");
+        p8(&wp, 0x01); p8(&wp, 1);                             /* payload format: UTF-8 */
+        pvar(&b, wp.n);
+        praw(&b, wp.b, wp.n);
+    }
+    pstr(&b, "devices/last-will");
+    p16(&b, (unsigned)(will_kb * 1024));
+    for (size_t i = 0; i < will_kb * 1024; i++) p8(&b, '0' + i % 10);
+    if (user) pstr(&b, user);
+    if (pass) pstr(&b, pass);
+    packet(out, 0x10, &b);
+}
+
+static const char azure_user[] = "contoso-hub.azure-devices.net/thermostat-0042/?api-version=2021-04-12";
+
+/* The facts of one big CONNECT do not depend on how its bytes were cut, and nothing of it is
+ * buffered beyond one field. */
+static void check_splits(const struct vec *c, const struct sess *ref)
+{
+    for (size_t k = 1; k < c->n; k += (k < 700 || k > c->n - 700) ? 1 : 37) {   /* two chunks */
+        static struct sess s;
+        fresh(&s);
+        feed(&s, BW_DIR_TOSERVER, c->b, k);
+        feed(&s, BW_DIR_TOSERVER, c->b + k, c->n - k);
+        CHECK(memcmp(&s.f, &ref->f, sizeof s.f) == 0);
+        if (memcmp(&s.f, &ref->f, sizeof s.f) != 0) { fprintf(stderr, "  split at %zu\n", k); break; }
+    }
+    static struct sess s;
+    fresh(&s);
+    for (size_t k = 0; k < c->n; k += 1448)                    /* segments of a 1500-byte MTU */
+        feed(&s, BW_DIR_TOSERVER, c->b + k, c->n - k < 1448 ? c->n - k : 1448);
+    CHECK(memcmp(&s.f, &ref->f, sizeof s.f) == 0);
+    CHECK(H.max[BW_DIR_TOSERVER] <= 1448 + 300);              /* never more than a field held */
+    fresh(&s);
+    for (size_t k = 0; k < c->n; k++) feed(&s, BW_DIR_TOSERVER, c->b + k, 1);   /* byte by byte */
+    CHECK(memcmp(&s.f, &ref->f, sizeof s.f) == 0);
+    CHECK(H.max[BW_DIR_TOSERVER] <= 300);
+}
+
+static void test_big_connect(void)
+{
+    static struct vec c, a;
+    static struct sess ref;
+    /* 3.1.1, a 28 kB will payload, then the Azure-style user name and its token */
+    c.n = 0;
+    big_connect(&c, 4, 0, 28, "thermostat-0042", azure_user, "SharedAccessSignature sr=x&sig=y", NULL);
+    CHECK(c.n > 28 * 1024);
+    fresh(&ref);
+    CHECK_EQ(feed(&ref, BW_DIR_TOSERVER, c.b, c.n), BW_PARSE_OK);
+    CHECK_STR(ref.f.version, "3.1.1");
+    CHECK(fstr_eq(&ref.f.user, azure_user));
+    CHECK(!ref.f.user.cut && !ref.f.user.unread);
+    CHECK(fstr_eq(&ref.f.client_id, "thermostat-0042"));
+    CHECK(ref.f.seen & BW_FACT_CREDS_USER);
+    CHECK(ref.f.seen & BW_FACT_CREDS_PASS);
+    CHECK(!(ref.f.seen & BW_FACT_ANONYMOUS));
+    CHECK_EQ(ref.f.pass_len, 32);
+    CHECK_EQ(X(&ref)->will_payload_len, 28 * 1024);
+    CHECK(fstr_eq(&X(&ref)->will_topic, "devices/last-will"));
+    CHECK(!(X(&ref)->have & BW_MQTT_HAVE_CONNECT_CUT));
+    CHECK_EQ(ref.f.anomalies, 0);                              /* no oversize_packet: it was read */
+    CHECK(memmem(&ref.f, sizeof ref.f, "SharedAccess", 12) == NULL);
+    check_splits(&c, &ref);
+    /* the packet after it is read as usual: a SUBSCRIBE to everything */
+    static const uint8_t sub[] = { 0x82, 0x06, 0x00, 0x01, 0x00, 0x01, '#', 0x00 };
+    feed(&ref, BW_DIR_TOSERVER, sub, sizeof sub);
+    CHECK(ref.f.seen & BW_FACT_WILDCARD_SUB);
+    a.n = 0;
+    connack_pkt(&a, 0, NULL);
+    feed(&ref, BW_DIR_TOCLIENT, a.b, a.n);
+    CHECK(ref.f.seen & BW_FACT_AUTH_OK);
+
+    /* 5.0, a 9 kB user property, an authentication method, a 20 kB will, a 300-byte user name:
+     * the first 256 bytes kept, cut said; default credentials still compared */
+    char longuser[301];
+    for (int i = 0; i < 300; i++) longuser[i] = (char)('a' + i % 26);
+    longuser[300] = '\0';
+    c.n = 0;
+    big_connect(&c, 5, 9, 20, "cid-5", longuser, "pw", "SCRAM-SHA-256");
+    fresh(&ref);
+    feed(&ref, BW_DIR_TOSERVER, c.b, c.n);
+    CHECK_STR(ref.f.version, "5.0");
+    CHECK_EQ(ref.f.user.len, 256);
+    CHECK(ref.f.user.cut && !ref.f.user.unread);
+    CHECK_MEM(ref.f.user.s, longuser, 256);
+    CHECK(fstr_eq(&ref.f.mech, "SCRAM-SHA-256"));
+    CHECK_EQ(X(&ref)->session_expiry, 120);
+    CHECK_EQ(X(&ref)->receive_maximum, 20);                    /* read after the big property */
+    CHECK_EQ(X(&ref)->will_payload_len, 20 * 1024);
+    CHECK_EQ(ref.f.pass_len, 2);
+    CHECK_EQ(ref.f.anomalies, 0);
+    check_splits(&c, &ref);
+
+    /* default credentials behind a big will */
+    c.n = 0;
+    big_connect(&c, 4, 0, 25, "d", "admin", "public", NULL);
+    fresh(&ref);
+    feed(&ref, BW_DIR_TOSERVER, c.b, c.n);
+    CHECK(ref.f.seen & BW_FACT_DEFAULT_CREDS);
+    CHECK(memmem(&ref.f, sizeof ref.f, "public", 6) == NULL);
+
+    /* cut off inside the will payload: the user name was announced, never read: unread, with
+     * the anomaly; the password is present, its length unknown */
+    static struct sess s;
+    c.n = 0;
+    big_connect(&c, 4, 0, 28, "thermostat-0042", azure_user, "pw", NULL);
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, 20000);
+    bw_dissector_mqtt.gap(s.st, BW_DIR_TOSERVER, &s.f);
+    CHECK(s.f.seen & BW_FACT_CREDS_USER);
+    CHECK(s.f.user.unread && s.f.user.len == 0);
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_USER_UNREAD));
+    CHECK(s.f.seen & BW_FACT_CREDS_PASS);
+    CHECK(X(&s)->have & BW_MQTT_HAVE_CONNECT_CUT);
+    CHECK(!(s.f.seen & BW_FACT_ANONYMOUS));
+    /* ... the same when the session ends there */
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, 20000);
+    bw_dissector_mqtt.close(s.st, BW_CLOSE_END, &s.f);
+    CHECK(s.f.user.unread && (s.f.anomalies & (1u << BW_MQTT_ANOM_USER_UNREAD)));
+
+    /* a will payload length that runs past the packet: a length anomaly, the user name unread */
+    c.n = 0;
+    big_connect(&c, 4, 0, 10, "x", "u", NULL, NULL);
+    size_t wl = 2 + 1 + 1 + 2 + 4 + 1 + 1 + 2 + 2 + 1 + 2 + 17;   /* header .. will topic */
+    c.b[wl] = 0xff; c.b[wl + 1] = 0xff;                         /* will payload: 65535 bytes */
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, c.b, c.n);
+    CHECK(s.f.anomalies & (1u << BW_MQTT_ANOM_LENGTH));
+    CHECK(s.f.user.unread);
+    /* a user name of 256 bytes in a small CONNECT is whole, a longer one cut with the flag */
+    static struct vec small;
+    small.n = 0;
+    longuser[256] = '\0';
+    connect_pkt(&small, 4, "c", longuser, NULL, NULL, NULL);
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, small.b, small.n);
+    CHECK(s.f.user.len == 256 && !s.f.user.cut);
+}
+
+/* A browser's upgrade: Chromium's header order, a 2.5 kB cookie, client hints; firefox puts
+ * Sec-WebSocket-Version early and Upgrade last, after its cookie. */
+static size_t browser_upgrade(char *out, size_t cap, bool firefox, size_t cookie)
+{
+    char ck[4096];
+    for (size_t i = 0; i < cookie; i++) ck[i] = (char)('A' + i % 26);
+    ck[cookie] = '\0';
+    int n;
+    if (!firefox)
+        n = snprintf(out, cap, "GET /mqtt HTTP/1.1\r\nHost: 10.0.0.2:9001\r\nConnection: Upgrade\r\n"
+                     "Pragma: no-cache\r\nCache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) "
+                     "AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.6099.224 Safari/537.36\r\n"
+                     "Upgrade: websocket\r\nOrigin: http://10.0.0.2:8080\r\nSec-WebSocket-Version: 13\r\n"
+                     "Accept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9\r\n"
+                     "Cookie: session=%s\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                     "Sec-WebSocket-Protocol: mqtt\r\n\r\n", ck);
+    else
+        n = snprintf(out, cap, "GET /mqtt HTTP/1.1\r\nHost: 10.0.0.2:9001\r\nUser-Agent: Mozilla/5.0 (X11; "
+                     "Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0\r\nAccept: */*\r\n"
+                     "Sec-WebSocket-Version: 13\r\nOrigin: http://10.0.0.2:8080\r\nSec-WebSocket-Protocol: mqtt\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nConnection: keep-alive, Upgrade\r\n"
+                     "Cookie: session=%s\r\nPragma: no-cache\r\nUpgrade: websocket\r\n\r\n", ck);
+    return (size_t)n;
+}
+
+/* The same large CONNECT inside WebSocket frames of frame_len bytes (a ping after the first). */
+static void ws_frames(struct vec *out, const struct vec *c, size_t frame_len)
+{
+    for (size_t k = 0; k < c->n; k += frame_len) {
+        size_t n = c->n - k < frame_len ? c->n - k : frame_len;
+        ws_frame(out, k == 0 ? 2 : 0, k + n == c->n, c->b + k, n);
+        if (k == 0) ws_frame(out, 9, true, (const uint8_t *)"hi", 2);
+    }
+}
+
+static void test_websocket_big_connect(void)
+{
+    static const char up[] = "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+    static struct vec c, fr;
+    static struct sess ref, s;
+    c.n = fr.n = 0;
+    big_connect(&c, 5, 3, 26, "ws-big", azure_user, "tok-ws", "SCRAM-SHA-1");
+    ws_frames(&fr, &c, 4000);
+    fresh(&ref);
+    feed(&ref, BW_DIR_TOSERVER, (const uint8_t *)up, sizeof up - 1);
+    feed(&ref, BW_DIR_TOSERVER, fr.b, fr.n);
+    CHECK(ref.f.seen & BW_FACT_WEBSOCKET);
+    CHECK(fstr_eq(&ref.f.user, azure_user));
+    CHECK(fstr_eq(&ref.f.mech, "SCRAM-SHA-1"));
+    CHECK_EQ(ref.f.pass_len, 6);
+    CHECK_EQ(X(&ref)->will_payload_len, 26 * 1024);
+    CHECK_EQ(X(&ref)->receive_maximum, 20);
+    CHECK_EQ(ref.f.anomalies, 0);
+    for (size_t k = 1; k < fr.n; k += 53) {                 /* two chunks at many offsets */
+        fresh(&s);
+        feed(&s, BW_DIR_TOSERVER, (const uint8_t *)up, sizeof up - 1);
+        feed(&s, BW_DIR_TOSERVER, fr.b, k);
+        feed(&s, BW_DIR_TOSERVER, fr.b + k, fr.n - k);
+        CHECK(memcmp(&s.f, &ref.f, sizeof s.f) == 0);
+        if (memcmp(&s.f, &ref.f, sizeof s.f) != 0) { fprintf(stderr, "  ws split at %zu\n", k); break; }
+    }
+    fresh(&s);                                              /* frames of 100 bytes, fed 1448 at a time */
+    fr.n = 0;
+    ws_frames(&fr, &c, 100);
+    feed(&s, BW_DIR_TOSERVER, (const uint8_t *)up, sizeof up - 1);
+    for (size_t k = 0; k < fr.n; k += 1448) feed(&s, BW_DIR_TOSERVER, fr.b + k, fr.n - k < 1448 ? fr.n - k : 1448);
+    CHECK(fstr_eq(&s.f.user, azure_user) && s.f.pass_len == 6 && s.f.anomalies == 0);
+    /* the packet after it is read */
+    static struct vec sf;
+    sf.n = 0;
+    static const uint8_t subscribe[] = { 0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, '#', 0x00 };
+    ws_frame(&sf, 2, true, subscribe, sizeof subscribe);
+    feed(&s, BW_DIR_TOSERVER, sf.b, sf.n);
+    CHECK(s.f.seen & BW_FACT_WILDCARD_SUB);
+}
+
+static void test_websocket_browser(void)
+{
+    static char up[8192];
+    const struct bw_dissector *d = &bw_dissector_mqtt;
+    for (int ff = 0; ff < 2; ff++) {
+        size_t n = browser_upgrade(up, sizeof up, ff, 2500);
+        CHECK(n > 2600 && n < 4096);
+        const uint8_t *u = (const uint8_t *)up;
+        /* every prefix short of the end is worth waiting for; the whole head is a claim */
+        for (size_t k = 1; k < n; k++) {
+            int sc = d->probe(BW_DIR_TOSERVER, u, k);
+            CHECK(sc == BW_PROBE_MAYBE);
+            if (sc != BW_PROBE_MAYBE) { fprintf(stderr, "  prefix %zu: %d\n", k, sc); break; }
+        }
+        CHECK_EQ(d->probe(BW_DIR_TOSERVER, u, n), BW_PROBE_YES);
+        /* the dissector: the head in two segments at every offset, then the CONNECT */
+        static struct vec c, fr;
+        c.n = fr.n = 0;
+        connect_pkt(&c, 4, "browser-1", azure_user, "tok", NULL, NULL);
+        ws_frame(&fr, 2, true, c.b, c.n);
+        for (size_t k = 1; k < n; k += 7) {
+            static struct sess s;
+            fresh(&s);
+            feed(&s, BW_DIR_TOSERVER, u, k);
+            CHECK(!(s.f.seen & BW_FACT_WEBSOCKET));            /* nothing decided on half a head */
+            feed(&s, BW_DIR_TOSERVER, u + k, n - k);
+            feed(&s, BW_DIR_TOSERVER, fr.b, fr.n);
+            CHECK((s.f.seen & BW_FACT_WEBSOCKET) && fstr_eq(&s.f.user, azure_user));
+            CHECK_EQ(s.f.anomalies, 0);
+            if (!fstr_eq(&s.f.user, azure_user)) { fprintf(stderr, "  split at %zu\n", k); break; }
+        }
+    }
+    /* a long plain GET (no WebSocket header in its first BW_PROBE_WINDOW bytes) is no upgrade */
+    static char plain[2048];
+    int pn = snprintf(plain, sizeof plain, "GET /index.html HTTP/1.1\r\nHost: example\r\nCookie: ");
+    memset(plain + pn, 'c', 1500);
+    CHECK_EQ(d->probe(BW_DIR_TOSERVER, (const uint8_t *)plain, (size_t)pn + 1500), BW_PROBE_NO);
+    /* an Upgrade to something else, and a head past the limit */
+    static const char h2c[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nCookie: a";
+    CHECK_EQ(d->probe(BW_DIR_TOSERVER, (const uint8_t *)h2c, sizeof h2c - 1), BW_PROBE_NO);
+    size_t n = browser_upgrade(up, sizeof up, false, 3900);
+    CHECK_EQ(d->probe(BW_DIR_TOSERVER, (const uint8_t *)up, 4096), BW_PROBE_NO);
+    static struct sess s;
+    fresh(&s);
+    feed(&s, BW_DIR_TOSERVER, (const uint8_t *)up, n);         /* longer than a head we accept */
+    CHECK(!(s.f.seen & BW_FACT_WEBSOCKET) && (s.f.anomalies & (1u << BW_MQTT_ANOM_WEBSOCKET)));
+}
+
 int main(void)
 {
     test_connect_versions();
@@ -832,5 +1135,8 @@ int main(void)
     test_wildcard_filters();
     test_reauth_failure();
     test_midstream_version();
+    test_big_connect();
+    test_websocket_browser();
+    test_websocket_big_connect();
     return check_summary("mqtt");
 }

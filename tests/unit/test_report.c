@@ -17,7 +17,7 @@ static struct bw_facts facts(uint32_t seen, const char *ver, const char *user)
     bw_facts_init(&f);
     f.seen = seen | BW_FACT_CONFIRMED;
     snprintf(f.version, sizeof f.version, "%s", ver);
-    if (user) bw_fstr_set(&f.user, (const uint8_t *)user, strlen(user));
+    if (user) bw_fid_set(&f.user, (const uint8_t *)user, strlen(user));
     return f;
 }
 
@@ -428,6 +428,56 @@ static void test_redacted_names(void)
     bw_report_free(r);
 }
 
+/* A 256-byte Azure IoT Hub style user name reaches every form whole (the text form wraps it at
+ * 120 columns); a 300-byte one is cut to its first 256 bytes, with "..." in the forms for people
+ * and a flag in the JSON. */
+static void test_long_names(void)
+{
+    static char azure[257], longer[301];
+    const char *stem = "myhub.azure-devices.net/sensor-0042/?api-version=2021-04-12";
+    size_t sl = strlen(stem);
+    memcpy(azure, stem, sl);
+    for (size_t i = sl; i < 256; i++) azure[i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < 300; i++) longer[i] = (char)('A' + i % 26);
+    struct bw_report *r = bw_report_new(4);
+    struct bw_facts a = facts(BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS | BW_FACT_AUTH_OK, "3.1.1", azure);
+    struct bw_facts b = facts(BW_FACT_CREDS_USER | BW_FACT_AUTH_OK, "3.1.1", longer);
+    struct bw_facts c = facts(BW_FACT_CREDS_USER | BW_FACT_AUTH_OK, "3.1.1", "never-shown");
+    c.user.unread = true;                                     /* announced, never read */
+    add(r, 1, 1883, 1, "mqtt", &a, T0);
+    add(r, 1, 1883, 2, "mqtt", &b, T0 + 1);
+    add(r, 1, 1883, 3, "mqtt", &c, T0 + 2);
+    struct bw_report_header h = hdr();
+    h.show_usernames = true;
+    char cut[300];
+    snprintf(cut, sizeof cut, "%.256s...", longer);
+    for (int form = 0; form < 4; form++) {
+        char *out = render(r, form, &h);
+        if (form == TEXT) {                               /* lines of 120 columns: unfold the wraps */
+            CHECK(longest_line(out) <= BW_REPORT_TEXT_WIDTH);
+            size_t k = 0;
+            for (size_t i = 0; out[i]; i++) {
+                if (out[i] == '\n' && strncmp(out + i + 1, "      ", 6) == 0 && out[i + 7] != ' ') { i += 6; continue; }
+                out[k++] = out[i];
+            }
+            out[k] = '\0';
+        }
+        CHECK(strstr(out, azure) != NULL);
+        CHECK(strstr(out, "never-shown") == NULL);
+        CHECK(strstr(out, longer) == NULL);                   /* never more than was kept */
+        if (form == JSON) {
+            char want[300];
+            snprintf(want, sizeof want, "\"%.256s\"]", longer);
+            CHECK(strstr(out, want) != NULL);
+            CHECK(strstr(out, "\"usernames_truncated\":true") != NULL);
+        } else {
+            CHECK(strstr(out, cut) != NULL);
+        }
+        free(out);
+    }
+    bw_report_free(r);
+}
+
 static void test_escape(void)
 {
     char out[16];
@@ -470,5 +520,6 @@ int main(int argc, char **argv)
     test_csv();
     test_redacted_names();
     test_escape();
+    test_long_names();
     return check_summary("report");
 }
