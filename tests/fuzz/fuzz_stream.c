@@ -1,6 +1,7 @@
 /* fuzz_stream.c: libFuzzer harness for TCP reassembly (sensor/stream.c).
- * The input is a script of segment / ack / flush / start operations on four directions sharing
- * a 3-buffer pool of 4096-byte windows. Segment bytes are a function of their sequence number
+ * The input is a script of segment / ack / flush / start operations (each one also a packet for
+ * bw_stream_tick, its top bits moving packet time) on four directions sharing a 3-buffer pool of
+ * 4096-byte windows. Segment bytes are a function of their sequence number
  * (plain or altered), so the consumer checks each delivered byte is the first copy offered, in
  * order, never twice; pool and direction invariants are checked after every operation. */
 #include <stdio.h>
@@ -306,10 +307,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cb[i] = (struct bw_stream_cb){ fz_data, fz_gap, &fd[i], fz_cut };
     }
     size_t at = 8;
+    uint64_t now = 0;                        /* packet time: the top bits of each op move it */
     while (at < size) {
         uint8_t op = data[at++];
         int k = op & 3;
         struct fz_dir *f = &fd[k];
+        now += (uint64_t)(op >> 5) * 40000u;
+        bw_stream_tick(&p, &f->d, now, &cb[k]);  /* a packet: an ack's wait may end here */
         f->rng ^= (uint64_t)op << 32;         /* the input steers the consumer too */
         switch ((op >> 2) & 7) {
         case 0: case 1: case 2: case 3: case 7: {   /* segment: delta(2) len(1) flags(1) */
@@ -332,7 +336,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (size - at < 2) { at = size; break; }
             int16_t delta = (int16_t)(data[at] << 8 | data[at + 1]);
             at += 2;
-            bw_stream_ack(&p, &f->d, f->front + (uint32_t)delta, &cb[k]);
+            bw_stream_ack(&p, &f->d, f->front + (uint32_t)delta, now, &cb[k]);
             f->restarted = false;
             break;
         }
