@@ -35,6 +35,7 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "vlan_tagged", s->decode.vlan_tagged);
     bw_json_u64(&j, "ipv6", s->decode.ipv6);
     bw_json_u64(&j, "ip_len_zero", s->decode.ip_len_zero);
+    bw_json_u64(&j, "tcp_options_cut", s->decode.tcp_options_cut);
     bw_json_obj_close(&j);
     bw_json_obj_open(&j, "flows");
     bw_json_u64(&j, "created", s->flow.flows_created);
