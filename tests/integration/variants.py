@@ -7,7 +7,7 @@ mirrored twice as SPAN ports do), a pcapng container, and the orders a mirror po
 behind the server ACK that acknowledges it, a reset before the broker's last answer). Snaplen
 cuts (-s 96, -s 128) must keep the verdicts the captured bytes prove and invent none.
 
-usage: variants.py [--no-cuts] BROKERWATCH CAPTURE.pcap [CAPTURE.pcap ...]
+usage: variants.py BROKERWATCH CAPTURE.pcap [CAPTURE.pcap ...]
 
 With several captures, each kind of variant is one brokerwatch run over all of them: capture k
 gets its own addresses (10.k.x.y, fd00:k::...) and its own hour of packet time, so sessions,
@@ -449,7 +449,8 @@ def must_survive(orig_pkts, cut_pkts, recs):
     user name: an MQTT session whose CONNECT was captured through its flags and whose CONNACK
     code was captured keeps plaintext_session, cleartext_credentials, auth_failure and
     bruteforce (anonymous_session too for 3.1/3.1.1, whose flags say all; an MQTT 5 CONNECT
-    may name an authentication method in the properties after them)."""
+    may name an authentication method in the properties after them). Returns (alert, whether
+    the cut reached that CONNECT) pairs."""
     wire, snap = flows(orig_pkts), {}
     for key, segs in flows(cut_pkts).items():
         snap[key] = segs
@@ -471,14 +472,15 @@ def must_survive(orig_pkts, cut_pkts, recs):
         kinds = {"plaintext_session", "cleartext_credentials", "auth_failure", "bruteforce"}
         if level in (3, 4):
             kinds.add("anonymous_session")
-        proved.add((key, frozenset(kinds)))
+        proved.add((key, frozenset(kinds), len(ccut["payload"]) < len(cli["payload"])))
     want = []
     for r in recs:
         a = (bytes_of(r["src_ip"]), r["src_port"])
         b = (bytes_of(r["dest_ip"]), r["dest_port"])
         key = (min(a, b), max(a, b))
-        if any(key == k and r["alert"]["kind"] in kinds for k, kinds in proved):
-            want.append(r)
+        for k, kinds, was_cut in proved:
+            if key == k and r["alert"]["kind"] in kinds:
+                want.append((r, was_cut))
     return want
 
 
@@ -625,8 +627,9 @@ def main_many(exe, srcs):
                 orig = {short_key(r) for r in base.get(k, []) if r["event_type"] == "alert"}
                 invented = sorted(set(have) - orig)
                 need = must_survive(pkts, cut(pkts, snap), [r for r in base.get(k, []) if r["event_type"] == "alert"])
-                lost = sorted({short_key(r) for r in need} - set(have))
-                unmarked = sorted(short_key(r) for r in need if short_key(r) in have and
+                lost = sorted({short_key(r) for r, _ in need} - set(have))
+                # A CONNECT the cut reached is read from its start only: the record says so.
+                unmarked = sorted(short_key(r) for r, was_cut in need if was_cut and short_key(r) in have and
                                   have[short_key(r)].get(have[short_key(r)]["app_proto"], {}).get("truncated") is not True)
                 if invented or lost or unmarked:
                     ok = False
@@ -641,9 +644,6 @@ def main_many(exe, srcs):
 
 def main():
     args = sys.argv[1:]
-    if args and args[0] == "--no-cuts":
-        CUTS.clear()
-        args = args[1:]
     if len(args) < 2:
         raise SystemExit(__doc__)
     if len(args) == 2:
