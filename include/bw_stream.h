@@ -97,6 +97,7 @@ struct bw_stream_dir {
     bool     ack_pending;        /* ack_seq covers a hole not yet given up */
     bool     hold;               /* deliver nothing yet: these bytes answer the other direction's
                                   * bytes that are still awaited (bw_stream_hold) */
+    uint32_t hold_mark;          /* held when the hold began: bytes offered already */
     uint32_t ack_seq;            /* highest such ack */
     uint64_t ack_ts;             /* packet time it first did */
     bool     init;               /* next_seq is known */
@@ -141,7 +142,8 @@ void bw_stream_tick(struct bw_stream_pool *p, struct bw_stream_dir *d, uint64_t 
 /* Hold (on) or resume (off) delivery of this direction. While held, segments are placed but not
  * offered: the pipeline holds a direction whose packets acknowledge bytes of the other direction
  * that the stream still waits for, so an answer is never read before its request. Resuming
- * offers what is held. A flush resumes first. */
+ * offers what is held when bytes came during the hold (bytes refused before it wait for more, as
+ * ever). A flush resumes first. */
 void bw_stream_hold(struct bw_stream_pool *p, struct bw_stream_dir *d, bool on, const struct bw_stream_cb *cb);
 
 /* The consumer's state changed (a dissector was chosen from the other direction's bytes):

@@ -168,7 +168,8 @@ static bool unhold(struct bw_stream_pool *p, struct bw_stream_dir *d, const stru
 {
     if (d->hold) {
         d->hold = false;
-        deliver(p, d, cb);
+        if (d->held > d->hold_mark)      /* only new bytes are worth an offer */
+            deliver(p, d, cb);
     }
     return !d->stopped;
 }
@@ -578,11 +579,16 @@ void bw_stream_hold(struct bw_stream_pool *p, struct bw_stream_dir *d, bool on, 
 {
     if (d->hold == on)
         return;
-    d->hold = on;
-    if (!on && d->init && !d->stopped) {
-        deliver(p, d, cb);
+    if (on) {
+        d->hold = true;
+        d->hold_mark = d->held;          /* offered already (and refused, or nothing) */
+        return;
+    }
+    if (d->init && !d->stopped) {
+        unhold(p, d, cb);
         tidy(p, d);
     }
+    d->hold = false;
 }
 
 void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
@@ -595,6 +601,8 @@ void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const str
 void bw_stream_flush(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
 {
     d->ack_pending = false;                 /* the end: every hole is given up below */
+    if (d->init && !d->stopped && d->hold)
+        unhold(p, d, cb);                   /* bytes that came during a hold: offered as usual */
     d->hold = false;
     if (d->init && !d->stopped) {
         deliver(p, d, cb);                  /* a last offer: the consumer knows the end has come */

@@ -1016,6 +1016,27 @@ static void test_hold(void)
     bw_stream_flush(&p, &d, &cb);               /* the end resumes */
     CHECK_EQ(r.nout, 45);
     pool_done(&p);
+
+    /* bytes refused before a hold are not offered again on resume unless more came */
+    struct bw_stream_pool p2; pool(&p2, 4096, 1024);
+    struct bw_stream_dir e = { 0 };
+    struct rec r2; rec_init(&r2, (struct step){ A_NEED, 0 });
+    struct bw_stream_cb cb2 = cb_for(&r2);
+    bw_stream_start(&e, 0, false);
+    seg(&p2, &e, &cb2, 0, 0, 10);               /* refused: kept */
+    CHECK_EQ(r2.calls, 1);
+    bw_stream_hold(&p2, &e, true, &cb2);
+    bw_stream_hold(&p2, &e, false, &cb2);
+    CHECK_EQ(r2.calls, 1);
+    bw_stream_hold(&p2, &e, true, &cb2);
+    seg(&p2, &e, &cb2, 0, 10, 5);
+    CHECK_EQ(r2.calls, 1);
+    r2.dflt = (struct step){ A_ALL, 0 };
+    bw_stream_hold(&p2, &e, false, &cb2);       /* more came: one offer of all of it */
+    CHECK_EQ(r2.calls, 2);
+    CHECK_EQ(r2.nout, 15);
+    bw_stream_flush(&p2, &e, &cb2);
+    pool_done(&p2);
 }
 
 int main(void)
