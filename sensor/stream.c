@@ -189,6 +189,10 @@ static void declare_gap(struct bw_stream_pool *p, struct bw_stream_dir *d, uint3
     advance(p, d, d->held + g);
     p->st.gaps++;
     p->st.gap_bytes += g;
+    if (d->ack_pending && !ack_covers_hole(d, d->ack_seq)) {
+        d->ack_pending = false;          /* given up another way (window, memcap) during the wait */
+        p->st.ack_waits_expired++;
+    }
     if (!cb->gap || !cb->gap(cb->ctx, g)) {
         stop(p, d);
         return;
@@ -600,7 +604,10 @@ void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const str
 
 void bw_stream_flush(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
 {
-    d->ack_pending = false;                 /* the end: every hole is given up below */
+    if (d->ack_pending) {                   /* the end: every hole is given up below */
+        d->ack_pending = false;
+        p->st.ack_waits_expired++;
+    }
     if (d->init && !d->stopped && d->hold)
         unhold(p, d, cb);                   /* bytes that came during a hold: offered as usual */
     d->hold = false;
