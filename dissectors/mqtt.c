@@ -327,8 +327,9 @@ static void connect_creds(struct bw_facts *f, uint8_t flags, uint8_t level, bool
     if (!want_user && !want_pass && !has_method) f->seen |= BW_FACT_ANONYMOUS;
 }
 
-/* A whole CONNECT in b (rlen <= MQTT_PARSE_MAX). */
-static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, struct bw_facts *f)
+/* A whole CONNECT in b (rlen <= MQTT_PARSE_MAX); cut: b holds only the captured start of it
+ * (snaplen), so a field running past its end is no anomaly. */
+static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool cut, struct bw_facts *f)
 {
     struct bw_mqtt_facts *x = ext_of(f);
     if (st->connect_seen) { anomaly(f, BW_MQTT_ANOM_PROTOCOL); return BW_PARSE_OK; }  /* §3.1.0: once */
@@ -336,12 +337,13 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, struc
     if (r != BW_PARSE_OK) return r;
     uint8_t flags = x->connect_flags, level = st->level;
 
-    bool has_method = false;
+    bool has_method = false, props_read = true;
     if (level == 5) {
         struct mqtt_props p;
         struct mqtt_prop pr;
         if (props_open(b, &p, f))
             while (props_next(&p, &pr, f)) connect_prop(&pr, &has_method, f);
+        props_read = !b->bad;            /* a cut CONNECT may hide an authentication method */
     }
     struct bw_bytes cid = read_str(b, f);
     if (cid.ptr) bw_fid_set(&f->client_id, cid.ptr, cid.len);
@@ -360,12 +362,14 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, struc
     struct bw_bytes user = { NULL, 0 }, pass = { NULL, 0 };
     if (flags & BW_MQTT_CF_USERNAME) user = read_str(b, f);
     if (flags & BW_MQTT_CF_PASSWORD) pass = read_bin(b);
-    if (b->bad) anomaly(f, BW_MQTT_ANOM_LENGTH);          /* a field ran past the packet */
-    else if (bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
+    if (b->bad && !cut) anomaly(f, BW_MQTT_ANOM_LENGTH);  /* a field ran past the packet */
+    else if (!b->bad && bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
     if (user.ptr) bw_fid_set(&f->user, user.ptr, user.len);
     if (pass.ptr) bw_facts_secret(f, pass.ptr, pass.len);    /* where it lies, never what it is */
     bool dflt = user.ptr && pass.ptr && bw_defcreds_match(user.ptr, user.len, pass.ptr, pass.len);
     connect_creds(f, flags, level, has_method, user.ptr != NULL, pass.ptr != NULL, (uint32_t)pass.len, dflt);
+    /* A 5.0 CONNECT cut in its properties may hide a method: not proved anonymous. */
+    if (!props_read) f->seen &= ~BW_FACT_ANONYMOUS;
     st->connect_method = has_method;
     return BW_PARSE_OK;
 }
@@ -773,7 +777,7 @@ static enum bw_parse mqtt_packet(struct mqtt_state *st, enum bw_dir dir, const s
         anomaly(f, BW_MQTT_ANOM_PROTOCOL);
     if (body) {
         switch (h->type) {
-        case MQTT_CONNECT: r = mqtt_connect(st, body, f); break;
+        case MQTT_CONNECT: r = mqtt_connect(st, body, false, f); break;
         case MQTT_CONNACK: r = mqtt_connack(st, body, f); break;
         case MQTT_SUBSCRIBE: r = mqtt_subscribe(st, body, f); break;
         case MQTT_AUTH: r = mqtt_auth(st, dir, body, f); break;
@@ -1436,6 +1440,54 @@ static void mqtt_close(void *state, enum bw_close how, struct bw_facts *f)
     if (st->auth_wait && server_closed) ext_of(f)->have |= BW_MQTT_HAVE_CLOSED_AFTER_AUTH;
 }
 
+/* The start of a CONNECT whose rest will never come (snaplen cut, lost segment, end of capture):
+ * what fits still counts. Through its flags (fixed header, protocol name, level, flags) it proves
+ * an MQTT session and which credentials crossed the wire; fields captured after them are read as
+ * mqtt_connect reads a CONNECT too big to wait for. Marked truncated either way. */
+static void mqtt_partial(void *state, enum bw_dir dir, const uint8_t *buf, size_t len, struct bw_facts *f)
+{
+    struct mqtt_state *st = state;
+    struct mqtt_hdr h;
+    if (dir != BW_DIR_TOSERVER || st->connect_seen || st->d[dir].mode != MODE_MQTT) return;
+    if (mqtt_header(buf, len, &h) != VI_OK || h.type != MQTT_CONNECT || h.flags != 0) return;
+    struct bw_cur c = bw_cur_init(buf, len);
+    bw_cur_skip(&c, h.hlen);
+    size_t have = bw_cur_left(&c) < h.rlen ? bw_cur_left(&c) : h.rlen;
+    struct bw_cur body = bw_cur_sub(&c, have);
+    struct bw_cur peek = body;
+    struct bw_bytes name = read_bin(&peek);
+    bw_cur_skip(&peek, 2);               /* level, flags */
+    if (peek.bad || !name.ptr) return;   /* the flags were not captured: nothing is proved */
+    struct bw_mqtt_facts *x = ext_of(f);
+    if (bw_cur_left(&peek) >= 2) {
+        if (mqtt_connect(st, &body, true, f) != BW_PARSE_OK) return;
+    } else {
+        /* Keep-alive cut off too (IPv6 at -s 96): the same checks on what is there. */
+        peek = body;
+        read_bin(&peek);
+        uint8_t raw_level = bw_cur_u8(&peek);
+        uint8_t flags = bw_cur_u8(&peek);
+        uint8_t level = raw_level & 0x7f;
+        bool is_mqtt = name.len == 4 && memcmp(name.ptr, "MQTT", 4) == 0;
+        bool is_isdp = name.len == 6 && memcmp(name.ptr, "MQIsdp", 6) == 0;
+        if ((!is_mqtt && !is_isdp) || level < 3 || level > 5) return;
+        st->connect_seen = true;
+        st->level = level;
+        x->level = level;
+        x->connect_flags = flags;
+        set_version(f, level);
+        f->seen |= BW_FACT_CONFIRMED;
+        if (flags & BW_MQTT_CF_USERNAME) f->seen |= BW_FACT_CREDS_USER;
+        if (flags & BW_MQTT_CF_PASSWORD) f->seen |= BW_FACT_CREDS_PASS;
+        if (flags & (BW_MQTT_CF_USERNAME | BW_MQTT_CF_PASSWORD)) x->have |= BW_MQTT_HAVE_CONNECT_CUT;
+        /* 3.x: no user name or password flag is no identity; a 5.0 CONNECT may carry an
+         * authentication method in the properties that were not captured. */
+        if (!(flags & (BW_MQTT_CF_USERNAME | BW_MQTT_CF_PASSWORD)) && level != 5)
+            f->seen |= BW_FACT_ANONYMOUS;
+    }
+    x->have |= BW_MQTT_HAVE_TRUNCATED;
+}
+
 static void mqtt_reset(void *state)
 {
     memset(state, 0, sizeof(struct mqtt_state));
@@ -1699,6 +1751,7 @@ static void mqtt_facts_json(const struct bw_facts *f, struct bw_json *j)
     if (x->have & BW_MQTT_HAVE_CLIENT_AUTH) bw_json_bool(j, "client_auth", true);
     if (x->have & BW_MQTT_HAVE_REAUTH_FAILED) bw_json_bool(j, "reauth_failed", true);
     if (x->have & BW_MQTT_HAVE_CLOSED_AFTER_AUTH) bw_json_bool(j, "closed_after_auth", true);
+    if (x->have & BW_MQTT_HAVE_TRUNCATED) bw_json_bool(j, "truncated", true);
 }
 
 static const char *const mqtt_anomaly_names[] = {
@@ -1713,5 +1766,5 @@ _Static_assert(sizeof mqtt_anomaly_names / sizeof mqtt_anomaly_names[0] == BW_MQ
 const struct bw_dissector bw_dissector_mqtt = {
     .name = "mqtt", .ports = { 1883, 0 }, .state_size = sizeof(struct mqtt_state),
     .probe = mqtt_probe, .reset = mqtt_reset, .parse = mqtt_parse, .gap = mqtt_gap,
-    .close = mqtt_close, .facts_json = mqtt_facts_json, .anomaly_names = mqtt_anomaly_names,
+    .partial = mqtt_partial, .close = mqtt_close, .facts_json = mqtt_facts_json, .anomaly_names = mqtt_anomaly_names,
 };

@@ -3,6 +3,7 @@
 #ifndef BW_CAPTURE_H
 #define BW_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,14 +16,19 @@ struct bw_capture;
 
 struct bw_capture_stats { uint64_t received, dropped, if_dropped; };
 
-/* Open a capture file ("-" = stdin) and apply the BPF expression (NULL = none).
- * Returns 0 or BW_EIO / BW_EINVAL with err filled. */
-int bw_capture_open_file(struct bw_capture **out, const char *path, const char *bpf,
+/* The link types decode.c reads, for the refusal line. */
+#define BW_CAPTURE_DLTS_KNOWN "it reads Ethernet, Linux cooked SLL and SLL2, raw IPv4/IPv6 and BSD loopback"
+
+/* Open a capture file ("-" = stdin) and apply the BPF expression (NULL = none). dlt_ok (NULL =
+ * accept any) says which link types the caller can decode: a file of another one is refused.
+ * Returns 0, BW_EIO (unreadable) or BW_EINVAL (bad filter, link type refused) with err filled. */
+int bw_capture_open_file(struct bw_capture **out, const char *path, const char *bpf, bool (*dlt_ok)(int),
                          char *err, size_t errlen) BW_WARN_UNUSED;
 /* Open a live interface: promiscuous, TPACKET_V3 blocks of at most BW_CAPTURE_BLOCK_MS,
- * buffer_mib of ring, snaplen. */
+ * buffer_mib of ring, snaplen. When its link type fails dlt_ok, the first one it offers that
+ * passes is chosen; none: refused with BW_EINVAL before a packet is read. */
 int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen, int buffer_mib,
-                         const char *bpf, char *err, size_t errlen) BW_WARN_UNUSED;
+                         const char *bpf, bool (*dlt_ok)(int), char *err, size_t errlen) BW_WARN_UNUSED;
 
 /* Next packet: 1 = a packet (views valid until the next call), 0 = end of file (or
  * bw_capture_break), 2 = live and no packet for BW_CAPTURE_IDLE_MS or a signal arrived (call

@@ -55,6 +55,8 @@ enum bw_mqtt_anomaly {
 #define BW_MQTT_HAVE_REAUTH_FAILED    (1u << 14)  /* broker DISCONNECT 0x87/0x8C after a client AUTH */
 #define BW_MQTT_HAVE_CLOSED_AFTER_AUTH (1u << 15) /* the broker closed after a client AUTH, no answer */
 #define BW_MQTT_HAVE_CONNACK_V5       (1u << 16)  /* the CONNACK is in the 5.0 form (reason code) */
+#define BW_MQTT_HAVE_TRUNCATED        (1u << 17)  /* the CONNECT was read from its captured start only
+                                                     * (snaplen cut or lost segment): "truncated" */
 
 /* CONNECT flags byte (OASIS MQTT 3.1.1 / 5.0 section 3.1.2.3). */
 #define BW_MQTT_CF_RESERVED   0x01u

@@ -56,12 +56,14 @@ struct bw_packet {
     const uint8_t *payload;       /* TCP payload as captured */
     size_t   payload_len;         /* bytes of payload captured */
     size_t   seg_len;             /* payload length per the IP header; > payload_len when snaplen cut it */
+    bool     tcp_options_cut;     /* snaplen cut the TCP options: nothing of the payload captured */
 };
 
 struct bw_decode_stats {
     uint64_t not_ip, not_tcp, fragments, truncated, malformed, unsupported;
     uint64_t vlan_tagged, ipv6, ip_options, ipv6_ext;
     uint64_t ip_len_zero;         /* IPv4 total length 0 (segmentation offload): captured length used */
+    uint64_t tcp_options_cut;     /* TCP options cut by snaplen: decoded, the payload all missing */
 };
 
 /* Decode one captured frame. `data`/`caplen` are the captured bytes, `dlt` the link type.

@@ -56,6 +56,7 @@ struct bw_pipe_counters {
     uint64_t sessions_reclaimed;           /* sessions taken back from older unconfirmed (or idle) ones */
     uint64_t flows_unanswered;             /* claimed by a dissector, never confirmed: nothing reported */
     uint64_t rst_lingered;                 /* sessions kept open for a moment after a reset */
+    uint64_t fin_lingered;                 /* closed by FINs while a segment was still awaited */
     uint64_t orient_known;                 /* midstream flows oriented by the known-broker memory */
     uint64_t orient_flipped;               /* ... re-oriented at their first payload */
     uint64_t dpi_asked;                    /* flows shown to nDPI (the probes could not place them) */

@@ -13,6 +13,10 @@
 #define BW_STREAM_RANGES_MAX 8        /* out-of-order holes tracked per direction */
 #define BW_STREAM_WINDOW_MAX (1u << 30)   /* keeps every offset far inside serial-number range */
 #define BW_STREAM_SEG_MAX    (1u << 30)   /* a longer seg_len is cut to this: no real segment is */
+/* An ack covering a hole gives it up only after this many more packets of the flow or this much
+ * packet time, whichever comes first: a mirror port may deliver the acked segment after the ack. */
+#define BW_STREAM_ACK_WAIT_PKTS 16
+#define BW_STREAM_ACK_WAIT_US   200000u
 
 /* What the consumer said about the bytes it was given. */
 #define BW_STREAM_STOP ((size_t)-1)   /* consumer is done with this direction: drop everything after */
@@ -56,6 +60,9 @@ struct bw_stream_stats {
     uint64_t window_overflows;   /* data beyond the per-direction window forced a gap, or the window
                                   * filled with bytes the consumer would not take: direction stopped */
     uint64_t truncated_segments; /* payload cut by snaplen: its tail is a hole */
+    uint64_t ack_waits;          /* acks that covered a hole: its segment was waited for */
+    uint64_t ack_waits_filled;   /* ...and it came within the wait (mirror-port reordering) */
+    uint64_t ack_waits_expired;  /* ...and it did not: the hole became a gap */
     uint64_t buffers_in_use;     /* gauge */
     uint64_t buffers_hwm;        /* high-water mark */
     uint64_t buffers_max;        /* memcap / window */
@@ -67,6 +74,8 @@ struct bw_stream_pool {
     uint32_t *free_idx;          /* stack of free buffer indexes */
     uint32_t  nfree, nbufs;
     uint32_t  window;            /* bytes per buffer = per-direction memcap */
+    uint32_t  ack_wait_pkts;     /* BW_STREAM_ACK_WAIT_PKTS after init; 0 = a covering ack is final */
+    uint64_t  ack_wait_us;       /* BW_STREAM_ACK_WAIT_US after init */
     struct bw_stream_stats st;
 };
 
@@ -84,6 +93,13 @@ struct bw_stream_dir {
     struct bw_stream_range ooo[BW_STREAM_RANGES_MAX];  /* held data beyond a hole: sorted,
                                                           * disjoint, not adjacent, start > held */
     uint8_t  nooo;
+    uint8_t  ack_pkts;           /* packets seen since ack_seq first covered a hole */
+    bool     ack_pending;        /* ack_seq covers a hole not yet given up */
+    bool     hold;               /* deliver nothing yet: these bytes answer the other direction's
+                                  * bytes that are still awaited (bw_stream_hold) */
+    uint32_t hold_mark;          /* held when the hold began: bytes offered already */
+    uint32_t ack_seq;            /* highest such ack */
+    uint64_t ack_ts;             /* packet time it first did */
     bool     init;               /* next_seq is known */
     bool     stopped;            /* consumer said stop, or the pool refused: only seq is tracked */
     bool     fin;                /* FIN or RST seen in this direction (set by the caller) */
@@ -107,19 +123,35 @@ void bw_stream_start(struct bw_stream_dir *d, uint32_t seq, bool syn);
 void bw_stream_segment(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t seq,
                        const uint8_t *data, size_t len, size_t seg_len, const struct bw_stream_cb *cb);
 
-/* The peer acknowledged up to `ack`: bytes before it were sent, so held data beyond a hole that
- * the ack covers will not be completed by reordering: declare the hole a gap and deliver on.
- * An ack covering only part of a hole declares that part. Nothing happens unless out-of-order
- * data is held: an ack seen before its data (mirror ports reorder directions) is harmless. */
-void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t ack,
+/* The peer acknowledged up to `ack` at packet time `ts`: bytes before it were sent, so held data
+ * beyond a hole that the ack covers will be completed only by a segment the capture saw late (a
+ * mirror port copies each direction on its own, and may copy a segment after the ack of it). The
+ * hole is waited for: once the pool's ack_wait_pkts more packets of the flow (bw_stream_tick) or
+ * ack_wait_us of packet time have passed without it, it is declared a gap and delivery goes on;
+ * an ack covering only part of a hole declares that part. With ack_wait_pkts 0 that happens at
+ * once. Nothing happens unless out-of-order data is held: an ack seen before its data is
+ * harmless. */
+void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t ack, uint64_t ts,
                    const struct bw_stream_cb *cb);
+
+/* One more packet of the flow (either direction) at packet time ts: a hole an ack covered and
+ * that is still open after the wait is declared a gap (see bw_stream_ack). */
+void bw_stream_tick(struct bw_stream_pool *p, struct bw_stream_dir *d, uint64_t ts,
+                    const struct bw_stream_cb *cb);
+
+/* Hold (on) or resume (off) delivery of this direction. While held, segments are placed but not
+ * offered: the pipeline holds a direction whose packets acknowledge bytes of the other direction
+ * that the stream still waits for, so an answer is never read before its request. Resuming
+ * offers what is held when bytes came during the hold (bytes refused before it wait for more, as
+ * ever). A flush resumes first. */
+void bw_stream_hold(struct bw_stream_pool *p, struct bw_stream_dir *d, bool on, const struct bw_stream_cb *cb);
 
 /* The consumer's state changed (a dissector was chosen from the other direction's bytes):
  * offer the held in-order bytes of this direction again. */
 void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb);
 
 /* End of the direction (FIN/RST/timeout/eviction/end of capture): deliver held data across any
- * holes (gap, then data), then release the buffer. In-order bytes the consumer already refused
+ * holes (gap, then data; a pending ack wait ends here), then release the buffer. In-order bytes the consumer already refused
  * are dropped. The direction stays usable (later segments are handled as usual). */
 void bw_stream_flush(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb);
 

@@ -36,7 +36,39 @@ static int apply_bpf(struct bw_capture *c, const char *bpf, char *err, size_t er
     return 0;
 }
 
-int bw_capture_open_file(struct bw_capture **out, const char *path, const char *bpf, char *err, size_t errlen)
+/* "IEEE802_11_RADIO (802.11 plus radiotap header)", or the number when libpcap has no name. */
+static const char *dlt_describe(int dlt, char *buf, size_t len)
+{
+    const char *name = pcap_datalink_val_to_name(dlt);
+    const char *desc = pcap_datalink_val_to_description(dlt);
+    if (name && desc) snprintf(buf, len, "%s (%s)", name, desc);
+    else snprintf(buf, len, "%d", dlt);
+    return buf;
+}
+
+/* Live: an interface may offer several link types (a Wi-Fi card in monitor mode: radiotap, and
+ * sometimes plain 802.11 or Ethernet); take the first one decode knows, else refuse. */
+static int choose_dlt(struct bw_capture *c, bool (*dlt_ok)(int), char *err, size_t errlen)
+{
+    int dlt = pcap_datalink(c->pc);
+    if (!dlt_ok || dlt_ok(dlt)) return 0;
+    int *list = NULL;
+    int n = pcap_list_datalinks(c->pc, &list);
+    for (int i = 0; i < n; i++) {
+        if (dlt_ok(list[i]) && pcap_set_datalink(c->pc, list[i]) == 0) {
+            pcap_free_datalinks(list);
+            return 0;
+        }
+    }
+    if (n >= 0) pcap_free_datalinks(list);
+    char what[128];
+    snprintf(err, errlen, "cannot capture on interface '%s': link type %s, which brokerwatch does not "
+             "decode (%s)", c->name, dlt_describe(dlt, what, sizeof what), BW_CAPTURE_DLTS_KNOWN);
+    return BW_EINVAL;
+}
+
+int bw_capture_open_file(struct bw_capture **out, const char *path, const char *bpf, bool (*dlt_ok)(int),
+                         char *err, size_t errlen)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     struct bw_capture *c = calloc(1, sizeof *c);
@@ -49,6 +81,16 @@ int bw_capture_open_file(struct bw_capture **out, const char *path, const char *
         free(c);
         return BW_EIO;
     }
+    int dlt = pcap_datalink(c->pc);
+    if (dlt_ok && !dlt_ok(dlt)) {
+        /* A file of 802.11 radio frames, USB packets, ...: say so, rather than read it all and
+         * report nothing, as if the capture held no broker traffic. */
+        char what[128];
+        snprintf(err, errlen, "cannot read capture '%s': link type %s, which brokerwatch does not decode "
+                 "(%s)", path, dlt_describe(dlt, what, sizeof what), BW_CAPTURE_DLTS_KNOWN);
+        bw_capture_close(c);
+        return BW_EINVAL;
+    }
     int rc = apply_bpf(c, bpf, err, errlen);
     if (rc) { bw_capture_close(c); return rc; }
     *out = c;
@@ -56,7 +98,7 @@ int bw_capture_open_file(struct bw_capture **out, const char *path, const char *
 }
 
 int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen, int buffer_mib,
-                         const char *bpf, char *err, size_t errlen)
+                         const char *bpf, bool (*dlt_ok)(int), char *err, size_t errlen)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     struct bw_capture *c = calloc(1, sizeof *c);
@@ -94,6 +136,8 @@ int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen
         bw_capture_close(c);
         return BW_EIO;
     }
+    rc = choose_dlt(c, dlt_ok, err, errlen);
+    if (rc) { bw_capture_close(c); return rc; }
     rc = apply_bpf(c, bpf, err, errlen);
     if (rc) { bw_capture_close(c); return rc; }
     *out = c;

@@ -70,8 +70,18 @@ static enum bw_decode_res decode_tcp(struct bw_cur *c, size_t wire_len, struct b
     bw_cur_skip(c, 4);                          /* checksum (never verified), urgent pointer */
     if (doff < TCP_MIN_HDR)                     /* data offset inside the fixed header: a lie */
         return BW_DEC_MALFORMED;
-    if (!header_room(c, wire_len, doff - TCP_MIN_HDR, &why))   /* options past the packet or capture */
-        return why;
+    if (!header_room(c, wire_len, doff - TCP_MIN_HDR, &why)) {
+        if (why != BW_DEC_TRUNCATED)            /* options past the packet: the header lies */
+            return why;
+        /* Options cut by snaplen (-s 96 with timestamps, SACK blocks): ports, sequence numbers
+         * and flags are all here; none of the payload was captured, and the IP length says how
+         * much the stream misses. */
+        out->tcp_options_cut = true;
+        out->payload = c->base + c->len;        /* empty, at the end of what was captured */
+        out->payload_len = 0;
+        out->seg_len = wire_len - c->off - (doff - TCP_MIN_HDR);
+        return BW_DEC_TCP;
+    }
     bw_cur_skip(c, doff - TCP_MIN_HDR);
     if (c->bad)                                 /* unreachable after the room checks; fail closed */
         return BW_DEC_MALFORMED;
@@ -344,7 +354,7 @@ enum bw_decode_res bw_decode_packet(int dlt, const uint8_t *data, size_t caplen,
     struct bw_cur c = bw_cur_init(data, caplen);
     enum bw_decode_res res = decode_link(dlt, &c, out, st);
     switch (res) {
-    case BW_DEC_TCP:         break;
+    case BW_DEC_TCP:         if (out->tcp_options_cut) st->tcp_options_cut++; break;
     case BW_DEC_NOT_IP:      st->not_ip++; break;
     case BW_DEC_NOT_TCP:     st->not_tcp++; break;
     case BW_DEC_FRAGMENT:    st->fragments++; break;

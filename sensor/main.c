@@ -606,7 +606,7 @@ int main(int argc, char **argv)
         /* a file could not be handed to USER: said above */
     } else if (cfg.iface) {
         if (bw_capture_open_live(&live_capture, cfg.iface, cfg.snaplen, cfg.buffer_mib, cfg.bpf,
-                                 err, sizeof err) != 0) {
+                                 bw_decode_dlt_supported, err, sizeof err) != 0) {
             fprintf(stderr, "brokerwatch: %s\n", err);
             status = 1;
         } else {
@@ -645,7 +645,7 @@ int main(int argc, char **argv)
         bw_progress_init(&prog, !cfg.quiet && isatty(STDERR_FILENO), stderr, total);
         for (size_t i = 0; i < cfg.nrfiles && !stop_requested && !run.count_reached && status == 0; i++) {
             struct bw_capture *cap;
-            if (bw_capture_open_file(&cap, cfg.rfiles[i], cfg.bpf, err, sizeof err) != 0) {
+            if (bw_capture_open_file(&cap, cfg.rfiles[i], cfg.bpf, bw_decode_dlt_supported, err, sizeof err) != 0) {
                 fprintf(stderr, "brokerwatch: %s\n", err);
                 status = 1;
                 break;

@@ -18,6 +18,7 @@
 #include "bw_tls.h"
 
 static size_t on_data(void *ctx, const uint8_t *buf, size_t len);
+static int tls_hello_app(struct bw_pipeline *p, struct bw_bytes v);
 static bool on_gap(void *ctx, uint64_t len);
 static void on_cut(void *ctx, const uint8_t *buf, size_t len);
 int bw_pipeline_report_now(struct bw_pipeline *p, struct bw_report *snap)
@@ -365,10 +366,18 @@ static size_t on_data(void *ctx, const uint8_t *buf, size_t len)
         case BW_CHOICE_NONE:
             /* TLS that the slot did not place (a record header cut across segments) on a broker. */
             if (p->tls_dis && c->dir == BW_DIR_TOSERVER) {
-                enum bw_app app = tls_broker_app(p, f, &s->dpi);
-                int sc = app ? p->tls_dis->probe(c->dir, buf, len) : BW_PROBE_NO;
-                if (sc >= BW_PROBE_CLAIM) { attach_tls(p, f, s, app); break; }
-                if (sc >= BW_PROBE_MAYBE && !final) return 0;
+                int sc = p->tls_dis->probe(c->dir, buf, len);
+                enum bw_app app = sc >= BW_PROBE_MAYBE ? tls_broker_app(p, f, &s->dpi) : BW_APP_NONE;
+                if (sc >= BW_PROBE_CLAIM && !app) {
+                    /* No broker known here: the hello's SNI/ALPN decide, as in the probe slot
+                     * (a hello reordered past the slot is read here instead). */
+                    int named = tls_hello_app(p, (struct bw_bytes){ buf, len });
+                    if (named < 0 && !final) return 0;      /* the rest of the hello is to come */
+                    if (named > 0) app = (enum bw_app)named;
+                    else p->cnt.flows_tls_other++;
+                }
+                if (sc >= BW_PROBE_CLAIM && app) { attach_tls(p, f, s, app); break; }
+                if (sc >= BW_PROBE_MAYBE && sc < BW_PROBE_CLAIM && !final) return 0;
             }
             f->flags |= c->dir == BW_DIR_TOSERVER ? BW_FF_PROBE_NO_CLI : BW_FF_PROBE_NO_SRV;
             want_bypass_if_unclaimed(p, f);
@@ -591,6 +600,13 @@ static enum bw_close rst_reason(const struct bw_flow *f)
     return srv ? BW_CLOSE_RST_SERVER : BW_CLOSE_RST_CLIENT;
 }
 
+/* How a lingering flow ends: with its reset, or (no reset) with the FINs it lingered after. */
+static enum bw_close linger_reason(const struct bw_flow *f)
+{
+    if (f->flags & BW_FF_RST) return rst_reason(f);
+    return (f->flags & BW_FF_FIN_SRV_FIRST) ? BW_CLOSE_FIN_SERVER_FIRST : BW_CLOSE_FIN;
+}
+
 /* Where a segment's data starts (data on a SYN, TCP Fast Open, follows the SYN's own number). */
 static inline uint32_t data_seq(const struct bw_packet *pk)
 {
@@ -803,13 +819,21 @@ static void expire(struct bw_pipeline *p)
 {
     struct bw_flow *f;
     while ((f = bw_flow_next_expired(&p->flows, p->now_us)) != NULL) {
-        if (f->lru == BW_LRU_LINGER) {             /* the moment after a reset is over */
-            close_flow(p, f, rst_reason(f));
+        if (f->lru == BW_LRU_LINGER) {             /* the moment after a reset (or FINs) is over */
+            close_flow(p, f, linger_reason(f));
             continue;
         }
         p->flows.st.flows_expired++;
         drop_flow(p, f, BW_CLOSE_TIMEOUT);
     }
+}
+
+/* Does the session's reassembly still wait for a segment (held data beyond a hole)? Mirror
+ * ports may copy a segment after the FINs that follow it. */
+static bool stream_waiting(struct bw_pipeline *p, const struct bw_flow *f)
+{
+    const struct bw_session *s = bw_session_of(&p->flows, f);
+    return s && (s->dir[0].nooo || s->dir[1].nooo);
 }
 
 /* FIN/RST bookkeeping; returns true when the flow just closed. */
@@ -839,6 +863,14 @@ static bool tcp_close_state(struct bw_pipeline *p, struct bw_flow *f, const stru
         }
         if (f->lru == BW_LRU_LINGER) return false;  /* the reset came first: it decides */
         if ((f->flags & (BW_FF_FIN_CLI | BW_FF_FIN_SRV)) == (BW_FF_FIN_CLI | BW_FF_FIN_SRV)) {
+            if (stream_waiting(p, f)) {
+                /* Both FINs, but a segment before them is still missing: read on while the
+                 * stream would wait for it, then close as the FINs said. */
+                f->linger = BW_STREAM_ACK_WAIT_PKTS;
+                bw_flow_set_lru(&p->flows, f, BW_LRU_LINGER);
+                p->cnt.fin_lingered++;
+                return false;
+            }
             close_flow(p, f, (f->flags & BW_FF_FIN_SRV_FIRST) ? BW_CLOSE_FIN_SERVER_FIRST : BW_CLOSE_FIN);
             return true;
         }
@@ -854,7 +886,7 @@ static struct bw_flow *flow_for(struct bw_pipeline *p, const struct bw_packet *p
     struct bw_flow *f = bw_flow_find(&p->flows, &k, h);
     bool syn_only = (pk->tcp_flags & (BW_TCP_SYN | BW_TCP_ACK)) == BW_TCP_SYN;
     if (f && syn_only && (f->state == BW_FLOW_CLOSED || f->lru == BW_LRU_LINGER)) {
-        drop_flow(p, f, f->state == BW_FLOW_CLOSED ? BW_CLOSE_END : rst_reason(f));  /* port reuse */
+        drop_flow(p, f, f->state == BW_FLOW_CLOSED ? BW_CLOSE_END : linger_reason(f));  /* port reuse */
         f = NULL;
     }
     if (f) return f;
@@ -1169,11 +1201,22 @@ static void session_packet(struct bw_pipeline *p, struct bw_flow *f, struct bw_s
         }
         attach_tls(p, f, s, app);
     }
+    enum bw_dir o = d == BW_DIR_TOSERVER ? BW_DIR_TOCLIENT : BW_DIR_TOSERVER;
+    /* A hole an earlier ack covered waits a few packets for its late segment (mirror ports). */
+    bw_stream_tick(&p->streams, &s->dir[d], pk->ts_us, &p->cb[d]);
+    bw_stream_tick(&p->streams, &s->dir[o], pk->ts_us, &p->cb[o]);
+    if ((pk->tcp_flags & BW_TCP_ACK) && s->dir[o].init)
+        bw_stream_ack(&p->streams, &s->dir[o], pk->ack, pk->ts_us, &p->cb[o]);
+    /* This packet acknowledges bytes of o the stream still waits for: its own bytes answer them,
+     * so they wait too (an answer read before its request would judge a session half seen). */
+    if (s->dir[o].ack_pending && !s->dir[d].hold && pk->seg_len && !fed)
+        bw_stream_hold(&p->streams, &s->dir[d], true, &p->cb[d]);
     if (pk->seg_len && !fed)
         bw_stream_segment(&p->streams, &s->dir[d], data_seq(pk), pk->payload, pk->payload_len, pk->seg_len, &p->cb[d]);
-    enum bw_dir o = d == BW_DIR_TOSERVER ? BW_DIR_TOCLIENT : BW_DIR_TOSERVER;
-    if ((pk->tcp_flags & BW_TCP_ACK) && s->dir[o].init)
-        bw_stream_ack(&p->streams, &s->dir[o], pk->ack, &p->cb[o]);
+    /* The awaited bytes came (or were given up): what answered them is read now. */
+    for (int i = 0; i < 2; i++)
+        if (s->dir[i].hold && !s->dir[!i].ack_pending)
+            bw_stream_hold(&p->streams, &s->dir[i], false, &p->cb[i]);
 
     if (p->kick_pending) {
         p->kick_pending = false;
@@ -1302,9 +1345,11 @@ void bw_pipeline_packet(struct bw_pipeline *p, int dlt, const uint8_t *data, siz
     session_packet(p, f, s, &pk, d, fed);
 linger:
     /* After a reset: a few more packets, then the session is over (the LINGER timeout covers a
-     * flow that goes quiet). */
-    if (lingering && f->lru == BW_LRU_LINGER && f->state != BW_FLOW_CLOSED && (!f->linger || --f->linger == 0))
-        close_flow(p, f, rst_reason(f));
+     * flow that goes quiet). After both FINs with a segment still missing: until it came, or as
+     * many packets as the stream waits for one. */
+    if (lingering && f->lru == BW_LRU_LINGER && f->state != BW_FLOW_CLOSED &&
+        (!f->linger || --f->linger == 0 || (!(f->flags & BW_FF_RST) && !stream_waiting(p, f))))
+        close_flow(p, f, linger_reason(f));
 }
 
 /* ---- capacity records ---- */

@@ -126,7 +126,7 @@ static void swallow(struct bw_stream_pool *p, struct bw_stream_dir *d, uint64_t 
  * follow a gap), then again after every call that consumed some, as the contract says. */
 static void deliver(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
 {
-    while (!d->stopped && d->held > 0) {
+    while (!d->stopped && !d->hold && d->held > 0) {
         size_t len = d->held;
         size_t used = cb->data(cb->ctx, dir_buf(p, d) + d->head, len);
         if (used == BW_STREAM_STOP) {
@@ -156,6 +156,24 @@ static void deliver(struct bw_stream_pool *p, struct bw_stream_dir *d, const str
     }
 }
 
+/* Does `ack` cover a hole (held data beyond it, the ack past the in-order bytes)? */
+static bool ack_covers_hole(const struct bw_stream_dir *d, uint32_t ack)
+{
+    return d->nooo > 0 && seq_diff(ack, d->next_seq) > (int64_t)d->held;
+}
+
+/* A hole is about to be given up, and with it the order the hold kept: offer what was held back
+ * first (callers measure the hole after this). Returns false when the direction stopped. */
+static bool unhold(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
+{
+    if (d->hold) {
+        d->hold = false;
+        if (d->held > d->hold_mark)      /* only new bytes are worth an offer */
+            deliver(p, d, cb);
+    }
+    return !d->stopped;
+}
+
 /* Give up on the hole of g > 0 bytes that starts after the in-order held bytes. Those were
  * offered and refused (the consumer needs more, and the more is in the hole), so they go first.
  * No skip is pending here: a skip is swallowed as soon as data past it is seen (swallow()), so
@@ -171,6 +189,10 @@ static void declare_gap(struct bw_stream_pool *p, struct bw_stream_dir *d, uint3
     advance(p, d, d->held + g);
     p->st.gaps++;
     p->st.gap_bytes += g;
+    if (d->ack_pending && !ack_covers_hole(d, d->ack_seq)) {
+        d->ack_pending = false;          /* given up another way (window, memcap) during the wait */
+        p->st.ack_waits_expired++;
+    }
     if (!cb->gap || !cb->gap(cb->ctx, g)) {
         stop(p, d);
         return;
@@ -183,6 +205,8 @@ static void declare_gap(struct bw_stream_pool *p, struct bw_stream_dir *d, uint3
 static void resolve_hole(struct bw_stream_pool *p, struct bw_stream_dir *d, int64_t rel,
                          const struct bw_stream_cb *cb)
 {
+    if (!unhold(p, d, cb))
+        return;
     int64_t h = d->nooo ? (int64_t)d->ooo[0].start : rel;
     if (h <= (int64_t)d->held) {         /* no hole to give up: the window is full of refused bytes */
         p->st.window_overflows++;
@@ -371,6 +395,10 @@ static void process(struct bw_stream_pool *p, struct bw_stream_dir *d, struct pi
             }
             if (rel > (int64_t)d->held)  /* beyond a hole: ack, window or flush resolves it */
                 return;
+            if (d->hold) {               /* the hole after held-back bytes: offer them first */
+                unhold(p, d, cb);
+                continue;
+            }
             uint64_t g = pc->lost;
             if (d->nooo > 0 && d->ooo[0].start - d->held < g)
                 g = d->ooo[0].start - d->held;   /* held data beyond it was seen in another copy */
@@ -378,7 +406,7 @@ static void process(struct bw_stream_pool *p, struct bw_stream_dir *d, struct pi
             declare_gap(p, d, (uint32_t)g, cb);
             continue;
         }
-        if (!d->buf_idx && rel == 0) {
+        if (!d->buf_idx && rel == 0 && !d->hold) {
             direct(p, d, pc, cb);
             continue;
         }
@@ -416,6 +444,8 @@ int bw_stream_pool_init(struct bw_stream_pool *p, size_t memcap, size_t window)
     p->nfree = p->nbufs = (uint32_t)n;
     p->window = (uint32_t)window;
     p->st.buffers_max = n;
+    p->ack_wait_pkts = BW_STREAM_ACK_WAIT_PKTS;
+    p->ack_wait_us = BW_STREAM_ACK_WAIT_US;
     return 0;
 fail:
     free(p->mem);
@@ -466,6 +496,10 @@ void bw_stream_segment(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32
             p->st.overlaps++;
         if (pc.ooo)
             p->st.ooo_segments++;
+        if (d->ack_pending && !d->stopped && !ack_covers_hole(d, d->ack_seq)) {
+            d->ack_pending = false;      /* the segment an ack covered came late: no gap */
+            p->st.ack_waits_filled++;
+        }
         tidy(p, d);
     }
     if (d->stopped) {                    /* keep tracking where the sender is */
@@ -475,10 +509,11 @@ void bw_stream_segment(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32
     }
 }
 
-void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t ack,
-                   const struct bw_stream_cb *cb)
+/* Give up every hole that `ack` covers. */
+static void ack_declare(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t ack,
+                        const struct bw_stream_cb *cb)
 {
-    if (!d->init || d->stopped)
+    if (!ack_covers_hole(d, ack) || !unhold(p, d, cb))
         return;
     while (!d->stopped && d->nooo > 0) {
         int64_t rel = seq_diff(ack, d->next_seq);
@@ -488,7 +523,76 @@ void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t a
         uint32_t h = rel < (int64_t)d->ooo[0].start ? (uint32_t)rel : d->ooo[0].start;
         declare_gap(p, d, h - d->held, cb);
     }
+}
+
+/* The wait for the segment an ack covered: filled (nothing left to declare), running, or over. */
+static void ack_wait_check(struct bw_stream_pool *p, struct bw_stream_dir *d, uint64_t ts,
+                           const struct bw_stream_cb *cb)
+{
+    if (!d->ack_pending)
+        return;
+    if (d->stopped || !ack_covers_hole(d, d->ack_seq)) {
+        d->ack_pending = false;          /* the late segment came (or the direction is over) */
+        if (!d->stopped)
+            p->st.ack_waits_filled++;
+        return;
+    }
+    /* Packet time only moves forward here; a file whose clock steps back ends the wait too. */
+    bool late = d->ack_pkts >= p->ack_wait_pkts || ts < d->ack_ts || ts - d->ack_ts >= p->ack_wait_us;
+    if (!late)
+        return;
+    d->ack_pending = false;
+    p->st.ack_waits_expired++;
+    ack_declare(p, d, d->ack_seq, cb);
+}
+
+void bw_stream_ack(struct bw_stream_pool *p, struct bw_stream_dir *d, uint32_t ack, uint64_t ts,
+                   const struct bw_stream_cb *cb)
+{
+    if (!d->init || d->stopped)
+        return;
+    if (p->ack_wait_pkts == 0) {
+        ack_declare(p, d, ack, cb);
+    } else if (ack_covers_hole(d, ack)) {
+        if (!d->ack_pending) {
+            d->ack_pending = true;
+            d->ack_seq = ack;
+            d->ack_ts = ts;
+            d->ack_pkts = 0;
+            p->st.ack_waits++;
+        } else if (seq_diff(ack, d->ack_seq) > 0) {
+            d->ack_seq = ack;            /* the wait keeps its start: later acks never extend it */
+        }
+        ack_wait_check(p, d, ts, cb);
+    }
     tidy(p, d);
+}
+
+void bw_stream_tick(struct bw_stream_pool *p, struct bw_stream_dir *d, uint64_t ts,
+                    const struct bw_stream_cb *cb)
+{
+    if (!d->ack_pending)
+        return;
+    if (d->ack_pkts < UINT8_MAX)
+        d->ack_pkts++;
+    ack_wait_check(p, d, ts, cb);
+    tidy(p, d);
+}
+
+void bw_stream_hold(struct bw_stream_pool *p, struct bw_stream_dir *d, bool on, const struct bw_stream_cb *cb)
+{
+    if (d->hold == on)
+        return;
+    if (on) {
+        d->hold = true;
+        d->hold_mark = d->held;          /* offered already (and refused, or nothing) */
+        return;
+    }
+    if (d->init && !d->stopped) {
+        unhold(p, d, cb);
+        tidy(p, d);
+    }
+    d->hold = false;
 }
 
 void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
@@ -500,6 +604,13 @@ void bw_stream_kick(struct bw_stream_pool *p, struct bw_stream_dir *d, const str
 
 void bw_stream_flush(struct bw_stream_pool *p, struct bw_stream_dir *d, const struct bw_stream_cb *cb)
 {
+    if (d->ack_pending) {                   /* the end: every hole is given up below */
+        d->ack_pending = false;
+        p->st.ack_waits_expired++;
+    }
+    if (d->init && !d->stopped && d->hold)
+        unhold(p, d, cb);                   /* bytes that came during a hold: offered as usual */
+    d->hold = false;
     if (d->init && !d->stopped) {
         deliver(p, d, cb);                  /* a last offer: the consumer knows the end has come */
         while (!d->stopped && d->nooo > 0)

@@ -35,6 +35,7 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "vlan_tagged", s->decode.vlan_tagged);
     bw_json_u64(&j, "ipv6", s->decode.ipv6);
     bw_json_u64(&j, "ip_len_zero", s->decode.ip_len_zero);
+    bw_json_u64(&j, "tcp_options_cut", s->decode.tcp_options_cut);
     bw_json_obj_close(&j);
     bw_json_obj_open(&j, "flows");
     bw_json_u64(&j, "created", s->flow.flows_created);
@@ -52,6 +53,7 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "refused", s->flow.flows_refused);
     bw_json_u64(&j, "unanswered", s->pipe.flows_unanswered);
     bw_json_u64(&j, "rst_lingered", s->pipe.rst_lingered);
+    bw_json_u64(&j, "fin_lingered", s->pipe.fin_lingered);
     bw_json_u64(&j, "oriented_by_known_broker", s->pipe.orient_known);
     bw_json_u64(&j, "reoriented", s->pipe.orient_flipped);
     bw_json_u64(&j, "buckets", s->flow.buckets);
@@ -85,6 +87,9 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "memcap_hits", s->stream.memcap_hits);
     bw_json_u64(&j, "window_overflows", s->stream.window_overflows);
     bw_json_u64(&j, "truncated_segments", s->stream.truncated_segments);
+    bw_json_u64(&j, "ack_waits", s->stream.ack_waits);
+    bw_json_u64(&j, "ack_waits_filled", s->stream.ack_waits_filled);
+    bw_json_u64(&j, "ack_waits_expired", s->stream.ack_waits_expired);
     bw_json_u64(&j, "buffers_in_use", s->stream.buffers_in_use);
     bw_json_u64(&j, "buffers_high_water", s->stream.buffers_hwm);
     bw_json_u64(&j, "buffers_max", s->stream.buffers_max);

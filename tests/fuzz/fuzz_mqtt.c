@@ -1,5 +1,6 @@
 /* fuzz_mqtt.c: the MQTT dissector under the stream contract. The input is cut into chunks at
- * 0xA5 bytes, chunks alternate directions (client first); 0x5A marks a gap in the next one. */
+ * 0xA5 bytes, chunks alternate directions (client first); 0x5A marks a gap in the next one,
+ * after a partial() look at the bytes held before it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *p = data + start;
         size_t n = i - start;
         if (n && p[0] == 0x5A && !dir[d].done) {
+            if (dir[d].n > 0) {                       /* the stream's last look: partial() */
+                uint8_t *held = malloc(dir[d].n);
+                if (held) {
+                    memcpy(held, dir[d].b, dir[d].n);
+                    bw_dissector_mqtt.partial(st, (enum bw_dir)d, held, dir[d].n, &f);
+                    free(held);
+                }
+            }
             dir[d].n = 0;
             dir[d].skip = 0;
             if (bw_dissector_mqtt.gap(st, (enum bw_dir)d, &f) != BW_PARSE_OK) dir[d].done = true;

@@ -1,8 +1,10 @@
 /* fuzz_stream.c: libFuzzer harness for TCP reassembly (sensor/stream.c).
- * The input is a script of segment / ack / flush / start operations on four directions sharing
- * a 3-buffer pool of 4096-byte windows. Segment bytes are a function of their sequence number
- * (plain or altered), so the consumer checks each delivered byte is the first copy offered, in
- * order, never twice; pool and direction invariants are checked after every operation. */
+ * The input is a script of segment / ack / flush / start operations (each one also a packet for
+ * bw_stream_tick, its top bits moving packet time; all three set toggles bw_stream_hold) on four
+ * directions sharing a 3-buffer pool of 4096-byte windows. Segment bytes are a function of their
+ * sequence number (plain or altered), so the consumer checks each delivered byte is the first
+ * copy offered, in order, never twice; pool and direction invariants are checked after every
+ * operation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +277,8 @@ static void do_segment(struct bw_stream_pool *p, struct fz_dir *f, uint32_t seq,
 
 static void do_flush(struct bw_stream_pool *p, struct fz_dir *f, const struct bw_stream_cb *cb)
 {
+    if (f->d.hold && f->d.init && !f->d.stopped)  /* what the flush does first: a usual offer */
+        bw_stream_hold(p, &f->d, false, cb);
     f->flushing = true;
     bw_stream_flush(p, &f->d, cb);
     f->flushing = false;
@@ -306,10 +310,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cb[i] = (struct bw_stream_cb){ fz_data, fz_gap, &fd[i], fz_cut };
     }
     size_t at = 8;
+    uint64_t now = 0;                        /* packet time: the top bits of each op move it */
     while (at < size) {
         uint8_t op = data[at++];
         int k = op & 3;
         struct fz_dir *f = &fd[k];
+        now += (uint64_t)(op >> 5) * 40000u;
+        bw_stream_tick(&p, &f->d, now, &cb[k]);  /* a packet: an ack's wait may end here */
+        if ((op >> 5) == 7 && f->d.init)          /* hold or resume (the other side waits) */
+            bw_stream_hold(&p, &f->d, !f->d.hold, &cb[k]);
         f->rng ^= (uint64_t)op << 32;         /* the input steers the consumer too */
         switch ((op >> 2) & 7) {
         case 0: case 1: case 2: case 3: case 7: {   /* segment: delta(2) len(1) flags(1) */
@@ -332,7 +341,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (size - at < 2) { at = size; break; }
             int16_t delta = (int16_t)(data[at] << 8 | data[at + 1]);
             at += 2;
-            bw_stream_ack(&p, &f->d, f->front + (uint32_t)delta, &cb[k]);
+            bw_stream_ack(&p, &f->d, f->front + (uint32_t)delta, now, &cb[k]);
             f->restarted = false;
             break;
         }

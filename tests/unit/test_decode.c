@@ -206,16 +206,24 @@ static void expect_tcp(const char *what, struct res r, const uint8_t *frame, int
         fprintf(stderr, "  ... in case: %s\n", what);
 }
 
-/* Every prefix of a valid frame: headers cut -> TRUNCATED, otherwise TCP with exactly the
+/* Every prefix of a valid frame: headers cut -> TRUNCATED, but TCP options (the last `opts`
+ * bytes of the headers) cut -> TCP with nothing of the payload; otherwise TCP with exactly the
  * captured part of the payload and the full segment length. */
-static void sweep(const char *what, int dlt, const struct frame *f, size_t hdr_len, size_t seg_len)
+static void sweep_opts(const char *what, int dlt, const struct frame *f, size_t hdr_len, size_t seg_len,
+                       size_t opts)
 {
     int before = check_fail_;
     for (size_t k = 0; k <= f->n; k++) {
         struct res r = run_st(dlt, f->b, k, NULL);
-        if (k < hdr_len) {
+        if (k < hdr_len - opts) {
             CHECK_EQ(r.r, BW_DEC_TRUNCATED);
+        } else if (k < hdr_len) {
+            CHECK_EQ(r.r, BW_DEC_TCP);
+            CHECK(r.p.tcp_options_cut);
+            CHECK_EQ(r.p.payload_len, 0);
+            CHECK_EQ(r.p.seg_len, seg_len);
         } else {
+            CHECK(!r.p.tcp_options_cut);
             CHECK_EQ(r.r, BW_DEC_TCP);
             CHECK_EQ(r.pl_off, hdr_len);
             CHECK_EQ(r.p.payload_len, k - hdr_len);
@@ -226,6 +234,11 @@ static void sweep(const char *what, int dlt, const struct frame *f, size_t hdr_l
             return;
         }
     }
+}
+
+static void sweep(const char *what, int dlt, const struct frame *f, size_t hdr_len, size_t seg_len)
+{
+    sweep_opts(what, dlt, f, hdr_len, seg_len, 0);
 }
 
 /* ---- a literal frame, independent of the builders ---- */
@@ -723,9 +736,18 @@ static void test_tcp_offset(void)
     ipv4(&f, 5, 20 + 60 + 10, 0, 6);
     tcp(&f, 15, BW_TCP_ACK);
     put(&f, PL, sizeof PL);
-    CHECK_EQ(run_st(BW_DLT_EN10MB, f.b, 14 + 20 + 40, NULL).r, BW_DEC_TRUNCATED);
+    /* snaplen inside the options (-s 96 with SACK blocks): still TCP, all payload missing */
+    struct bw_decode_stats ost = { 0 };
+    struct res cutr = run_st(BW_DLT_EN10MB, f.b, 14 + 20 + 40, &ost);
+    CHECK_EQ(cutr.r, BW_DEC_TCP);
+    CHECK(cutr.p.tcp_options_cut);
+    CHECK_EQ(cutr.p.payload_len, 0);
+    CHECK_EQ(cutr.p.seg_len, 10);
+    CHECK_EQ(cutr.p.seq, SEQ);
+    CHECK_EQ(ost.tcp_options_cut, 1);
+    CHECK_EQ(ost.truncated, 0);
     expect_tcp("tcp options", run(BW_DLT_EN10MB, &f), f.b, 4, 14, 90, 94, 10, 10);
-    sweep("tcp options", BW_DLT_EN10MB, &f, 94, 10);
+    sweep_opts("tcp options", BW_DLT_EN10MB, &f, 94, 10, 40);
 
     f.n = 0;                           /* every flag bit comes through */
     eth(&f, 0x0800);

@@ -1118,9 +1118,60 @@ static void test_websocket_browser(void)
     CHECK(!(s.f.seen & BW_FACT_WEBSOCKET) && (s.f.anomalies & (1u << BW_MQTT_ANOM_WEBSOCKET)));
 }
 
+/* A CONNECT whose rest never comes (snaplen cut): every prefix through the flags proves the
+ * session and the credential flags, marked truncated; shorter prefixes prove nothing; a 3.x one
+ * with neither user name nor password flag is anonymous, a 5.0 one cut in its properties is not. */
+static void test_partial_connect(void)
+{
+    static const struct { unsigned level; const char *user, *pass; } cases[] = {
+        { 4, "alice", "Sup3rSecret" }, { 3, "bob", "pw" }, { 4, NULL, NULL }, { 5, NULL, NULL },
+        { 5, "carol", "pw" }, { 5, NULL, "jwt-token" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        struct vec v = { .n = 0 };
+        connect_pkt(&v, cases[c].level, "client-17", cases[c].user, cases[c].pass, NULL, NULL);
+        size_t name = cases[c].level == 3 ? 6 : 4, flags_end = 2 + 2 + name + 2;
+        for (size_t k = 1; k < v.n; k++) {
+            struct sess s;
+            fresh(&s);
+            CHECK_EQ(feed(&s, BW_DIR_TOSERVER, v.b, k), BW_PARSE_NEED_MORE);
+            uint8_t *held = malloc(H.n[0]);                 /* exact size, as the stream gives */
+            memcpy(held, H.b[0], H.n[0]);
+            bw_dissector_mqtt.partial(s.st, BW_DIR_TOSERVER, held, H.n[0], &s.f);
+            free(held);
+            int before = check_fail_;
+            if (k < flags_end) {
+                CHECK(!(s.f.seen & (BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)));
+                CHECK(!(X(&s)->have & BW_MQTT_HAVE_TRUNCATED));
+            } else {
+                CHECK(s.f.seen & BW_FACT_CONFIRMED);
+                CHECK(X(&s)->have & BW_MQTT_HAVE_TRUNCATED);
+                CHECK_EQ(X(&s)->level, cases[c].level);
+                CHECK_EQ(!!(s.f.seen & BW_FACT_CREDS_USER), cases[c].user != NULL);
+                CHECK_EQ(!!(s.f.seen & BW_FACT_CREDS_PASS), cases[c].pass != NULL);
+                CHECK(!(s.f.seen & BW_FACT_DEFAULT_CREDS));
+                bool anon = !cases[c].user && !cases[c].pass && cases[c].level != 5;
+                if (cases[c].level != 5 || k < flags_end + 3)  /* v5: before the property length */
+                    CHECK_EQ(!!(s.f.seen & BW_FACT_ANONYMOUS), anon);
+                if (s.f.user.len)                           /* a user name only when all of it fits */
+                    CHECK(cases[c].user && s.f.user.len == strlen(cases[c].user));
+            }
+            /* the broker's answer still reads after the cut */
+            const uint8_t connack[] = { 0x20, cases[c].level == 5 ? 3 : 2, 0x00, 0x05, 0x00 };
+            feed(&s, BW_DIR_TOCLIENT, connack, cases[c].level == 5 ? 5 : 4);
+            if (k >= flags_end && cases[c].level != 5) CHECK(s.f.seen & BW_FACT_AUTH_FAILED);
+            if (check_fail_ != before) {
+                fprintf(stderr, "  ... partial CONNECT case %zu, prefix %zu of %zu\n", c, k, v.n);
+                break;
+            }
+        }
+    }
+}
+
 int main(void)
 {
     test_connect_versions();
+    test_partial_connect();
     test_anonymous_and_connack();
     test_v5_props_auth();
     test_subscribe_inference_skip();

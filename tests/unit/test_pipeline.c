@@ -546,6 +546,56 @@ static void test_rst_linger(void)
     rig_free(&r);
 }
 
+/* Mirror ports copy each direction on its own: a client segment may arrive after the server
+ * packet that acknowledges (and answers) it, even after both FINs. The ack's hole waits for it
+ * (counted), the server's answer waits with it, every byte is read once and in order. */
+static void test_client_segment_after_its_ack(void)
+{
+    struct rig r;
+    rig_init(&r, 1024);
+    struct tcp_ep cli = ep4(10, 0, 0, 5, 40044), srv = ep4(10, 0, 0, 1, 7777);
+    send(&r, &cli, &srv, 100, 0, S, NULL);
+    send(&r, &srv, &cli, 900, 101, S | A, NULL);
+    send(&r, &cli, &srv, 101, 901, A, NULL);
+    send(&r, &cli, &srv, 101, 901, P, "TOY1 gina pw\n");  /* [101, 114) */
+    send(&r, &srv, &cli, 901, 114, P, "HI\n");            /* [901, 904): a session now */
+    uint64_t before = r.pl.streams.st.bytes_delivered;
+    CHECK_EQ(before, 16);
+    send(&r, &cli, &srv, 119, 904, P, "hank pw\n");       /* [119, 127), its start still to come */
+    send(&r, &srv, &cli, 904, 127, P, "OK\n");            /* acks [114, 127) and answers it */
+    CHECK_EQ(r.pl.streams.st.ack_waits, 1);
+    CHECK_EQ(r.pl.streams.st.gaps, 0);
+    CHECK_EQ(r.pl.streams.st.bytes_delivered, before);   /* the answer waits for its request */
+    CHECK_EQ(r.pl.streams.st.bytes_dropped, 0);
+    send(&r, &cli, &srv, 114, 904, P, "TOY1 ");           /* the late start */
+    CHECK_EQ(r.pl.streams.st.ack_waits_filled, 1);
+    CHECK_EQ(r.pl.streams.st.bytes_delivered, before + 13);  /* the request, then... */
+    CHECK_EQ(r.pl.streams.st.bytes_dropped, 3);          /* ...the answer ends that side (DONE) */
+    /* the last line's start mirrored after both FINs: the flow lingers until it came */
+    send(&r, &cli, &srv, 132, 907, P, "ivan pw\n");       /* [132, 140) */
+    send(&r, &cli, &srv, 140, 907, F | A, NULL);
+    send(&r, &srv, &cli, 907, 141, F | A, NULL);
+    CHECK_EQ(r.pl.flows.st.flows_closed, 0);
+    CHECK_EQ(r.pl.cnt.fin_lingered, 1);
+    send(&r, &cli, &srv, 127, 907, P, "TOY1 ");
+    CHECK_EQ(r.pl.flows.st.flows_closed, 1);
+    CHECK_EQ(r.pl.streams.st.gaps, 0);
+    CHECK_EQ(count(&r.sink, "\"event_type\":\"session\"", "\"client_lines\":3"), 1);
+    CHECK_EQ(count(&r.sink, "\"event_type\":\"session\"", "\"reason\":\"fin\""), 1);
+    /* a hole nobody fills is given up after the wait: 16 packets */
+    struct tcp_ep c2 = ep4(10, 0, 0, 6, 40045);
+    open_session(&r, c2, srv, "TOY1 jo pw\n", "HI\n");
+    send(&r, &c2, &srv, 1021, 5004, P, "TOY1 kim pw\n");  /* [1011, 1021) never seen */
+    send(&r, &srv, &c2, 5004, 1033, A, NULL);
+    for (int i = 0; i < BW_STREAM_ACK_WAIT_PKTS - 1; i++)
+        send(&r, &srv, &c2, 5004, 1033, A, NULL);
+    CHECK_EQ(r.pl.streams.st.gaps, 0);
+    send(&r, &srv, &c2, 5004, 1033, A, NULL);
+    CHECK_EQ(r.pl.streams.st.gaps, 1);
+    CHECK_EQ(r.pl.streams.st.ack_waits_expired, 1);
+    rig_free(&r);
+}
+
 /* With no SYN, a broker seen earlier in the run (address and port) is the server, whoever speaks
  * first and whatever the ports say; a flow created before the broker was known is re-oriented at
  * its first payload. */
@@ -714,6 +764,7 @@ int main(void)
     test_per_source_cap();
     test_session_reclaim();
     test_rst_linger();
+    test_client_segment_after_its_ack();
     test_orientation_known_broker();
     test_capacity_rate();
     test_mqtt_reauth_bruteforce();

@@ -381,6 +381,7 @@ static void test_wraparound(void)
     struct rec r; rec_init(&r, (struct step){ A_ALL, 0 });
     struct bw_stream_cb cb = cb_for(&r);
     const uint32_t isn = 0xFFFFFFF0u;
+    p.ack_wait_pkts = 0;                    /* a covering ack is final (the wait: test_ack_wait) */
     bw_stream_start(&d, isn, false);
     seg(&p, &d, &cb, isn, 0, 10);           /* up to 0xFFFFFFFA */
     seg(&p, &d, &cb, isn, 30, 20);          /* past zero, held */
@@ -392,9 +393,9 @@ static void test_wraparound(void)
     CHECK_EQ(r.nout, 50);
     CHECK_EQ(p.st.retransmits, 1);
     seg(&p, &d, &cb, isn, 60, 10);          /* held beyond a hole [50, 60) */
-    bw_stream_ack(&p, &d, isn + 40, &cb);   /* old ack: nothing */
+    bw_stream_ack(&p, &d, isn + 40, 0, &cb);   /* old ack: nothing */
     CHECK_EQ(r.ngaps, 0);
-    bw_stream_ack(&p, &d, isn + 65, &cb);
+    bw_stream_ack(&p, &d, isn + 65, 0, &cb);
     CHECK_EQ(r.ngaps, 1);
     CHECK_EQ(r.gaps[0], 10);
     CHECK_EQ(r.nout, 60);
@@ -468,21 +469,22 @@ static void test_window_full_refused(void)
 static void test_gap_ack(void)
 {
     struct bw_stream_pool p; pool(&p, 4096, 1024);
+    p.ack_wait_pkts = 0;                    /* a covering ack is final (the wait: test_ack_wait) */
     struct bw_stream_dir d = { 0 };
     struct rec r; rec_init(&r, (struct step){ A_ALL, 0 });
     struct bw_stream_cb cb = cb_for(&r);
     bw_stream_start(&d, 500, false);
-    bw_stream_ack(&p, &d, 600, &cb);        /* ack ahead of its data, nothing held: harmless */
+    bw_stream_ack(&p, &d, 600, 0, &cb);        /* ack ahead of its data, nothing held: harmless */
     CHECK_EQ(r.ngaps, 0);
     seg(&p, &d, &cb, 500, 0, 10);
     seg(&p, &d, &cb, 500, 20, 10);          /* hole [10, 20) */
-    bw_stream_ack(&p, &d, 510, &cb);        /* acks only what was delivered */
+    bw_stream_ack(&p, &d, 510, 0, &cb);        /* acks only what was delivered */
     CHECK_EQ(r.ngaps, 0);
-    bw_stream_ack(&p, &d, 515, &cb);        /* covers half the hole: that half is gone */
+    bw_stream_ack(&p, &d, 515, 0, &cb);        /* covers half the hole: that half is gone */
     CHECK_EQ(r.ngaps, 1);
     CHECK_EQ(r.gaps[0], 5);
     CHECK_EQ(r.nout, 10);
-    bw_stream_ack(&p, &d, 530, &cb);
+    bw_stream_ack(&p, &d, 530, 0, &cb);
     CHECK_EQ(r.ngaps, 2);
     CHECK_EQ(r.gaps[1], 5);
     CHECK_EQ(r.nout, 20);
@@ -492,7 +494,7 @@ static void test_gap_ack(void)
     seg(&p, &d, &cb, 500, 30, 10);          /* refused, held */
     seg(&p, &d, &cb, 500, 50, 10);
     seg(&p, &d, &cb, 500, 70, 30);
-    bw_stream_ack(&p, &d, 600, &cb);
+    bw_stream_ack(&p, &d, 600, 0, &cb);
     CHECK_EQ(r.ngaps, 4);
     CHECK_EQ(r.gaps[2], 10);
     CHECK_EQ(r.gaps[3], 10);
@@ -733,7 +735,7 @@ static void test_stop(void)
     CHECK(d.stopped);
     seg(&p, &d, &cb, 0, 20, 10);
     seg(&p, &d, &cb, 0, 40, 10);
-    bw_stream_ack(&p, &d, 100, &cb);
+    bw_stream_ack(&p, &d, 100, 0, &cb);
     bw_stream_flush(&p, &d, &cb);
     CHECK_EQ(r.calls, 2);
     CHECK(!r.called_after_stop);
@@ -914,6 +916,129 @@ static void test_property(void)
     CHECK(seen_ooo > 0 && seen_overlap > 0 && seen_dup > 0 && seen_skip > 0 && seen_buf > 0);
 }
 
+/* An ack covering a hole waits for the late segment (a mirror port copies directions apart):
+ * it arrives within the wait and every byte is delivered once, in order, no gap. */
+static void test_ack_wait_filled(void)
+{
+    struct bw_stream_pool p; pool(&p, 4096, 1024);
+    struct bw_stream_dir d = { 0 };
+    struct rec r; rec_init(&r, (struct step){ A_ALL, 0 });
+    struct bw_stream_cb cb = cb_for(&r);
+    CHECK_EQ(p.ack_wait_pkts, BW_STREAM_ACK_WAIT_PKTS);
+    bw_stream_start(&d, 1000, false);
+    seg(&p, &d, &cb, 1000, 10, 20);             /* second half first: hole [0, 10) */
+    bw_stream_ack(&p, &d, 1030, 5000, &cb);     /* the peer acks all of it */
+    CHECK_EQ(r.ngaps, 0);
+    CHECK(d.ack_pending);
+    bw_stream_tick(&p, &d, 5100, &cb);          /* a packet later: still waiting */
+    CHECK_EQ(r.ngaps, 0);
+    seg(&p, &d, &cb, 1000, 0, 10);              /* the late first half */
+    CHECK_EQ(r.ngaps, 0);
+    CHECK_EQ(r.nout, 30);
+    CHECK_MEM(r.out, ref, 30);
+    CHECK(!d.ack_pending);
+    CHECK_EQ(p.st.ack_waits, 1);
+    CHECK_EQ(p.st.ack_waits_filled, 1);
+    CHECK_EQ(p.st.ack_waits_expired, 0);
+    bw_stream_flush(&p, &d, &cb);
+    pool_done(&p);
+}
+
+/* The wait is bounded: BW_STREAM_ACK_WAIT_PKTS packets, or BW_STREAM_ACK_WAIT_US of packet time,
+ * whichever comes first; later acks never extend it; a partial ack declares only what it covers. */
+static void test_ack_wait_expires(void)
+{
+    struct bw_stream_pool p; pool(&p, 4096, 1024);
+    struct bw_stream_dir d = { 0 };
+    struct rec r; rec_init(&r, (struct step){ A_ALL, 0 });
+    struct bw_stream_cb cb = cb_for(&r);
+    bw_stream_start(&d, 0, false);
+    seg(&p, &d, &cb, 0, 0, 10);
+    seg(&p, &d, &cb, 0, 20, 10);                /* hole [10, 20) */
+    bw_stream_ack(&p, &d, 15, 1000, &cb);       /* covers half of it */
+    for (int i = 0; i < BW_STREAM_ACK_WAIT_PKTS - 1; i++) {
+        bw_stream_tick(&p, &d, 1000 + (uint64_t)i, &cb);
+        bw_stream_ack(&p, &d, 15, 1000 + (uint64_t)i, &cb);  /* repeated: no new wait */
+    }
+    CHECK_EQ(r.ngaps, 0);
+    CHECK_EQ(r.nout, 10);
+    bw_stream_tick(&p, &d, 2000, &cb);          /* the last packet of the wait */
+    CHECK_EQ(r.ngaps, 1);
+    CHECK_EQ(r.gaps[0], 5);                     /* only what the ack covered */
+    CHECK_EQ(r.nout, 10);
+    CHECK_EQ(p.st.ack_waits, 1);
+    CHECK_EQ(p.st.ack_waits_expired, 1);
+    /* packet time alone ends a wait too */
+    bw_stream_ack(&p, &d, 30, 10000, &cb);
+    bw_stream_tick(&p, &d, 10000 + BW_STREAM_ACK_WAIT_US - 1, &cb);
+    CHECK_EQ(r.ngaps, 1);
+    bw_stream_tick(&p, &d, 10000 + BW_STREAM_ACK_WAIT_US, &cb);
+    CHECK_EQ(r.ngaps, 2);
+    CHECK_EQ(r.gaps[1], 5);
+    CHECK_EQ(r.nout, 20);
+    CHECK_MEM(r.out + 10, ref + 20, 10);
+    CHECK_EQ(p.st.ack_waits, 2);
+    CHECK_EQ(p.st.ack_waits_expired, 2);
+    bw_stream_flush(&p, &d, &cb);
+    pool_done(&p);
+}
+
+/* A held direction places bytes but offers none until resumed; giving up a hole (or a flush)
+ * resumes it first, so held-back bytes are offered before the gap. */
+static void test_hold(void)
+{
+    struct bw_stream_pool p; pool(&p, 4096, 1024);
+    struct bw_stream_dir d = { 0 };
+    struct rec r; rec_init(&r, (struct step){ A_ALL, 0 });
+    struct bw_stream_cb cb = cb_for(&r);
+    bw_stream_start(&d, 0, false);
+    bw_stream_hold(&p, &d, true, &cb);
+    seg(&p, &d, &cb, 0, 0, 10);
+    seg(&p, &d, &cb, 0, 10, 10);
+    CHECK_EQ(r.calls, 0);
+    bw_stream_hold(&p, &d, false, &cb);
+    CHECK_EQ(r.nout, 20);
+    CHECK_MEM(r.out, ref, 20);
+    bw_stream_hold(&p, &d, true, &cb);
+    seg(&p, &d, &cb, 0, 20, 10);
+    seg(&p, &d, &cb, 0, 40, 10);                /* hole [30, 40) */
+    CHECK_EQ(r.nout, 20);
+    p.ack_wait_pkts = 0;
+    bw_stream_ack(&p, &d, 50, 0, &cb);          /* the hole is given up: [20, 30) goes first */
+    CHECK(!d.hold);
+    CHECK_EQ(r.ngaps, 1);
+    CHECK_EQ(r.gaps[0], 10);
+    CHECK_EQ(r.nout, 40);
+    CHECK_MEM(r.out + 20, ref + 20, 10);
+    CHECK_MEM(r.out + 30, ref + 40, 10);
+    bw_stream_hold(&p, &d, true, &cb);
+    seg(&p, &d, &cb, 0, 50, 5);
+    bw_stream_flush(&p, &d, &cb);               /* the end resumes */
+    CHECK_EQ(r.nout, 45);
+    pool_done(&p);
+
+    /* bytes refused before a hold are not offered again on resume unless more came */
+    struct bw_stream_pool p2; pool(&p2, 4096, 1024);
+    struct bw_stream_dir e = { 0 };
+    struct rec r2; rec_init(&r2, (struct step){ A_NEED, 0 });
+    struct bw_stream_cb cb2 = cb_for(&r2);
+    bw_stream_start(&e, 0, false);
+    seg(&p2, &e, &cb2, 0, 0, 10);               /* refused: kept */
+    CHECK_EQ(r2.calls, 1);
+    bw_stream_hold(&p2, &e, true, &cb2);
+    bw_stream_hold(&p2, &e, false, &cb2);
+    CHECK_EQ(r2.calls, 1);
+    bw_stream_hold(&p2, &e, true, &cb2);
+    seg(&p2, &e, &cb2, 0, 10, 5);
+    CHECK_EQ(r2.calls, 1);
+    r2.dflt = (struct step){ A_ALL, 0 };
+    bw_stream_hold(&p2, &e, false, &cb2);       /* more came: one offer of all of it */
+    CHECK_EQ(r2.calls, 2);
+    CHECK_EQ(r2.nout, 15);
+    bw_stream_flush(&p2, &e, &cb2);
+    pool_done(&p2);
+}
+
 int main(void)
 {
     rng_state = 42;
@@ -942,5 +1067,8 @@ int main(void)
     test_compaction();
     test_too_many_ranges();
     test_property();
+    test_ack_wait_filled();
+    test_ack_wait_expires();
+    test_hold();
     return check_summary("stream");
 }
