@@ -414,11 +414,14 @@ static uint8_t cs_next(const struct mqtt_cstream *cs, uint8_t ph)
 
 /* The streamed CONNECT is over (read to its end, or cut short by a lost byte, a bad length or
  * the end of the session): conclude from what was read. */
-static void cs_finish(struct mqtt_state *st, struct bw_facts *f)
+/* cut: the CONNECT ends here unfinished (a hole, a snaplen cut, the end of the flow): what was
+ * read stands, and the facts say they come from its start only ("truncated"). */
+static void cs_finish(struct mqtt_state *st, struct bw_facts *f, bool cut)
 {
     struct mqtt_cstream *cs = &st->cs;
     if (!cs->active) return;
     cs->active = false;
+    if (cut) ext_of(f)->have |= BW_MQTT_HAVE_TRUNCATED;
     st->connect_method = cs->has_method;
     connect_creds(f, cs->flags, cs->level, cs->has_method, cs->user_read, cs->pass_read, cs->pass_len,
                   cs->defcreds);
@@ -577,7 +580,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
         default: /* CS_END with bytes left */
             anomaly(f, BW_MQTT_ANOM_TRAILING);
             skip = cs->left;
-            cs_finish(st, f);
+            cs_finish(st, f, false);
             st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
             break;
         }
@@ -590,7 +593,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
             } else {
                 take = 0;
                 skip = cs->left;
-                cs_finish(st, f);
+                cs_finish(st, f, false);
                 st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
             }
         }
@@ -607,7 +610,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
         }
         if (cs->active && !in_props && !bad_len) cs->phase = cs_next(cs, cs->phase);
         if (cs->active && cs->phase == CS_END && cs->left == 0) {   /* ends here: conclude now */
-            cs_finish(st, f);
+            cs_finish(st, f, false);
             st->d[dir].mode = cs->in_ws ? MODE_WS : MODE_MQTT;
         }
         if (step > len - off) {                            /* the rest lies ahead: skip it unseen */
@@ -1415,7 +1418,7 @@ static enum bw_parse mqtt_gap(void *state, enum bw_dir dir, struct bw_facts *f)
     struct mqtt_state *st = state;
     struct mqtt_dir *d = &st->d[dir];
     /* A streamed CONNECT cut by the hole: conclude from the fields read; the rest is unread. */
-    if (dir == BW_DIR_TOSERVER) cs_finish(st, f);
+    if (dir == BW_DIR_TOSERVER) cs_finish(st, f, true);
     /* Inside WebSocket frames or an HTTP head a lost byte loses the framing: give up. */
     if (d->mode == MODE_HTTP || d->mode == MODE_WS) return BW_PARSE_DONE;
     if (d->mode == MODE_START) return BW_PARSE_OK;       /* nothing followed yet: decide later */
@@ -1427,7 +1430,7 @@ static enum bw_parse mqtt_gap(void *state, enum bw_dir dir, struct bw_facts *f)
 static void mqtt_close(void *state, enum bw_close how, struct bw_facts *f)
 {
     struct mqtt_state *st = state;
-    cs_finish(st, f);                                      /* a CONNECT still streaming: conclude */
+    cs_finish(st, f, true);                                /* a CONNECT still streaming: conclude */
     /* The broker hung up on a CONNECT without answering (e.g. a level it does not speak). */
     bool server_closed = how == BW_CLOSE_FIN_SERVER_FIRST || how == BW_CLOSE_RST_SERVER;
     /* That is a refusal (3.1.1 §3.1.4, 5.0 §3.1.4): never an acceptance, never anonymous. */
