@@ -614,7 +614,7 @@ static void leaf_decode(struct bw_bytes der, struct bw_tls_facts *x, bool *bad)
     ERR_clear_error();
 }
 
-/* The certificate fields leaf_decode() writes, from src into dst. */
+/* The certificate fields leaf_decode() writes, from src into dst (keep the two in step). */
 static void cert_copy(struct bw_tls_facts *dst, const struct bw_tls_facts *src)
 {
     memcpy(dst->subject, src->subject, sizeof dst->subject);
@@ -630,6 +630,10 @@ static void cert_copy(struct bw_tls_facts *dst, const struct bw_tls_facts *src)
     memcpy(dst->sig_alg, src->sig_alg, sizeof dst->sig_alg);
     dst->sig_weak_hash = src->sig_weak_hash;
     memcpy(dst->sha256, src->sha256, sizeof dst->sha256);
+    memcpy(dst->sha1, src->sha1, sizeof dst->sha1);
+    memcpy(dst->serial, src->serial, sizeof dst->serial);
+    dst->serial_len = src->serial_len;
+    dst->serial_cut = src->serial_cut;
     dst->self_signed = src->self_signed;
     dst->have |= src->have & BW_TLS_HAVE_CERT;
 }

@@ -1388,6 +1388,8 @@ static void test_leaf_memo(const struct certs *c)
             const struct bw_tls_facts *x = X(s);
             CHECK(x->have & BW_TLS_HAVE_CERT);
             CHECK_EQ(x->not_before, T_NB + i);              /* its own, not a neighbour's */
+            CHECK_EQ(x->serial_len, 1);
+            CHECK_EQ(x->serial[0], 100 + i);
             const char *cn = i % 2 ? "CN=odd.example,O=Plant,C=DE" : "CN=even.example,O=Plant,C=DE";
             CHECK_EQ(x->subject_len, strlen(cn));
             CHECK_MEM(x->subject, cn, x->subject_len);
@@ -1395,6 +1397,9 @@ static void test_leaf_memo(const struct certs *c)
                 first[i] = *x;
             } else {
                 CHECK_MEM(x->sha256, first[i].sha256, sizeof x->sha256);
+                CHECK_MEM(x->sha1, first[i].sha1, sizeof x->sha1);
+                CHECK_EQ(x->serial_len, first[i].serial_len);
+                CHECK_MEM(x->serial, first[i].serial, x->serial_len);
                 CHECK_EQ(x->key_bits, first[i].key_bits);
                 CHECK_STR(x->sig_alg, first[i].sig_alg);
                 CHECK_EQ(x->self_signed, first[i].self_signed);
