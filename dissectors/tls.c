@@ -204,12 +204,22 @@ static void ext_versions_offered(struct bw_cur *e, struct bw_tls_facts *x, struc
 }
 
 /* JA3: "SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats", decimal values
- * joined by '-', GREASE left out, hashed with MD5 as it is written. */
-struct ja3 { EVP_MD_CTX *ctx; bool ok, first; };
+ * joined by '-', GREASE left out, hashed with MD5. The text is gathered in a buffer and given to
+ * the digest a buffer at a time (one update per value costs more than the hello's parse), and the
+ * numbers are written by hand: no printf family per value. */
+struct ja3 { EVP_MD_CTX *ctx; bool ok, first; size_t n; char buf[1024]; };
+
+static void ja3_drain(struct ja3 *j)
+{
+    if (j->ok && j->n && EVP_DigestUpdate(j->ctx, j->buf, j->n) != 1) j->ok = false;
+    j->n = 0;
+}
 
 static void ja3_raw(struct ja3 *j, const char *s, size_t n)
 {
-    if (j->ok && EVP_DigestUpdate(j->ctx, s, n) != 1) j->ok = false;
+    if (n > sizeof j->buf - j->n) ja3_drain(j);
+    memcpy(j->buf + j->n, s, n);                     /* n <= 7: always fits after a drain */
+    j->n += n;
 }
 
 static void ja3_field(struct ja3 *j, bool leading_comma)
@@ -220,11 +230,11 @@ static void ja3_field(struct ja3 *j, bool leading_comma)
 
 static void ja3_num(struct ja3 *j, unsigned v)
 {
-    char t[8];
-    int n = snprintf(t, sizeof t, "%s%u", j->first ? "" : "-", v);
+    char t[8], *e = t + sizeof t, *q = e;            /* v <= 65535: at most 5 digits and '-' */
+    do { *--q = (char)('0' + v % 10); v /= 10; } while (v && q > t + 1);
+    if (!j->first) *--q = '-';
     j->first = false;
-    if (n > 0 && (size_t)n < sizeof t) ja3_raw(j, t, (size_t)n);
-    else j->ok = false;
+    ja3_raw(j, q, (size_t)(e - q));
 }
 
 /* The data of the first extension of `type` in the extensions block, or a bad cursor. */
@@ -243,7 +253,7 @@ static struct bw_cur find_ext(struct bw_cur exts, uint16_t type)
 static void ja3(uint16_t legacy, struct bw_cur ciphers, struct bw_cur exts, bool have_exts,
                 struct bw_tls_facts *x)
 {
-    struct ja3 j = { EVP_MD_CTX_new(), true, true };
+    struct ja3 j = { EVP_MD_CTX_new(), true, true, 0, { 0 } };
     unsigned int mdlen = 0;
     if (!j.ctx || EVP_DigestInit_ex(j.ctx, EVP_md5(), NULL) != 1) goto fail;
     ja3_field(&j, false);
@@ -277,6 +287,7 @@ static void ja3(uint16_t legacy, struct bw_cur ciphers, struct bw_cur exts, bool
         struct bw_cur list = bw_cur_sub(&pf, bw_cur_u8(&pf));
         while (bw_cur_left(&list) > 0) ja3_num(&j, bw_cur_u8(&list));
     }
+    ja3_drain(&j);
     if (j.ok && EVP_DigestFinal_ex(j.ctx, x->ja3_md5, &mdlen) == 1 && mdlen == sizeof x->ja3_md5)
         x->have |= BW_TLS_HAVE_JA3;
 fail:
@@ -550,24 +561,25 @@ static uint8_t key_type(const EVP_PKEY *pk)
     }
 }
 
-/* Decode the leaf with OpenSSL; everything it allocates is freed before returning. */
-static void leaf(struct bw_bytes der, struct bw_tls_facts *x, struct bw_facts *f)
+/* Decode the leaf with OpenSSL into the certificate fields of x; everything it allocates is freed
+ * before returning. *bad: the certificate is malformed (an anomaly for the session). */
+static void leaf_decode(struct bw_bytes der, struct bw_tls_facts *x, bool *bad)
 {
     const unsigned char *p = der.ptr;
     X509 *crt = der.len <= LEAF_MAX ? d2i_X509(NULL, &p, (long)der.len) : NULL;
     if (!crt) {
-        anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
+        *bad = true;
         ERR_clear_error();
         return;
     }
     size_t used = (size_t)(p - der.ptr);
-    if (used != der.len) anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);   /* bytes after the DER */
+    if (used != der.len) *bad = true;   /* bytes after the DER */
     const X509_NAME *subj = X509_get_subject_name(crt), *iss = X509_get_issuer_name(crt);
     if (subj) name_line(subj, x->subject, sizeof x->subject, &x->subject_len, &x->subject_cut);
     if (iss) name_line(iss, x->issuer, sizeof x->issuer, &x->issuer_len, &x->issuer_cut);
     if (!asn1_epoch(X509_get0_notBefore(crt), &x->not_before) ||
         !asn1_epoch(X509_get0_notAfter(crt), &x->not_after))
-        anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
+        *bad = true;
     EVP_PKEY *pk = X509_get0_pubkey(crt);            /* owned by crt */
     if (pk) {
         x->key_type = key_type(pk);
@@ -600,6 +612,78 @@ static void leaf(struct bw_bytes der, struct bw_tls_facts *x, struct bw_facts *f
     x->have |= BW_TLS_HAVE_CERT;
     X509_free(crt);
     ERR_clear_error();
+}
+
+/* The certificate fields leaf_decode() writes, from src into dst (keep the two in step). */
+static void cert_copy(struct bw_tls_facts *dst, const struct bw_tls_facts *src)
+{
+    memcpy(dst->subject, src->subject, sizeof dst->subject);
+    dst->subject_len = src->subject_len;
+    dst->subject_cut = src->subject_cut;
+    memcpy(dst->issuer, src->issuer, sizeof dst->issuer);
+    dst->issuer_len = src->issuer_len;
+    dst->issuer_cut = src->issuer_cut;
+    dst->not_before = src->not_before;
+    dst->not_after = src->not_after;
+    dst->key_type = src->key_type;
+    dst->key_bits = src->key_bits;
+    memcpy(dst->sig_alg, src->sig_alg, sizeof dst->sig_alg);
+    dst->sig_weak_hash = src->sig_weak_hash;
+    memcpy(dst->sha256, src->sha256, sizeof dst->sha256);
+    memcpy(dst->sha1, src->sha1, sizeof dst->sha1);
+    memcpy(dst->serial, src->serial, sizeof dst->serial);
+    dst->serial_len = src->serial_len;
+    dst->serial_cut = src->serial_cut;
+    dst->self_signed = src->self_signed;
+    dst->have |= src->have & BW_TLS_HAVE_CERT;
+}
+
+/* A broker shows the same certificate to every client, and decoding it with OpenSSL costs
+ * about two million instructions (most of a TLS session's cost). The last few leaves decoded are
+ * remembered by the SHA-256 of their bytes (and their length): a leaf seen again takes the fields
+ * its first decode gave, without a decode. The same bytes give the same result, and SHA-256 keeps
+ * a crafted certificate from passing for another. Per thread (each worker its own, no lock),
+ * LEAF_MEMO entries of a few hundred bytes each. */
+#define LEAF_MEMO 8
+struct leaf_memo {
+    uint8_t key[32];
+    uint64_t used;                  /* a clock for replacing the least recently used */
+    uint32_t len;                   /* 0 = empty */
+    bool bad;
+    struct bw_tls_facts x;          /* only the certificate fields are meaningful */
+};
+static _Thread_local struct leaf_memo leaf_memo[LEAF_MEMO];
+static _Thread_local uint64_t leaf_clock;
+
+static void leaf(struct bw_bytes der, struct bw_tls_facts *x, struct bw_facts *f)
+{
+    uint8_t key[32];
+    unsigned int klen = 0;
+    bool bad = false;
+    if (der.len == 0 || der.len > LEAF_MAX ||
+        EVP_Digest(der.ptr, der.len, key, &klen, EVP_sha256(), NULL) != 1 || klen != sizeof key) {
+        ERR_clear_error();
+        leaf_decode(der, x, &bad);
+        if (bad) anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
+        return;
+    }
+    struct leaf_memo *m = NULL, *old = &leaf_memo[0];
+    for (int i = 0; i < LEAF_MEMO; i++) {
+        struct leaf_memo *e = &leaf_memo[i];
+        if (e->len == der.len && memcmp(e->key, key, sizeof key) == 0) { m = e; break; }
+        if (e->used < old->used) old = e;
+    }
+    if (!m) {
+        m = old;
+        memset(&m->x, 0, sizeof m->x);
+        m->bad = false;
+        leaf_decode(der, &m->x, &m->bad);
+        memcpy(m->key, key, sizeof key);
+        m->len = (uint32_t)der.len;
+    }
+    m->used = ++leaf_clock;
+    cert_copy(x, &m->x);
+    if (m->bad) anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);
 }
 
 /* ---- records and reassembly ---- */

@@ -1,8 +1,7 @@
 /* json.c: JSON writer into a fixed caller buffer (see bw_json.h).
  * Escapes every string, replaces invalid UTF-8 with U+FFFD, never writes past cap.
- * It allocates nothing; overflow is sticky and reported once by bw_json_finish(). */
-#include <inttypes.h>
-#include <stdio.h>
+ * It allocates nothing and formats without the printf family; overflow is sticky and reported
+ * once by bw_json_finish(). */
 #include <string.h>
 #include "bw_facts.h"
 #include "bw_json.h"
@@ -48,12 +47,40 @@ static size_t utf8_len(const uint8_t *s, size_t n)
     return need;
 }
 
+/* 1: a byte that stands for itself inside a JSON string (printable ASCII but '"' and '\\'). */
+static const uint8_t plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 static void put_escaped(struct bw_json *j, const uint8_t *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     putc1(j, '"');
     size_t i = 0;
     while (i < n && !j->bad) {
+        /* The common case: a run of printable ASCII that needs no escape, copied at once. */
+        size_t k = i;
+        while (k < n && plain[s[k]]) k++;
+        if (k > i) {
+            put(j, (const char *)s + i, k - i);
+            i = k;
+            continue;
+        }
         uint8_t c = s[i];
         if (c == '"' || c == '\\') { char e[2] = { '\\', (char)c }; put(j, e, 2); i++; continue; }
         if (c < 0x20 || c == 0x7F) {
@@ -81,7 +108,7 @@ static void member(struct bw_json *j, const char *key)
     if (!j->first[j->depth]) putc1(j, ',');
     j->first[j->depth] = false;
     if (key) {
-        put_escaped(j, (const uint8_t *)key, strlen(key));
+        put_escaped(j, (const uint8_t *)key, strlen(key));   /* keys are ours: one run, quoted */
         putc1(j, ':');
     }
 }
@@ -140,20 +167,28 @@ void bw_json_fid(struct bw_json *j, const char *key, const char *trunc_key, cons
     if (f->cut) bw_json_bool(j, trunc_key, true);
 }
 
+/* Decimal digits of v, right-aligned ending at end; returns where they start. */
+static char *digits(char *end, uint64_t v)
+{
+    do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
+    return end;
+}
+
 void bw_json_u64(struct bw_json *j, const char *key, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
+    char tmp[24], *e = tmp + sizeof tmp, *b = digits(e, v);
     member(j, key);
-    put(j, tmp, (size_t)n);
+    put(j, b, (size_t)(e - b));
 }
 
 void bw_json_i64(struct bw_json *j, const char *key, int64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    char tmp[24], *e = tmp + sizeof tmp;
+    /* the magnitude as unsigned, so INT64_MIN has one too */
+    char *b = digits(e, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    if (v < 0) *--b = '-';
     member(j, key);
-    put(j, tmp, (size_t)n);
+    put(j, b, (size_t)(e - b));
 }
 
 void bw_json_bool(struct bw_json *j, const char *key, bool v)

@@ -1370,6 +1370,48 @@ static void test_big_certificate(const struct certs *c)
     for (int i = 0; i < 4; i++) EVP_PKEY_free(ik[i]);
 }
 
+/* The leaf memo: a certificate seen again gives the same certificate facts as its first decode,
+ * also after more distinct certificates than the memo keeps went by, and a different leaf never
+ * takes another's fields. Ten certificates (serials 100..109, two subjects), each shown twice. */
+static void test_leaf_memo(const struct certs *c)
+{
+    X509 *made[10];
+    struct bw_tls_facts first[10];
+    for (int i = 0; i < 10; i++)
+        made[i] = make_cert(c->rsa2048, c->ca_key, c->ca, i % 2 ? "odd.example" : "even.example", "Plant",
+                            EVP_sha256(), T_NB + i, T_NA, 100 + i);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 10; i++) {
+            X509 *chain[2] = { made[i], c->ca };
+            struct sess *s = sess_new();
+            run12(s, 0x0303, chain, 2, 16384, BW_PARSE_DONE);
+            const struct bw_tls_facts *x = X(s);
+            CHECK(x->have & BW_TLS_HAVE_CERT);
+            CHECK_EQ(x->not_before, T_NB + i);              /* its own, not a neighbour's */
+            CHECK_EQ(x->serial_len, 1);
+            CHECK_EQ(x->serial[0], 100 + i);
+            const char *cn = i % 2 ? "CN=odd.example,O=Plant,C=DE" : "CN=even.example,O=Plant,C=DE";
+            CHECK_EQ(x->subject_len, strlen(cn));
+            CHECK_MEM(x->subject, cn, x->subject_len);
+            if (round == 0) {
+                first[i] = *x;
+            } else {
+                CHECK_MEM(x->sha256, first[i].sha256, sizeof x->sha256);
+                CHECK_MEM(x->sha1, first[i].sha1, sizeof x->sha1);
+                CHECK_EQ(x->serial_len, first[i].serial_len);
+                CHECK_MEM(x->serial, first[i].serial, x->serial_len);
+                CHECK_EQ(x->key_bits, first[i].key_bits);
+                CHECK_STR(x->sig_alg, first[i].sig_alg);
+                CHECK_EQ(x->self_signed, first[i].self_signed);
+                CHECK_EQ(x->not_after, first[i].not_after);
+            }
+            if (i > 0) CHECK(memcmp(x->sha256, first[i - 1].sha256, sizeof x->sha256) != 0);
+            free(s);
+        }
+    }
+    for (int i = 0; i < 10; i++) X509_free(made[i]);
+}
+
 int main(void)
 {
     struct certs c;
@@ -1387,6 +1429,7 @@ int main(void)
     test_amqp_upgrade();
     test_hrr();
     test_alert_gap_close();
+    test_leaf_memo(&c);
     certs_free(&c);
     return check_summary("tls");
 }
