@@ -8,7 +8,9 @@ caps, then frames separated by the marker FE ED 46 52, each frame led by one byt
 advance (the real gap between frames, quantized as the harness reads it). A capture larger than
 MAX_SEED bytes is cut into consecutive pieces (later pieces start midstream). The first piece of
 every Ethernet capture is also written re-encapsulated as Linux SLL, SLL2 and raw IP, and with
-other caps, so every link type and cap set starts from real sessions. Frames that contain the
+other caps, so every link type and cap set starts from real sessions; and once with a frame in
+the middle left out (a hole in the stream) and once ended by a reset (the last TCP frame's
+flags turned into RST+ACK). Frames that contain the
 marker are left out (none of the bundled ones do). Files are named after the capture and the
 variant; the output is deterministic.
 """
@@ -72,6 +74,22 @@ def reencap(kind, frame):
     return etype + b"\x00\x00" + struct.pack(">IHBB", 2, 1, 0, 6) + src + ip
 
 
+def with_rst(frame):
+    """The Ethernet IPv4/IPv6 TCP frame with its flags set to RST+ACK; None if it is not one."""
+    if len(frame) < 14 + 40:
+        return None
+    etype = frame[12:14]
+    if etype == b"\x08\x00" and frame[14 + 9] == 6:
+        tcp = 14 + (frame[14] & 15) * 4
+    elif etype == b"\x86\xdd" and frame[14 + 6] == 6:
+        tcp = 14 + 40
+    else:
+        return None
+    if len(frame) < tcp + 20:
+        return None
+    return frame[:tcp + 13] + b"\x14" + frame[tcp + 14:]
+
+
 def pieces(frames):
     """Consecutive runs of (step, frame) whose encoding stays under MAX_SEED (one frame at least)."""
     out, cur, size, last = [], [], 1, None
@@ -121,6 +139,13 @@ def main():
         for capset in (1, 2):                      # the other cap sets (bits 3-4), Ethernet
             seeds[f"{name}.caps{capset}"] = encode(L_ETH | capset << 3, first)
         seeds[f"{name}.nosessionlog"] = encode(L_ETH | 0x20, first)
+        if len(first) > 4:                         # a hole: one frame of the middle left out
+            seeds[f"{name}.gap"] = encode(L_ETH, first[:len(first) // 2] + first[len(first) // 2 + 1:])
+        for k in range(len(first) - 1, 2, -1):     # a reset instead of the last TCP frame
+            r = with_rst(first[k][1])
+            if r is not None:
+                seeds[f"{name}.rst"] = encode(L_ETH, first[:k] + [(first[k][0], r)])
+                break
         for fn, data in seeds.items():
             with open(os.path.join(outdir, fn), "wb") as f:
                 f.write(data)
