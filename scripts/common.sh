@@ -10,11 +10,13 @@ BW_PY=/usr/bin/python3
 
 # What building and testing the sensor needs (chromium and a font: the HTML report is rendered
 # headless by tests/scripts/test_report_html.sh; mandoc, systemd, dpkg-dev and logrotate: the man
-# pages, the unit and the package are checked by test_install.sh and test_package.sh).
+# pages, the unit and the package are checked by test_install.sh and test_package.sh; tshark: it
+# reads back the evidence captures (test_evidence.sh) and the certificates (eve_types.py); dbus:
+# a private bus whose libpcap capture is an interface of a link type the sensor refuses).
 BW_BUILD_PKGS=(tcpreplay cmake gcc clang libclang-rt-14-dev pkg-config libpcap-dev libndpi-dev
                libhiredis-dev libssl-dev libjansson-dev libcap-ng-dev libseccomp-dev python3 iproute2
                tcpdump redis-server chromium fonts-dejavu-core mandoc systemd dpkg-dev logrotate
-               util-linux)
+               util-linux dbus tshark)
 
 bw_log() { printf '%s: %s\n' "${BW_PROG:-${0##*/}}" "$*" >&2; }
 bw_die() { bw_log "error: $*"; exit 1; }

@@ -125,6 +125,9 @@ int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen
         bw_capture_close(c);
         return BW_EIO;
     }
+    /* The link type first: an interface we cannot decode is refused for that reason. */
+    rc = choose_dlt(c, dlt_ok, err, errlen);
+    if (rc) { bw_capture_close(c); return rc; }
     /* With a block timeout, libpcap's own wait on TPACKET_V3 blocks forever while the link is
      * quiet (the kernel retires only blocks that hold packets). Non-blocking reads and our own
      * poll() with a timeout let the caller run its timers (stats, reports, signals) anyway. */
@@ -136,8 +139,6 @@ int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen
         bw_capture_close(c);
         return BW_EIO;
     }
-    rc = choose_dlt(c, dlt_ok, err, errlen);
-    if (rc) { bw_capture_close(c); return rc; }
     rc = apply_bpf(c, bpf, err, errlen);
     if (rc) { bw_capture_close(c); return rc; }
     *out = c;

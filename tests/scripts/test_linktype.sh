@@ -61,5 +61,22 @@ if [[ $rc -eq 1 && $n -ge 1 ]] && grep -q "usb.pcap': link type USB_LINUX_MMAPPE
 else
     fail=$((fail + 1)); echo "FAIL: good file then USB file: exit $rc, $n alerts, stderr: $(cat "$tmp/err")"
 fi
+# Live: libpcap's D-Bus capture (link type DBUS, on a private session bus started here) is an
+# interface no decoding applies to: refused at start in one line, exit 1, before any capture.
+if command -v dbus-daemon >/dev/null && "$bin" -D 2>/dev/null | grep -q dbus-session; then
+    bus=$(dbus-daemon --session --print-address=1 --print-pid=1 --fork 2>/dev/null)
+    baddr=$(sed -n 1p <<<"$bus") bpid=$(sed -n 2p <<<"$bus")
+    DBUS_SESSION_BUS_ADDRESS=$baddr timeout 10 "$bin" -i dbus-session -o "$tmp/live.jsonl" 2>"$tmp/err"; rc=$?
+    [[ -n $bpid ]] && kill "$bpid" 2>/dev/null
+    err=$(cat "$tmp/err")
+    if [[ $rc -eq 1 && $(wc -l <"$tmp/err") -eq 1 && $err == *"interface 'dbus-session': link type DBUS"* &&
+          $err == *"does not decode"* ]]; then
+        pass=$((pass + 1)); echo "ok: live interface of an unsupported link type refused: $err"
+    else
+        fail=$((fail + 1)); echo "FAIL: live dbus-session: exit $rc, stderr: $err"
+    fi
+else
+    echo "note: no dbus-daemon or no D-Bus capture in libpcap: the live refusal is not exercised"
+fi
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
