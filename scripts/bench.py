@@ -503,10 +503,10 @@ def alert_keys(records):
 
 
 def ts_us(text):
-    """'2026-12-02T14:46:22.123456Z' -> microseconds since the epoch (UTC)."""
+    """'2026-12-02T14:46:22.123456+0000' (or ...Z) -> microseconds since the epoch (UTC)."""
     import calendar
     import time
-    whole, frac = text.rstrip("Z").split(".")
+    whole, frac = re.sub(r"(Z|[+-]00:?00)$", "", text).split(".")
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) * 1_000_000 + int(frac.ljust(6, "0")[:6])
 
 
