@@ -464,8 +464,9 @@ static void start_ok(struct amqp091_state *st, struct bw_cur *m, struct bw_facts
     if (x->mechanisms.set && !bw_amqp_lstr_has(&x->mechanisms, mech.ptr, mech.len))
         anomaly(f, BW_AMQP091_ANOM_MECH_NOT_OFFERED);
     struct bw_bytes resp = bw_cur_bytes(m, bw_cur_be32(m));
-    /* A response cut by the frame: which bytes are the password is unknown, report nothing. */
-    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
+    /* A response cut by the frame: which bytes are the password is unknown, report nothing;
+     * an evidence copy then masks every byte the client sent (a password may be in them). */
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); f->secret_unplaced = true; return; }
     if (bw_amqp_eq(mech, "PLAIN")) {
         struct bw_bytes user, pass;
         bool extra;
@@ -894,8 +895,9 @@ static void start_ok10(struct amqp091_state *st, uint16_t pf, struct bw_cur *m,
         anomaly(f, BW_AMQP091_ANOM_MECH_NOT_OFFERED);
     if (bw_amqp_eq(mech, "ANONYMOUS")) f->seen |= BW_FACT_ANONYMOUS;
     if (pf_has(pf, 2)) resp = bw_cur_bytes(m, bw_cur_be32(m));
-    /* A response cut by the segment: which bytes are the password is unknown, report nothing. */
-    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); return; }
+    /* A response cut by the segment: which bytes are the password is unknown, report nothing;
+     * an evidence copy then masks every byte the client sent (a password may be in them). */
+    if (m->bad) { anomaly(f, BW_AMQP091_ANOM_BAD_METHOD); f->secret_unplaced = true; return; }
     if (pf_has(pf, 2) && bw_amqp_eq(mech, "PLAIN")) {
         struct bw_bytes user, pass;
         bool extra;
