@@ -50,6 +50,7 @@ struct bw_record_meta {
     char src_ip[46], dest_ip[46];
     uint16_t src_port, dest_port;
     uint64_t ts_us;
+    bool unanswered;                        /* sessions: no broker answered (never in an inventory) */
     char summary[BW_SUMMARY_MAX];           /* alerts: alert.summary; sessions: how it ended and its
                                              * alerts (one line for people, not in the JSON) */
 };

@@ -13,6 +13,7 @@ struct bw_capture;
 
 #define BW_CAPTURE_BLOCK_MS 50     /* live: the kernel hands over a block after at most this */
 #define BW_CAPTURE_IDLE_MS  100    /* live: bw_capture_next returns 2 after this without packets */
+#define BW_CAPTURE_IDLE_WORKERS_MS 5  /* ... with workers, whose records the reader hands on */
 
 struct bw_capture_stats { uint64_t received, dropped, if_dropped; };
 
@@ -43,6 +44,9 @@ int  bw_capture_stats(struct bw_capture *c, struct bw_capture_stats *st);
 /* -D: the interfaces libpcap can capture on, one per line, as tcpdump -D prints them.
  * Returns 0, or BW_EIO with err filled (none found, no permission). */
 int  bw_capture_list(FILE *out, char *err, size_t errlen) BW_WARN_UNUSED;
+/* Live: how long bw_capture_next waits for a block before it returns 2 (default
+ * BW_CAPTURE_IDLE_MS). */
+void bw_capture_set_idle(struct bw_capture *c, int ms);
 /* Make a blocked bw_capture_next() return (signal-safe). */
 void bw_capture_break(struct bw_capture *c);
 void bw_capture_close(struct bw_capture *c);

@@ -34,6 +34,7 @@ struct bw_config {
     uint64_t    stream_memcap;     /* --stream-memcap (bytes) */
     uint32_t    stream_window;     /* --stream-window: per-direction reassembly buffer */
     uint32_t    dpi_slots;         /* nDPI per-flow states at once */
+    uint32_t    workers;           /* --workers; 0 = not given: the number of cores, at most 16 */
     uint32_t    flow_timeout_s;    /* --flow-timeout: established flows */
     uint32_t    close_timeout_s;   /* --close-timeout: new, closing and closed flows */
     bool        session_log;       /* --session-log */

@@ -16,6 +16,7 @@
 #include "bw_evidence.h"
 #include "bw_flow.h"
 #include "bw_hold.h"
+#include "bw_known.h"
 #include "bw_probe.h"
 #include "bw_report.h"
 #include "bw_sink.h"
@@ -34,11 +35,6 @@ struct bw_pipeline;
 
 struct bw_cbctx { struct bw_pipeline *p; enum bw_dir dir; };
 
-/* Servers that spoke a broker protocol in plaintext (confirmed, handshake seen): their TLS
- * sessions are broker sessions too (by address), and with no SYN seen the endpoint (address and
- * port) is the server. One slot per hash: the newest server wins. */
-#define BW_KNOWN_BROKERS 4096
-struct bw_known_broker { uint8_t ip[16]; uint8_t ip_ver, app; uint16_t port; uint64_t last_us; };
 
 /* One resource's refusals, for "capacity" records (enum bw_resource in bw_stats.h). */
 struct bw_capacity {
@@ -68,8 +64,9 @@ struct bw_pipeline {
      * and its capture-time evaluation (certificate validity and the weak_tls reasons). */
     const struct bw_dissector *tls_dis;
     bool (*tls_evaluate)(struct bw_facts *f, uint64_t ts_us);
-    struct bw_known_broker known[BW_KNOWN_BROKERS];     /* by server address */
-    struct bw_known_broker known_ep[BW_KNOWN_BROKERS];  /* by server address and port */
+    /* Servers that spoke a broker protocol (bw_known.h): the pipeline's own table, or one shared
+     * by every worker's pipeline (bw_pipeline_share_known). */
+    struct bw_known *known, *known_own;
     struct bw_report *report;             /* exposure report, fed at every session end */
     struct bw_decode_stats dec;
     struct bw_pipe_counters cnt;
@@ -102,6 +99,9 @@ struct bw_pipeline {
  * a test table in tests). Returns 0, BW_ENOMEM or BW_EINVAL. */
 int  bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
                       const struct bw_dissector *const *tab, size_t n) BW_WARN_UNUSED;
+/* Use a table of known brokers shared with other pipelines (workers) instead of this one's own;
+ * the caller keeps it alive until bw_pipeline_free. */
+void bw_pipeline_share_known(struct bw_pipeline *p, struct bw_known *k);
 /* Records go to every added sink (the pipeline does not own them). */
 int  bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s) BW_WARN_UNUSED;
 /* One captured frame. Never fails: what cannot be handled is counted. */

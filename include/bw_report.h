@@ -110,6 +110,9 @@ void bw_report_free(struct bw_report *r);
  * BW_ENOMEM (dst is then partial; do not write it) or BW_ELIMIT (different sizes). */
 int bw_report_copy(struct bw_report *dst, const struct bw_report *src) BW_WARN_UNUSED;
 /* One finished session. Only confirmed broker sessions count; others are ignored. */
+/* Workers: add src's brokers, alerts and timeline into dst (a broker both saw is one row; what
+ * does not fit is counted as dropped). Returns 0. */
+int bw_report_merge(struct bw_report *dst, const struct bw_report *src) BW_WARN_UNUSED;
 void bw_report_session(struct bw_report *r, const struct bw_report_session *s);
 /* One alert against the broker at server_ip:port (capture time ts_us): the timeline and the
  * broker's alert counts. */

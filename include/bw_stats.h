@@ -83,6 +83,11 @@ struct bw_stats {
     uint64_t start_us, now_us;             /* packet time */
 };
 
+/* Workers: add src's counters into dst (gauges, high-water marks and caps add up to the whole
+ * sensor's; the per-source cap and a state's size do not add; start is the earliest, now the
+ * latest). */
+void bw_stats_add(struct bw_stats *dst, const struct bw_stats *src);
+
 /* One JSON object, NUL-terminated, into buf. Returns the length, 0 if it did not fit. */
 size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, size_t cap);
 

@@ -145,6 +145,11 @@ int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen
     return 0;
 }
 
+void bw_capture_set_idle(struct bw_capture *c, int ms)
+{
+    if (ms > 0) c->idle_ms = ms;
+}
+
 int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, uint64_t *ts_us,
                     char *err, size_t errlen)
 {

@@ -20,7 +20,7 @@ enum {
     OPT_SPOOL, OPT_FORMAT, OPT_REPORT_HTML, OPT_REPORT_CSV, OPT_REDACT_KEY, OPT_MAX_PROBES,
     OPT_MAX_PROBES_SRC, OPT_REDIS_CLUSTER,
     OPT_STATS_INTERVAL, OPT_REPORT_INTERVAL, OPT_SANDBOX,
-    OPT_EV_PACKETS, OPT_EV_AFTER, OPT_EV_BYTES, OPT_EV_TOTAL, OPT_EV_MEMCAP,
+    OPT_EV_PACKETS, OPT_EV_AFTER, OPT_EV_BYTES, OPT_EV_TOTAL, OPT_EV_MEMCAP, OPT_WORKERS,
 };
 
 static const struct option longopts[] = {
@@ -40,6 +40,7 @@ static const struct option longopts[] = {
     { "max-sessions",     required_argument, NULL, OPT_MAX_SESSIONS },
     { "max-probes",       required_argument, NULL, OPT_MAX_PROBES },
     { "max-probes-per-source", required_argument, NULL, OPT_MAX_PROBES_SRC },
+    { "workers",          required_argument, NULL, OPT_WORKERS },
     { "stream-memcap",    required_argument, NULL, OPT_STREAM_MEMCAP },
     { "stream-window",    required_argument, NULL, OPT_STREAM_WINDOW },
     { "flow-timeout",     required_argument, NULL, OPT_FLOW_TIMEOUT },
@@ -167,6 +168,9 @@ static const char usage_text[] =
 "      --flow-timeout S   idle timeout of established flows, packet time (default 600)\n"
 "      --close-timeout S  timeout of new, closed, probing and unconfirmed flows\n"
 "                         (default 30)\n"
+"      --workers N        pipelines side by side, 1-16 (default: the number of cores,\n"
+"                         at most 16); the flows of one address pair are one worker's,\n"
+"                         and the limits above are shared out among the workers\n"
 "\n"
 "  -h, --help             this text\n"
 "  -V, --version          version\n"
@@ -318,6 +322,9 @@ enum bw_config_res bw_config_parse(struct bw_config *c, int argc, char **argv, c
             break;
         case OPT_MAX_PROBES:
             if (!bw_parse_u32(optarg, 16, 10000000, &c->max_probes)) USAGE("--max-probes wants a number from 16 to 10000000, not '%s'", optarg);
+            break;
+        case OPT_WORKERS:
+            if (!bw_parse_u32(optarg, 1, 16, &c->workers)) USAGE("--workers wants a number from 1 to 16, not '%s'", optarg);
             break;
         case OPT_MAX_PROBES_SRC:
             if (!bw_parse_u32(optarg, 1, 10000000, &c->max_probes_per_source)) USAGE("--max-probes-per-source wants a number from 1 to 10000000, not '%s'", optarg);

@@ -18,6 +18,7 @@
 #include "bw_config.h"
 #include "bw_evidence.h"
 #include "bw_pipeline.h"
+#include "bw_workers.h"
 #include "bw_privs.h"
 #include "bw_progress.h"
 #include "bw_redact.h"
@@ -155,7 +156,7 @@ static void report_close(struct report_out *o)
 
 struct run {
     const struct bw_config *cfg;
-    struct bw_pipeline *pl;
+    struct bw_workers *ws;           /* the pipelines (one, or one per worker) */
     struct bw_capture *cap;          /* the capture being read */
     bool live, paced;
 #define NREPORTS 4
@@ -177,12 +178,12 @@ struct run {
 static int write_reports(struct run *r, bool mid_run)
 {
     const struct bw_config *cfg = r->cfg;
-    struct bw_pipeline *pl = r->pl;
-    const struct bw_report *rep = pl->report;
+    struct bw_workers *ws = r->ws;
+    const struct bw_report *rep = bw_workers_report(ws);
     int st = 0;
     if (mid_run) {
         if (!r->snap) r->snap = bw_report_new(BW_REPORT_BROKERS_MAX);
-        if (r->snap && bw_pipeline_report_now(pl, r->snap) == 0) {
+        if (r->snap && bw_workers_report_now(ws, r->snap) == 0) {
             rep = r->snap;
         } else {
             fprintf(stderr, "brokerwatch: report: no memory for the open sessions; this report has the ended ones only\n");
@@ -190,7 +191,8 @@ static int write_reports(struct run *r, bool mid_run)
     }
     struct bw_report_header hdr = {
         .sensor = cfg->sensor_name, .version = BW_VERSION, .inputs = cfg->rfiles, .ninputs = cfg->nrfiles,
-        .iface = cfg->iface, .bpf = cfg->bpf, .first_us = pl->earliest_us, .last_us = pl->latest_us,
+        .iface = cfg->iface, .bpf = cfg->bpf, .first_us = bw_workers_earliest(ws),
+        .last_us = bw_workers_latest(ws),
         .generated_us = wall_us(), .show_usernames = cfg->show_usernames, .redact = cfg->redact_usernames,
         .redact_key = r->redact,
     };
@@ -203,20 +205,22 @@ static int write_reports(struct run *r, bool mid_run)
  * on stderr with -vv. Live: the kernel's counters as of now, and the wall clock as the time. */
 static void push_stats(struct run *r)
 {
-    struct bw_pipeline *pl = r->pl;
     struct bw_stats st;
+    struct bw_capture_stats k = { 0, 0, 0 };
+    struct bw_sink **sinks;
+    size_t nsinks = bw_workers_sinks(r->ws, &sinks);
     char line[4096];
-    if (r->live && r->cap && bw_capture_stats(r->cap, &pl->kernel) != 0)
-        memset(&pl->kernel, 0, sizeof pl->kernel);
-    bw_pipeline_stats(pl, &st);
+    if (r->live && r->cap && bw_capture_stats(r->cap, &k) != 0) memset(&k, 0, sizeof k);
+    bw_workers_stats(r->ws, &st);
+    st.kernel = k;
     if (r->live) {
         uint64_t now = wall_us();
         if (now > st.now_us) st.now_us = now;      /* a quiet network is not a stale sensor */
     }
     size_t n = bw_stats_json(&st, r->cfg->sensor_name, line, sizeof line);
     if (!n) return;
-    for (size_t i = 0; i < pl->nsinks; i++)
-        if (pl->sinks[i]->stats) pl->sinks[i]->stats(pl->sinks[i], line, n, &st);
+    for (size_t i = 0; i < nsinks; i++)
+        if (sinks[i]->stats) sinks[i]->stats(sinks[i], line, n, &st);
     if (r->cfg->verbose >= 2) fprintf(stderr, "%s\n", line);
 }
 
@@ -224,8 +228,11 @@ static void reopen_outputs(struct run *r)
 {
     char err[512];
     int n = 0, bad = 0;
-    for (size_t i = 0; i < r->pl->nsinks; i++) {
-        struct bw_sink *s = r->pl->sinks[i];
+    struct bw_sink **sinks;
+    size_t nsinks = bw_workers_sinks(r->ws, &sinks);
+    bw_workers_deliver(r->ws, false);              /* what waits goes to the old file */
+    for (size_t i = 0; i < nsinks; i++) {
+        struct bw_sink *s = sinks[i];
         if (!s->reopen) continue;
         if (s->reopen(s, err, sizeof err) != 0) {
             fprintf(stderr, "brokerwatch: SIGHUP: %s; still writing to the old file\n", err);
@@ -244,8 +251,7 @@ static void reopen_outputs(struct run *r)
 
 static void flush_sinks(struct run *r)
 {
-    for (size_t i = 0; i < r->pl->nsinks; i++)
-        if (r->pl->sinks[i]->flush(r->pl->sinks[i]) != 0) r->pl->cnt.sink_errors++;
+    bw_workers_deliver(r->ws, true);
 }
 
 /* Signals and timers, from the read loop: after a live capture's idle wait, every few
@@ -288,7 +294,7 @@ static void stats_by_packet_time(struct run *r)
 {
     uint32_t iv = r->cfg->stats_interval_s;
     if (!iv) return;
-    uint64_t now = r->pl->now_us;
+    uint64_t now = bw_workers_now(r->ws);
     if (r->next_stats > now + (uint64_t)iv * 1000000u) r->next_stats = now + (uint64_t)iv * 1000000u;
     if (now < r->next_stats) return;   /* (above: an older file's clock went back; follow it) */
     if (r->next_stats) push_stats(r);
@@ -321,7 +327,7 @@ static void pace(struct pacer *pc, uint64_t ts)
 static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
                       struct bw_progress *prog, uint64_t done_before)
 {
-    struct bw_pipeline *pl = r->pl;
+    struct bw_workers *ws = r->ws;
     uint64_t n = 0;
     char err[512];
     const uint8_t *data;
@@ -335,7 +341,7 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
         if (rc == 1) {
             if (pc) pace(pc, ts);
             if (stop_requested) return 0;
-            bw_pipeline_packet(pl, dlt, data, caplen, ts);
+            bw_workers_packet(ws, dlt, data, caplen, ts);
             n++;
             if (r->live) {
                 /* A clock read every 64 packets: upkeep (flush, timers) at most every 10 ms. */
@@ -350,7 +356,8 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
             if (signal_pending) service(r);
             /* A clock read per 1024 packets, not per packet (paced replays are slow anyway). */
             if (prog && ((n & 1023) == 0 || r->paced))
-                bw_progress_update(prog, done_before + bw_capture_offset(cap), pl->cnt.packets, pl->cnt.alerts);
+                bw_progress_update(prog, done_before + bw_capture_offset(cap), bw_workers_packets(ws),
+                                   bw_workers_alerts(ws));
             if (r->cfg->max_packets && ++r->packets >= r->cfg->max_packets) {
                 r->count_reached = true;           /* -c N: a clean end */
                 return 0;
@@ -361,7 +368,7 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
             if (stop_requested) return 0;
             /* A quiet link stops packet time: let the wall clock run the timers (a session
              * lingering after its reset closes, and its alerts leave, without a next packet). */
-            if (r->live) bw_pipeline_clock(pl, wall_us());
+            if (r->live) bw_workers_clock(ws, wall_us());
             service(r);
             continue;
         }
@@ -579,12 +586,18 @@ int main(int argc, char **argv)
         }
         if (cfg.run_as && hand_over(cfg.evidence_path, created, uid, gid) != 0) status = 1;
     }
-    static struct bw_pipeline pl;                  /* large; one per process */
-    int rc = bw_pipeline_init(&pl, &cfg, bw_dissectors, bw_dissectors_count);
+    /* The pipelines: one, or one per worker (--workers; by default one per core). */
+    unsigned nworkers = cfg.workers;
+    if (!nworkers) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        nworkers = cores < 1 ? 1 : cores > BW_WORKERS_MAX ? BW_WORKERS_MAX : (unsigned)cores;
+    }
+    struct bw_workers *ws = NULL;
+    int rc = bw_workers_new(&ws, &cfg, nworkers, cfg.iface != NULL, bw_dissectors, bw_dissectors_count);
     if (rc != 0) {
         fprintf(stderr, "brokerwatch: cannot set up the sensor's memory pools (--max-flows %u, "
-                "--stream-memcap %llu): %s\n", cfg.max_flows, (unsigned long long)cfg.stream_memcap,
-                bw_strerror(rc));
+                "--stream-memcap %llu, %u worker%s): %s\n", cfg.max_flows, (unsigned long long)cfg.stream_memcap,
+                nworkers, nworkers == 1 ? "" : "s", bw_strerror(rc));
         bw_evidence_close(run.evidence, NULL, 0);
         if (jsonl) jsonl->close(jsonl);
         if (redis) redis->close(redis);
@@ -592,14 +605,17 @@ int main(int argc, char **argv)
         bw_config_free(&cfg);
         return 1;
     }
-    run.pl = &pl;
-    pl.evidence = run.evidence;
-    if (cfg.redact_usernames) pl.acfg.redact = &redact_key;
-    if (jsonl && bw_pipeline_add_sink(&pl, jsonl) != 0) status = 1;
-    if (redis && bw_pipeline_add_sink(&pl, redis) != 0) status = 1;
-    pl.notice = print_notice;
-    pl.tls_dis = bw_tls_dissector;                 /* follow encrypted brokers' handshakes */
-    pl.tls_evaluate = bw_tls_evaluate_fn;
+    run.ws = ws;
+    for (unsigned i = 0; i < nworkers; i++) {
+        struct bw_pipeline *pl = bw_workers_pipeline(ws, i);
+        pl->evidence = run.evidence;
+        if (cfg.redact_usernames) pl->acfg.redact = &redact_key;
+        pl->tls_dis = bw_tls_dissector;            /* follow encrypted brokers' handshakes */
+        pl->tls_evaluate = bw_tls_evaluate_fn;
+    }
+    if (jsonl && bw_workers_add_sink(ws, jsonl) != 0) status = 1;
+    if (redis && bw_workers_add_sink(ws, redis) != 0) status = 1;
+    bw_workers_set_notice(ws, print_notice, NULL);
 
     struct bw_capture_stats kstats = { 0, 0, 0 };
     if (status != 0) {
@@ -610,7 +626,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "brokerwatch: %s\n", err);
             status = 1;
         } else {
-            bw_pipeline_prefault(&pl);             /* no page faults on the packet path */
+            bw_workers_prefault(ws);               /* no page faults on the packet path */
             if (cfg.verbose >= 2)
                 fprintf(stderr, "brokerwatch: capture on %s: snaplen %d, %d MiB ring of TPACKET_V3 blocks "
                         "handed over after at most %d ms%s%s%s\n", cfg.iface, cfg.snaplen, cfg.buffer_mib,
@@ -621,9 +637,16 @@ int main(int argc, char **argv)
             } else {
                 if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s%s%s\n", cfg.iface,
                                         cfg.run_as ? " as " : "", cfg.run_as ? cfg.run_as : "");
-                status = run_source(&run, live_capture, NULL, NULL, 0);
+                /* Threads start after the drop: they inherit the user, no capabilities and
+                 * the seccomp filter. Records of workers are handed on within a few ms. */
+                if (bw_workers_count(ws) > 1) bw_capture_set_idle(live_capture, BW_CAPTURE_IDLE_WORKERS_MS);
+                if (bw_workers_start(ws) != 0) {
+                    fprintf(stderr, "brokerwatch: cannot start the worker threads: %s\n", strerror(errno));
+                    status = 1;
+                } else {
+                    status = run_source(&run, live_capture, NULL, NULL, 0);
+                }
                 if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
-                pl.kernel = kstats;
             }
             struct bw_capture *c = live_capture;
             live_capture = NULL;
@@ -641,6 +664,10 @@ int main(int argc, char **argv)
         }
         /* Files are read as USER: what USER may not read is refused by the kernel, not by us. */
         if (cfg.run_as && drop_and_confine(&cfg, &rcfg) != 0) status = 1;
+        if (status == 0 && bw_workers_start(ws) != 0) {
+            fprintf(stderr, "brokerwatch: cannot start the worker threads: %s\n", strerror(errno));
+            status = 1;
+        }
         /* Only for a person watching a terminal; never into logs or pipes. */
         bw_progress_init(&prog, !cfg.quiet && isatty(STDERR_FILENO), stderr, total);
         for (size_t i = 0; i < cfg.nrfiles && !stop_requested && !run.count_reached && status == 0; i++) {
@@ -659,17 +686,16 @@ int main(int argc, char **argv)
     }
 
     /* Whatever happened, finish every session so no alert found so far is lost. */
-    bw_pipeline_finish(&pl);
+    bw_workers_finish(ws);
     /* A run that failed before its first packet has nothing to report but the error. */
-    if ((status == 0 || pl.cnt.packets > 0) && write_reports(&run, false) != 0) status = 1;
+    if ((status == 0 || bw_workers_packets(ws) > 0) && write_reports(&run, false) != 0) status = 1;
     if (run.report_status) status = 1;
     for (int i = 0; i < NREPORTS; i++) report_close(&run.rep[i]);
     struct bw_stats st;
-    bw_pipeline_stats(&pl, &st);
+    bw_workers_stats(ws, &st);
     st.kernel = kstats;
     if (run.evidence) {
         char ev_err[4200];
-        pl.evidence = NULL;
         if (bw_evidence_close(run.evidence, ev_err, sizeof ev_err) != 0) {
             fprintf(stderr, "brokerwatch: %s\n", ev_err);
             status = 1;
@@ -703,7 +729,7 @@ int main(int argc, char **argv)
                 (unsigned long long)st.pipe.packets, (unsigned long long)st.flow.flows_created,
                 (unsigned long long)st.pipe.brokers_sessions, (unsigned long long)st.pipe.alerts);
         if (st.kernel.dropped) fprintf(stderr, ", %llu dropped by the kernel", (unsigned long long)st.kernel.dropped);
-        uint64_t refused = bw_pipeline_refused(&pl);
+        uint64_t refused = bw_workers_refused(ws);
         if (refused) fprintf(stderr, ", %llu refused by full pools or caps (see the capacity records)",
                              (unsigned long long)refused);
         fputc('\n', stderr);
@@ -741,7 +767,7 @@ int main(int argc, char **argv)
         redis->close(redis);
     }
     bw_report_free(run.snap);
-    bw_pipeline_free(&pl);
+    bw_workers_free(ws);
     bw_redact_wipe(&redact_key);
     bw_config_free(&cfg);
     return status;

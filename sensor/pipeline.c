@@ -77,6 +77,10 @@ int bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
     if (!p->dpi) { rc = err; goto fail; }
     p->report = bw_report_new(BW_REPORT_BROKERS_MAX);
     if (!p->report) { rc = BW_ENOMEM; goto fail; }
+    p->known_own = calloc(1, sizeof *p->known_own);
+    if (!p->known_own) { rc = BW_ENOMEM; goto fail; }
+    bw_known_init(p->known_own);
+    p->known = p->known_own;
     if (cfg->evidence_path &&
         (rc = bw_hold_pool_init(&p->hold, cfg->evidence_memcap, cfg->evidence_bytes, cfg->evidence_packets)) != 0)
         goto fail;
@@ -101,8 +105,15 @@ int bw_pipeline_add_sink(struct bw_pipeline *p, struct bw_sink *s)
     return 0;
 }
 
+void bw_pipeline_share_known(struct bw_pipeline *p, struct bw_known *k)
+{
+    p->known = k;
+}
+
 void bw_pipeline_free(struct bw_pipeline *p)
 {
+    free(p->known_own);
+    p->known_own = p->known = NULL;
     bw_hold_pool_free(&p->hold);
     bw_report_free(p->report);
     p->report = NULL;
@@ -125,6 +136,7 @@ static void write_record(struct bw_pipeline *p, const struct bw_record_in *in)
         p->cnt.records_too_big++;
         return;
     }
+    meta.unanswered = session && in->unanswered;
     for (size_t i = 0; i < p->nsinks; i++) {
         struct bw_sink *k = p->sinks[i];
         /* Session records go where they were asked for: --session-log, or a sink's inventory;
@@ -163,47 +175,21 @@ static void emit(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s,
     bw_report_alert(p->report, k, f->key.ip_ver, sip, sport, ts);   /* timeline, per-broker counts */
 }
 
-/* ---- servers known to speak a broker protocol ---- */
-
-static uint32_t ep_hash(uint8_t ver, const uint8_t *ip, uint32_t port)
-{
-    uint32_t h = 2166136261u ^ ver;
-    for (int i = 0; i < 16; i++) h = (h ^ ip[i]) * 16777619u;
-    h = (h ^ (port & 0xff)) * 16777619u;
-    return (h ^ (port >> 8)) * 16777619u;
-}
-
-static struct bw_known_broker *known_slot(struct bw_pipeline *p, uint8_t ver, const uint8_t *ip)
-{
-    return &p->known[ep_hash(ver, ip, 0x10000) % BW_KNOWN_BROKERS];   /* the newest server wins */
-}
-
-static struct bw_known_broker *known_ep_slot(struct bw_pipeline *p, uint8_t ver, const uint8_t *ip, uint16_t port)
-{
-    return &p->known_ep[ep_hash(ver, ip, port) % BW_KNOWN_BROKERS];
-}
+/* ---- servers known to speak a broker protocol (bw_known.h: shared by the workers) ---- */
 
 static bool known_ep_is(struct bw_pipeline *p, uint8_t ver, const uint8_t *ip, uint16_t port)
 {
-    const struct bw_known_broker *k = known_ep_slot(p, ver, ip, port);
-    return k->ip_ver == ver && k->port == port && memcmp(k->ip, ip, 16) == 0;   /* ip_ver 0: empty */
+    return bw_known_endpoint(p->known, ver, ip, port);
 }
 
 /* A confirmed session seen from its handshake: its server end is a broker for orientation (any
  * dissector), and its address one for TLS when it spoke MQTT or AMQP. */
-static void remember_broker(struct bw_pipeline *p, const struct bw_flow *f, enum bw_app app, uint64_t ts)
+static void remember_broker(struct bw_pipeline *p, const struct bw_flow *f, enum bw_app app)
 {
     const uint8_t *ip;
     uint16_t port;
     bw_flow_server(f, &ip, &port);
-    struct bw_known_broker *ks[2] = { known_ep_slot(p, f->key.ip_ver, ip, port), known_slot(p, f->key.ip_ver, ip) };
-    for (int i = 0; i < (app ? 2 : 1); i++) {
-        memcpy(ks[i]->ip, ip, 16);
-        ks[i]->ip_ver = f->key.ip_ver;
-        ks[i]->app = (uint8_t)app;
-        ks[i]->port = port;
-        ks[i]->last_us = ts;
-    }
+    bw_known_remember(p->known, f->key.ip_ver, ip, port, (uint8_t)app);
 }
 
 /* Which end of a packet without SYN is a broker already seen in this run (address and port). */
@@ -225,9 +211,7 @@ static enum bw_app tls_broker_app(struct bw_pipeline *p, const struct bw_flow *f
     if (port == 8883 || port == 8884) return BW_APP_MQTT;
     if (port == 5671) return BW_APP_AMQP;
     if (df && df->tls_hint) return (enum bw_app)df->tls_hint;
-    struct bw_known_broker *k = known_slot(p, f->key.ip_ver, ip);
-    if (k->app && k->ip_ver == f->key.ip_ver && memcmp(k->ip, ip, 16) == 0) return (enum bw_app)k->app;
-    return BW_APP_NONE;
+    return (enum bw_app)bw_known_app(p->known, f->key.ip_ver, ip);
 }
 
 static void attach_tls(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s, enum bw_app app)
@@ -272,7 +256,7 @@ static bool broker_answered(const struct bw_session *s)
            !s->rejected[BW_DIR_TOCLIENT];
 }
 
-static void confirm(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s, uint64_t ts)
+static void confirm(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s)
 {
     f->flags |= BW_FF_CONFIRMED;
     src_release(p, f);
@@ -289,7 +273,7 @@ static void confirm(struct bw_pipeline *p, struct bw_flow *f, struct bw_session 
         s->remembered = true;
         enum bw_app app = strcmp(s->dis->name, "mqtt") == 0 ? BW_APP_MQTT :
                           strcmp(s->dis->name, "amqp") == 0 ? BW_APP_AMQP : BW_APP_NONE;
-        remember_broker(p, f, app, ts);
+        remember_broker(p, f, app);
     }
 }
 
@@ -299,7 +283,7 @@ static void judge(struct bw_pipeline *p, struct bw_flow *f, struct bw_session *s
     if (!s->dis) return;
     if (!(f->flags & BW_FF_CONFIRMED)) {
         if (!broker_answered(s)) return;            /* nothing is reported before the answer */
-        confirm(p, f, s, ts);
+        confirm(p, f, s);
     }
     if (s->dis == p->tls_dis && p->tls_evaluate) p->tls_evaluate(&s->facts, ts);
     uint32_t kinds = bw_verdict_eval(&s->facts, s->alerted, p->finishing);

@@ -5,6 +5,7 @@
  * descriptor; never sees flows or facts, and never writes a byte a mask covers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,10 @@ struct pcap_hdr { uint32_t magic; uint16_t major, minor; int32_t zone; uint32_t 
 struct pcap_rec { uint32_t sec, usec, caplen, len; };
 
 struct bw_evidence {
+    /* Several workers write sessions: begin() takes the lock for the whole session, end() (or a
+     * refusing begin) gives it back; stats and reopen take it too. Sessions with an alert are
+     * few, so the lock is off the packet path. */
+    pthread_mutex_t lock;
     char     path[4096];
     int      fd;
     int      dlt;                 /* the file's link type; -1 = no header yet */
@@ -271,6 +276,7 @@ struct bw_evidence *bw_evidence_open(const char *path, uint64_t max_total, bool 
         return NULL;
     }
     memcpy(w->path, path, strlen(path) + 1);
+    pthread_mutex_init(&w->lock, NULL);
     w->hint_dlt = BW_DLT_EN10MB;
     w->max_total = max_total;
     return w;
@@ -278,16 +284,21 @@ struct bw_evidence *bw_evidence_open(const char *path, uint64_t max_total, bool 
 
 void bw_evidence_link_hint(struct bw_evidence *w, int dlt)
 {
-    if (w) w->hint_dlt = dlt;
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    w->hint_dlt = dlt;
+    pthread_mutex_unlock(&w->lock);
 }
 
 bool bw_evidence_begin(struct bw_evidence *w, uint32_t frames, uint64_t caplen_sum)
 {
+    pthread_mutex_lock(&w->lock);
     uint64_t need = (uint64_t)frames * sizeof(struct pcap_rec) + caplen_sum +
                     (w->dlt < 0 ? sizeof(struct pcap_hdr) : 0);
     if (w->max_total && (w->grown > w->max_total || need > w->max_total - w->grown)) {
         w->st.sessions_total_cap++;
         w->st.frames_total_cap += frames;
+        pthread_mutex_unlock(&w->lock);
         return false;
     }
     return true;
@@ -323,16 +334,22 @@ void bw_evidence_end(struct bw_evidence *w)
 {
     w->st.sessions++;
     drain(w);
+    pthread_mutex_unlock(&w->lock);
 }
 
 int bw_evidence_reopen(struct bw_evidence *w, char *err, size_t errlen)
 {
     int fd, dlt;
+    pthread_mutex_lock(&w->lock);
     drain(w);
-    if (open_file(w->path, &fd, &dlt, NULL, err, errlen) != 0) return BW_EIO;
+    if (open_file(w->path, &fd, &dlt, NULL, err, errlen) != 0) {
+        pthread_mutex_unlock(&w->lock);
+        return BW_EIO;
+    }
     close(w->fd);
     w->fd = fd;
     w->dlt = dlt;
+    pthread_mutex_unlock(&w->lock);
     return 0;
 }
 
@@ -344,12 +361,16 @@ int bw_evidence_close(struct bw_evidence *w, char *err, size_t errlen)
     if (close(w->fd) != 0 && !w->failed) fail(w, errno);
     int rc = w->failed ? w->err_code : 0;
     if (rc && err) snprintf(err, errlen, "%s", w->errmsg);
+    pthread_mutex_destroy(&w->lock);
     free(w);
     return rc;
 }
 
 void bw_evidence_get_stats(const struct bw_evidence *w, struct bw_evidence_stats *out)
 {
-    if (w) *out = w->st;
-    else memset(out, 0, sizeof *out);
+    if (!w) { memset(out, 0, sizeof *out); return; }
+    pthread_mutex_t *lock = (pthread_mutex_t *)&w->lock;   /* reading takes it too */
+    pthread_mutex_lock(lock);
+    *out = w->st;
+    pthread_mutex_unlock(lock);
 }

@@ -260,6 +260,87 @@ void bw_report_alert(struct bw_report *r, enum bw_kind kind, uint8_t ip_ver, con
     if (w) w->alerts[kind]++;
 }
 
+/* ---- merging (workers) ---- */
+
+static void tl_merge(struct timeline *dst, const struct timeline *src)
+{
+    if (!src->any) return;
+    if (!dst->any) { *dst = *src; return; }
+    while (dst->width < src->width)            /* each src bucket then lies in one dst bucket */
+        if (!tl_coarsen(dst)) break;
+    for (uint32_t i = 0; i <= src->hi && i < NB; i++) {
+        uint64_t any = 0;
+        for (int k = 0; k < BW_KIND_COUNT; k++) any |= src->n[k][i];
+        if (!any) continue;
+        int64_t t = src->origin + (int64_t)(i * src->width);
+        uint32_t b = tl_cover(dst, t < 0 ? 0 : (uint64_t)t);
+        for (int k = 0; k < BW_KIND_COUNT; k++) dst->n[k][b] += src->n[k][i];
+    }
+}
+
+static void merge_row(struct bw_report_row *w, const struct bw_report_row *x)
+{
+    w->apps |= x->apps;
+    for (uint8_t v = 0; v < x->nversions; v++) {
+        bool have = false;
+        for (uint8_t i = 0; i < w->nversions; i++) have |= strcmp(w->versions[i], x->versions[v]) == 0;
+        if (have || w->nversions >= BW_REPORT_VERSIONS_MAX) continue;
+        uint8_t at = w->nversions++;               /* kept sorted, as bw_report_session does */
+        while (at > 0 && strcmp(w->versions[at - 1], x->versions[v]) > 0) {
+            memcpy(w->versions[at], w->versions[at - 1], sizeof w->versions[0]);
+            at--;
+        }
+        memcpy(w->versions[at], x->versions[v], sizeof w->versions[0]);
+    }
+    w->tls |= x->tls;
+    w->plaintext |= x->plaintext;
+    w->anonymous_accepted |= x->anonymous_accepted;
+    w->default_accepted |= x->default_accepted;
+    w->weak_tls |= x->weak_tls;
+    w->clients_more |= x->clients_more;
+    w->users_more |= x->users_more;
+    if (x->tls_version[0] && (!w->tls_version[0] || strcmp(x->tls_version, w->tls_version) < 0))
+        memcpy(w->tls_version, x->tls_version, sizeof w->tls_version);
+    w->sessions += x->sessions;
+    w->cleartext_credentials += x->cleartext_credentials;
+    w->default_credentials += x->default_credentials;
+    w->auth_failures += x->auth_failures;
+    for (int k = 0; k < BW_KIND_COUNT; k++) w->alerts[k] += x->alerts[k];
+    if (x->first_us && (!w->first_us || x->first_us < w->first_us)) w->first_us = x->first_us;
+    if (x->last_us > w->last_us) w->last_us = x->last_us;
+    for (uint32_t c = 0; c < x->nclients; c++) {
+        bool seen = false;
+        for (uint32_t i = 0; i < w->nclients && !seen; i++) seen = w->clients[i] == x->clients[c];
+        if (seen) continue;
+        if (w->nclients < BW_REPORT_CLIENTS_MAX) w->clients[w->nclients++] = x->clients[c];
+        else w->clients_more = true;
+    }
+    for (uint8_t u = 0; u < x->nusers; u++) {
+        const struct bw_fid *n = &x->users[u];
+        bool have = false;
+        for (uint8_t i = 0; i < w->nusers; i++)
+            have |= w->users[i].len == n->len && w->users[i].cut == n->cut && memcmp(w->users[i].s, n->s, n->len) == 0;
+        if (!have && w->nusers < BW_REPORT_USERS_MAX) w->users[w->nusers++] = *n;
+        else if (!have) w->users_more = true;
+    }
+    if (x->product.len && !w->product.len) w->product = x->product;
+}
+
+int bw_report_merge(struct bw_report *dst, const struct bw_report *src)
+{
+    if (!src) return 0;
+    for (uint32_t i = 1; i <= src->used; i++) {
+        const struct bw_report_row *x = row_at(src, i);
+        struct bw_report_row *w = find_or_add(dst, x->ip_ver, x->ip, x->port);
+        if (!w) { dst->dropped++; continue; }
+        merge_row(w, x);
+    }
+    dst->dropped += src->dropped;
+    for (int k = 0; k < BW_KIND_COUNT; k++) dst->alerts[k] += src->alerts[k];
+    tl_merge(&dst->tl, &src->tl);
+    return 0;
+}
+
 uint32_t bw_report_brokers(const struct bw_report *r) { return r ? r->used : 0; }
 uint32_t bw_report_dropped(const struct bw_report *r) { return r ? r->dropped : 0; }
 uint32_t bw_report_max(const struct bw_report *r) { return r ? r->max : 0; }

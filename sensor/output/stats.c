@@ -197,3 +197,38 @@ void bw_capacity_line(const struct bw_capacity_event *e, char *buf, size_t cap)
              e->refused, e->refused_total, e->cap, e->unit ? e->unit : "", e->high_water,
              bw_resource_option(e->res));
 }
+
+/* ---- workers: one struct of counters from several ---- */
+
+static void add_words(void *dst, const void *src, size_t bytes)
+{
+    uint64_t *d = dst;
+    const uint64_t *s = src;
+    for (size_t i = 0; i < bytes / sizeof *d; i++) d[i] += s[i];
+}
+
+void bw_stats_add(struct bw_stats *dst, const struct bw_stats *src)
+{
+    /* Every part below is made of uint64_t counters only (checked here at build time). */
+    _Static_assert(sizeof(struct bw_pipe_counters) % 8 == 0 && sizeof(struct bw_decode_stats) % 8 == 0 &&
+                   sizeof(struct bw_flow_stats) % 8 == 0 && sizeof(struct bw_stream_stats) % 8 == 0 &&
+                   sizeof(struct bw_classify_stats) % 8 == 0 && sizeof(struct bw_probe_stats) % 8 == 0 &&
+                   sizeof(struct bw_mem_bounds) % 8 == 0 && sizeof(struct bw_hold_stats) % 8 == 0,
+                   "stats parts are arrays of uint64_t");
+    uint64_t slot_bytes = dst->dpi.slot_bytes > src->dpi.slot_bytes ? dst->dpi.slot_bytes : src->dpi.slot_bytes;
+    uint64_t src_cap = dst->probe.src_cap > src->probe.src_cap ? dst->probe.src_cap : src->probe.src_cap;
+    add_words(&dst->pipe, &src->pipe, sizeof dst->pipe);
+    add_words(&dst->decode, &src->decode, sizeof dst->decode);
+    add_words(&dst->flow, &src->flow, sizeof dst->flow);
+    add_words(&dst->stream, &src->stream, sizeof dst->stream);
+    add_words(&dst->dpi, &src->dpi, sizeof dst->dpi);
+    add_words(&dst->probe, &src->probe, sizeof dst->probe);
+    add_words(&dst->mem, &src->mem, sizeof dst->mem);
+    add_words(&dst->hold, &src->hold, sizeof dst->hold);
+    add_words(&dst->evidence, &src->evidence, sizeof dst->evidence);
+    add_words(&dst->kernel, &src->kernel, sizeof dst->kernel);
+    dst->dpi.slot_bytes = slot_bytes;                  /* the size of one state, not a count */
+    dst->probe.src_cap = src_cap;                      /* applies in each worker alike */
+    if (src->start_us && (!dst->start_us || src->start_us < dst->start_us)) dst->start_us = src->start_us;
+    if (src->now_us > dst->now_us) dst->now_us = src->now_us;
+}

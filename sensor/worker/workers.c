@@ -1,0 +1,556 @@
+/* workers.c: the reader's side (pick a worker, copy the packet into its ring), the workers'
+ * threads (each runs its own pipeline on what its ring brings), and the writer (records from
+ * every worker's ring to the sinks, in the reader's thread). Control requests (clock, stats,
+ * report, finish) travel in the packet rings, so a worker answers them between two packets, in
+ * order. Owns the threads, the rings and the pipelines; the sinks and the evidence writer are
+ * the caller's. No lock anywhere on the packet path: the rings are the only shared memory
+ * besides the known-broker table (bw_known.h). */
+#include "bw_workers.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bw_packet.h"
+#include "bw_report.h"
+#include "bw_ring.h"
+
+#define IN_RING_BYTES  (8u << 20)   /* per worker: about 5,000 full-size frames */
+#define OUT_RING_BYTES (2u << 20)   /* per worker: records waiting for the writer */
+
+enum { MSG_PACKET = 1, MSG_CLOCK, MSG_STATS, MSG_REPORT, MSG_SYNC, MSG_FINISH };
+enum { OUT_RECORD = 1, OUT_NOTICE };
+
+struct bw_worker {
+    struct bw_workers *ws;
+    unsigned id;
+    pthread_t th;
+    bool started;
+    struct bw_config cfg;              /* this worker's share of the caps */
+    struct bw_pipeline *pl;
+    struct bw_ring in, out;
+    struct bw_sink ring_sink;          /* the pipeline's one sink: into `out` */
+    _Atomic uint32_t done;             /* the last control request answered */
+    struct bw_stats snap;              /* MSG_STATS answer */
+    struct bw_report *snaprep;         /* MSG_REPORT answer */
+    int snaprep_rc;
+};
+
+struct bw_workers {
+    const struct bw_config *cfg;
+    unsigned n, nalloc;                /* running, made */
+    bool live, threaded, finished;
+    struct bw_known known;
+    struct bw_worker w[BW_WORKERS_MAX];
+    struct bw_sink *sinks[BW_SINKS_MAX];
+    size_t nsinks;
+    void (*notice)(void *ctx, const char *line);
+    void *notice_ctx;
+    uint32_t req;                      /* the last control request sent */
+    uint64_t packets, alerts, sink_errors, since_deliver;
+    uint64_t earliest_us, latest_us, now_us;
+    struct bw_report *report;          /* merged at finish */
+    uint64_t refused;
+    /* What the sinks' own queues refused (Redis), for worker 0's capacity records. */
+    _Atomic uint64_t q_refused, q_cap, q_hwm;
+};
+
+/* ---- waiting ---- */
+
+/* Spin a little, then yield, then sleep up to 1 ms: a busy ring is met at once, an idle one
+ * costs about a thousand wake-ups a second. */
+static void backoff(unsigned *spins)
+{
+    unsigned s = (*spins)++;
+    if (s < 64) return;
+    if (s < 128) { sched_yield(); return; }
+    unsigned us = s < 256 ? 20 : s < 512 ? 200 : 1000;
+    struct timespec t = { 0, (long)us * 1000 };
+    nanosleep(&t, NULL);
+}
+
+/* ---- the workers' sink: records into the out ring ---- */
+
+struct out_record { struct bw_record_meta meta; };
+
+static void out_put(struct bw_worker *w, uint16_t type, const void *head, size_t hlen, const char *line, size_t len)
+{
+    struct bw_ring_msg *m;
+    unsigned spins = 0;
+    if (hlen + len > bw_ring_max_data(&w->out)) return;        /* cannot happen: records are bounded */
+    while (!(m = bw_ring_reserve(&w->out, hlen + len))) backoff(&spins);   /* the writer drains it */
+    m->type = type;
+    if (hlen) memcpy(m->data, head, hlen);
+    memcpy(m->data + hlen, line, len);
+    bw_ring_commit(&w->out, m);
+    if (w->ws->live) bw_ring_publish(&w->out);   /* live: an alert leaves now, not with the batch */
+}
+
+static int ring_write(struct bw_sink *s, const char *line, size_t len, const struct bw_record_meta *meta)
+{
+    struct bw_worker *w = (struct bw_worker *)((char *)s - offsetof(struct bw_worker, ring_sink));
+    out_put(w, OUT_RECORD, meta, sizeof *meta, line, len);
+    return 0;
+}
+
+static int ring_flush(struct bw_sink *s)
+{
+    struct bw_worker *w = (struct bw_worker *)((char *)s - offsetof(struct bw_worker, ring_sink));
+    bw_ring_publish(&w->out);
+    return 0;
+}
+
+static int ring_close(struct bw_sink *s) { (void)s; return 0; }
+
+static void ring_capacity(struct bw_sink *s, struct bw_sink_capacity *out)
+{
+    struct bw_worker *w = (struct bw_worker *)((char *)s - offsetof(struct bw_worker, ring_sink));
+    out->refused = atomic_load_explicit(&w->ws->q_refused, memory_order_relaxed);
+    out->cap = atomic_load_explicit(&w->ws->q_cap, memory_order_relaxed);
+    out->high_water = atomic_load_explicit(&w->ws->q_hwm, memory_order_relaxed);
+}
+
+static void ring_notice(void *ctx, const char *line)
+{
+    struct bw_worker *w = ctx;
+    out_put(w, OUT_NOTICE, NULL, 0, line, strlen(line));
+}
+
+/* ---- the writer ---- */
+
+static void deliver_one(struct bw_workers *ws, const struct bw_ring_msg *m)
+{
+    if (m->type == OUT_NOTICE) {
+        char line[1024];
+        size_t n = m->len < sizeof line - 1 ? m->len : sizeof line - 1;
+        memcpy(line, m->data, n);
+        line[n] = '\0';
+        if (ws->notice) ws->notice(ws->notice_ctx, line);
+        return;
+    }
+    struct bw_record_meta meta;
+    memcpy(&meta, m->data, sizeof meta);
+    const char *line = (const char *)m->data + sizeof meta;
+    size_t len = m->len - sizeof meta;
+    bool session = meta.type == BW_REC_SESSION;
+    if (meta.type == BW_REC_ALERT) ws->alerts++;
+    for (size_t i = 0; i < ws->nsinks; i++) {
+        struct bw_sink *k = ws->sinks[i];
+        /* the pipeline's rules (write_record), per sink */
+        if (session && !ws->cfg->session_log && !k->wants_sessions) continue;
+        if (session && meta.unanswered && k->wants_sessions) continue;
+        if (k->write(k, line, len, &meta) != 0) ws->sink_errors++;
+    }
+}
+
+/* What the sinks' queues refused, for the workers' capacity records. */
+static void queue_capacity(struct bw_workers *ws)
+{
+    struct bw_sink_capacity t = { 0, 0, 0 };
+    for (size_t i = 0; i < ws->nsinks; i++) {
+        struct bw_sink_capacity sc = { 0, 0, 0 };
+        if (!ws->sinks[i]->capacity) continue;
+        ws->sinks[i]->capacity(ws->sinks[i], &sc);
+        t.refused += sc.refused;
+        t.cap += sc.cap;
+        if (sc.high_water > t.high_water) t.high_water = sc.high_water;
+    }
+    atomic_store_explicit(&ws->q_refused, t.refused, memory_order_relaxed);
+    atomic_store_explicit(&ws->q_cap, t.cap, memory_order_relaxed);
+    atomic_store_explicit(&ws->q_hwm, t.high_water, memory_order_relaxed);
+}
+
+void bw_workers_deliver(struct bw_workers *ws, bool flush)
+{
+    ws->since_deliver = 0;
+    if (ws->threaded) {
+        bool any = false;
+        for (unsigned i = 0; i < ws->n; i++) {
+            struct bw_ring *r = &ws->w[i].out;
+            const struct bw_ring_msg *m;
+            /* a bounded batch per ring, so that no worker waits long for room */
+            for (unsigned k = 0; k < 4096 && (m = bw_ring_peek(r)) != NULL; k++) {
+                deliver_one(ws, m);
+                bw_ring_release(r, m);
+                any = true;
+            }
+            bw_ring_release_all(r);
+        }
+        if (any) queue_capacity(ws);
+    }
+    if (flush)
+        for (size_t i = 0; i < ws->nsinks; i++)
+            if (ws->sinks[i]->flush(ws->sinks[i]) != 0) ws->sink_errors++;
+}
+
+/* ---- the workers ---- */
+
+static void *worker_main(void *arg)
+{
+    struct bw_worker *w = arg;
+    unsigned spins = 0;
+    for (;;) {
+        const struct bw_ring_msg *m = bw_ring_peek(&w->in);
+        if (!m) {
+            bw_ring_publish(&w->out);          /* idle: what was written leaves */
+            backoff(&spins);
+            continue;
+        }
+        spins = 0;
+        uint32_t req = m->aux;
+        switch (m->type) {
+        case MSG_PACKET:
+            bw_pipeline_packet(w->pl, m->dlt, m->data, m->len, m->ts_us);
+            break;
+        case MSG_CLOCK:
+            bw_pipeline_clock(w->pl, m->ts_us);
+            bw_ring_publish(&w->out);
+            break;
+        case MSG_STATS:
+            bw_pipeline_stats(w->pl, &w->snap);
+            break;
+        case MSG_REPORT:
+            w->snaprep_rc = bw_pipeline_report_now(w->pl, w->snaprep);
+            break;
+        case MSG_SYNC:
+            break;
+        case MSG_FINISH:
+            bw_pipeline_finish(w->pl);
+            bw_pipeline_stats(w->pl, &w->snap);
+            break;
+        }
+        bool finish = m->type == MSG_FINISH;
+        bw_ring_release(&w->in, m);
+        if (m->type != MSG_PACKET && m->type != MSG_CLOCK) {
+            bw_ring_release_all(&w->in);
+            bw_ring_publish(&w->out);          /* every record before the answer is out */
+            atomic_store_explicit(&w->done, req, memory_order_release);
+        }
+        if (finish) return NULL;
+    }
+}
+
+/* Put a message in worker i's ring, waiting (and delivering records) while it is full. */
+static struct bw_ring_msg *in_reserve(struct bw_workers *ws, unsigned i, size_t len)
+{
+    struct bw_ring_msg *m;
+    unsigned spins = 0;
+    while (!(m = bw_ring_reserve(&ws->w[i].in, len))) {
+        bw_workers_deliver(ws, false);
+        backoff(&spins);
+    }
+    return m;
+}
+
+/* A control request to every worker, then wait for every answer (delivering meanwhile). */
+static void request_all(struct bw_workers *ws, uint16_t type, uint64_t ts)
+{
+    uint32_t req = ++ws->req;
+    for (unsigned i = 0; i < ws->n; i++) {
+        if (!ws->w[i].started) continue;
+        struct bw_ring_msg *m = in_reserve(ws, i, 0);
+        m->type = type;
+        m->aux = (uint16_t)req;
+        m->ts_us = ts;
+        bw_ring_commit(&ws->w[i].in, m);
+        bw_ring_publish(&ws->w[i].in);
+    }
+    for (unsigned i = 0; i < ws->n; i++) {
+        unsigned spins = 0;
+        if (!ws->w[i].started) continue;
+        while ((uint16_t)atomic_load_explicit(&ws->w[i].done, memory_order_acquire) != (uint16_t)req) {
+            bw_workers_deliver(ws, false);
+            backoff(&spins);
+        }
+    }
+    bw_workers_deliver(ws, false);
+}
+
+/* ---- set-up ---- */
+
+static uint32_t share(uint64_t total, unsigned n)
+{
+    uint64_t v = (total + n - 1) / n;
+    return (uint32_t)(v ? v : 1);
+}
+
+int bw_workers_new(struct bw_workers **out, const struct bw_config *cfg, unsigned n, bool live,
+                   const struct bw_dissector *const *tab, size_t ntab)
+{
+    *out = NULL;
+    if (n < 1 || n > BW_WORKERS_MAX) return BW_EINVAL;
+    struct bw_workers *ws = calloc(1, sizeof *ws);
+    if (!ws) return BW_ENOMEM;
+    ws->cfg = cfg;
+    ws->n = ws->nalloc = n;
+    ws->live = live;
+    ws->threaded = n > 1;
+    bw_known_init(&ws->known);
+    int rc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct bw_worker *w = &ws->w[i];
+        w->ws = ws;
+        w->id = i;
+        w->cfg = *cfg;
+        if (n > 1) {
+            w->cfg.max_flows = share(cfg->max_flows, n);
+            w->cfg.max_sessions = share(cfg->max_sessions, n);
+            if (cfg->max_probes) w->cfg.max_probes = share(cfg->max_probes, n);
+            w->cfg.stream_memcap = (cfg->stream_memcap + n - 1) / n;
+            w->cfg.dpi_slots = share(cfg->dpi_slots, n);
+            if (cfg->evidence_memcap) w->cfg.evidence_memcap = (cfg->evidence_memcap + n - 1) / n;
+        }
+        w->pl = calloc(1, sizeof *w->pl);
+        if (!w->pl) { rc = BW_ENOMEM; goto fail; }
+        if ((rc = bw_pipeline_init(w->pl, &w->cfg, tab, ntab)) != 0) { free(w->pl); w->pl = NULL; goto fail; }
+        bw_pipeline_share_known(w->pl, &ws->known);
+        if (ws->threaded) {
+            if ((rc = bw_ring_init(&w->in, IN_RING_BYTES)) != 0) goto fail;
+            if ((rc = bw_ring_init(&w->out, OUT_RING_BYTES)) != 0) goto fail;
+            w->ring_sink.name = "worker";
+            w->ring_sink.write = ring_write;
+            w->ring_sink.flush = ring_flush;
+            w->ring_sink.close = ring_close;
+            if (i == 0) w->ring_sink.capacity = ring_capacity;   /* one worker speaks for the queues */
+            w->pl->notice = ring_notice;
+            w->pl->notice_ctx = w;
+        }
+    }
+    *out = ws;
+    return 0;
+fail:
+    bw_workers_free(ws);
+    return rc;
+}
+
+unsigned bw_workers_count(const struct bw_workers *ws) { return ws->n; }
+
+struct bw_pipeline *bw_workers_pipeline(struct bw_workers *ws, unsigned i)
+{
+    return i < ws->n ? ws->w[i].pl : NULL;
+}
+
+int bw_workers_add_sink(struct bw_workers *ws, struct bw_sink *s)
+{
+    if (ws->nsinks >= BW_SINKS_MAX) return BW_ELIMIT;
+    ws->sinks[ws->nsinks++] = s;
+    if (!ws->threaded) return bw_pipeline_add_sink(ws->w[0].pl, s);
+    return 0;
+}
+
+void bw_workers_set_notice(struct bw_workers *ws, void (*fn)(void *ctx, const char *line), void *ctx)
+{
+    ws->notice = fn;
+    ws->notice_ctx = ctx;
+    if (!ws->threaded) { ws->w[0].pl->notice = fn; ws->w[0].pl->notice_ctx = ctx; }
+}
+
+int bw_workers_start(struct bw_workers *ws)
+{
+    if (!ws->threaded) return 0;
+    /* The workers' sinks take session records when a real sink would (see deliver_one). */
+    bool wants = false;
+    for (size_t i = 0; i < ws->nsinks; i++) wants |= ws->sinks[i]->wants_sessions;
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct bw_worker *w = &ws->w[i];
+        w->ring_sink.wants_sessions = wants && !ws->cfg->session_log;
+        if (bw_pipeline_add_sink(w->pl, &w->ring_sink) != 0) return BW_ELIMIT;
+    }
+    queue_capacity(ws);
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct bw_worker *w = &ws->w[i];
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+            if (i == 0) return BW_ENOMEM;
+            ws->n = i;                          /* run with the ones that started */
+            break;
+        }
+        w->started = true;
+    }
+    return 0;
+}
+
+/* ---- the reader's side ---- */
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+
+static uint64_t addr_word(uint8_t ip_ver, const uint8_t *ip)
+{
+    uint64_t a, b = 0;
+    if (ip_ver == 4) {
+        uint32_t v;
+        memcpy(&v, ip, 4);
+        return mix(v);
+    }
+    memcpy(&a, ip, 8);
+    memcpy(&b, ip + 8, 8);
+    return mix(a ^ mix(b));
+}
+
+unsigned bw_workers_pick(uint8_t ip_ver, const uint8_t *a, const uint8_t *b, unsigned n)
+{
+    /* a sum of the two addresses' hashes: the same whichever end sent the packet */
+    uint64_t h = mix(addr_word(ip_ver, a) + addr_word(ip_ver, b));
+    return (unsigned)(((h >> 32) * n) >> 32);
+}
+
+void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts)
+{
+    ws->packets++;
+    if (!ws->earliest_us || ts < ws->earliest_us) ws->earliest_us = ts;
+    if (ts > ws->latest_us) ws->latest_us = ts;
+    /* the pipeline's packet clock, for packet-time timers of the caller (stats records) */
+    if (ts > ws->now_us || ws->now_us - ts > (uint64_t)ws->cfg->flow_timeout_s * 1000000u) ws->now_us = ts;
+    if (!ws->threaded) {
+        bw_pipeline_packet(ws->w[0].pl, dlt, data, caplen, ts);
+        return;
+    }
+    struct bw_packet pk;
+    struct bw_decode_stats scratch;
+    unsigned i = 0;                             /* what is not TCP is counted by worker 0 */
+    if (bw_decode_packet(dlt, data, caplen, ts, &pk, &scratch) == BW_DEC_TCP)
+        i = bw_workers_pick(pk.ip_ver, pk.src, pk.dst, ws->n);
+    struct bw_worker *w = &ws->w[i];
+    size_t len = caplen <= bw_ring_max_data(&w->in) ? caplen : bw_ring_max_data(&w->in);
+    struct bw_ring_msg *m = in_reserve(ws, i, len);
+    m->type = MSG_PACKET;
+    m->dlt = dlt;
+    m->ts_us = ts;
+    memcpy(m->data, data, len);
+    bw_ring_commit(&w->in, m);
+    if (ws->live) bw_ring_publish(&w->in);
+    /* the writer's turn now and then (the workers never wait long for room) */
+    if (++ws->since_deliver >= 256) bw_workers_deliver(ws, false);
+}
+
+void bw_workers_clock(struct bw_workers *ws, uint64_t now_us)
+{
+    if (!ws->threaded) { bw_pipeline_clock(ws->w[0].pl, now_us); return; }
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct bw_worker *w = &ws->w[i];
+        bw_ring_publish(&w->in);
+        struct bw_ring_msg *m = bw_ring_reserve(&w->in, 0);
+        if (!m) continue;                       /* busy: its packets keep its clock going */
+        m->type = MSG_CLOCK;
+        m->ts_us = now_us;
+        bw_ring_commit(&w->in, m);
+        bw_ring_publish(&w->in);
+    }
+    bw_workers_deliver(ws, false);
+}
+
+void bw_workers_sync(struct bw_workers *ws)
+{
+    if (ws->threaded && !ws->finished) request_all(ws, MSG_SYNC, 0);
+}
+
+size_t bw_workers_sinks(struct bw_workers *ws, struct bw_sink ***sinks)
+{
+    *sinks = ws->sinks;
+    return ws->nsinks;
+}
+
+static void merged_stats(struct bw_workers *ws, struct bw_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < ws->n; i++) bw_stats_add(out, &ws->w[i].snap);
+    out->pipe.sink_errors += ws->sink_errors;
+    ws->refused = 0;
+    for (int r = 0; r < BW_RES_COUNT; r++) ws->refused += out->pipe.refused[r];
+}
+
+void bw_workers_stats(struct bw_workers *ws, struct bw_stats *out)
+{
+    if (!ws->threaded) {
+        bw_pipeline_stats(ws->w[0].pl, out);
+        out->pipe.sink_errors += ws->sink_errors;
+        return;
+    }
+    if (!ws->finished) request_all(ws, MSG_STATS, 0);
+    merged_stats(ws, out);
+    /* the evidence writer is one for all (it takes its own lock): its counters are not a sum */
+    memset(&out->evidence, 0, sizeof out->evidence);
+    if (ws->w[0].pl->evidence) bw_evidence_get_stats(ws->w[0].pl->evidence, &out->evidence);
+}
+
+int bw_workers_report_now(struct bw_workers *ws, struct bw_report *snap)
+{
+    if (!ws->threaded) return bw_pipeline_report_now(ws->w[0].pl, snap);
+    for (unsigned i = 0; i < ws->n; i++)
+        if (!ws->w[i].snaprep && !(ws->w[i].snaprep = bw_report_new(BW_REPORT_BROKERS_MAX))) return BW_ENOMEM;
+    request_all(ws, MSG_REPORT, 0);
+    int rc = 0;
+    for (unsigned i = 0; i < ws->n && rc == 0; i++) {
+        if ((rc = ws->w[i].snaprep_rc) != 0) break;
+        rc = i == 0 ? bw_report_copy(snap, ws->w[0].snaprep) : bw_report_merge(snap, ws->w[i].snaprep);
+    }
+    return rc;
+}
+
+void bw_workers_finish(struct bw_workers *ws)
+{
+    if (ws->finished) return;
+    if (!ws->threaded) {
+        bw_pipeline_finish(ws->w[0].pl);
+        ws->finished = true;
+        ws->report = ws->w[0].pl->report;
+        return;
+    }
+    request_all(ws, MSG_FINISH, 0);
+    for (unsigned i = 0; i < ws->n; i++)
+        if (ws->w[i].started) { pthread_join(ws->w[i].th, NULL); ws->w[i].started = false; }
+    ws->finished = true;
+    bw_workers_deliver(ws, true);
+    struct bw_stats st;
+    merged_stats(ws, &st);
+    ws->report = bw_report_new(BW_REPORT_BROKERS_MAX);
+    for (unsigned i = 0; i < ws->n && ws->report; i++) {
+        int rc = i == 0 ? bw_report_copy(ws->report, ws->w[0].pl->report)
+                        : bw_report_merge(ws->report, ws->w[i].pl->report);
+        if (rc != 0) { bw_report_free(ws->report); ws->report = NULL; }
+    }
+}
+
+const struct bw_report *bw_workers_report(struct bw_workers *ws) { return ws->report; }
+uint64_t bw_workers_earliest(const struct bw_workers *ws) { return ws->earliest_us; }
+uint64_t bw_workers_latest(const struct bw_workers *ws) { return ws->latest_us; }
+uint64_t bw_workers_now(const struct bw_workers *ws) { return ws->now_us; }
+uint64_t bw_workers_packets(const struct bw_workers *ws) { return ws->packets; }
+
+uint64_t bw_workers_alerts(const struct bw_workers *ws)
+{
+    return ws->threaded ? ws->alerts : ws->w[0].pl->cnt.alerts;
+}
+
+uint64_t bw_workers_refused(struct bw_workers *ws)
+{
+    return ws->threaded ? ws->refused : bw_pipeline_refused(ws->w[0].pl);
+}
+
+void bw_workers_prefault(struct bw_workers *ws)
+{
+    for (unsigned i = 0; i < ws->n; i++) bw_pipeline_prefault(ws->w[i].pl);
+}
+
+void bw_workers_free(struct bw_workers *ws)
+{
+    if (!ws) return;
+    if (ws->threaded && !ws->finished) bw_workers_finish(ws);
+    if (ws->threaded) bw_report_free(ws->report);
+    for (unsigned i = 0; i < ws->nalloc; i++) {
+        struct bw_worker *w = &ws->w[i];
+        if (w->pl) { bw_pipeline_free(w->pl); free(w->pl); }
+        bw_report_free(w->snaprep);
+        bw_ring_free(&w->in);
+        bw_ring_free(&w->out);
+    }
+    free(ws);
+}
