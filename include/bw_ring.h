@@ -57,8 +57,8 @@ void bw_ring_publish(struct bw_ring *r);
 bool bw_ring_drained(struct bw_ring *r);
 
 /* Consumer. peek(): the oldest published message, NULL when none; valid until release().
- * release(): done with it; the room goes back to the producer in batches (and at once when the
- * ring looks empty), so release_all() before waiting. */
+ * release(): done with it; the room goes back to the producer in batches, so release_all()
+ * before waiting. */
 const struct bw_ring_msg *bw_ring_peek(struct bw_ring *r);
 void bw_ring_release(struct bw_ring *r, const struct bw_ring_msg *m);
 void bw_ring_release_all(struct bw_ring *r);

@@ -98,10 +98,7 @@ const struct bw_ring_msg *bw_ring_peek(struct bw_ring *r)
     for (;;) {
         if (r->c_tail == r->c_head) {
             r->c_head = atomic_load_explicit(&r->head, memory_order_acquire);
-            if (r->c_tail == r->c_head) {
-                bw_ring_release_all(r);
-                return NULL;
-            }
+            if (r->c_tail == r->c_head) return NULL;
         }
         size_t end = room_to_end(r, r->c_tail);
         if (end < HDR) { r->c_tail += end; continue; }

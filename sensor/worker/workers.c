@@ -33,6 +33,8 @@ struct bw_worker {
     struct bw_ring in, out;
     struct bw_sink ring_sink;          /* the pipeline's one sink: into `out` */
     _Atomic uint32_t done;             /* the last control request answered */
+    _Atomic uint64_t clock;            /* packet time of the last packet handled: every record
+                                        * of it and before is in `out` already */
     struct bw_stats snap;              /* MSG_STATS answer */
     struct bw_report *snaprep;         /* MSG_REPORT answer */
     int snaprep_rc;
@@ -75,23 +77,27 @@ static void backoff(unsigned *spins)
 
 struct out_record { struct bw_record_meta meta; };
 
-static void out_put(struct bw_worker *w, uint16_t type, const void *head, size_t hlen, const char *line, size_t len)
+static void out_put(struct bw_worker *w, uint16_t type, uint64_t ts, const void *head, size_t hlen,
+                    const char *line, size_t len)
 {
     struct bw_ring_msg *m;
     unsigned spins = 0;
     if (hlen + len > bw_ring_max_data(&w->out)) return;        /* cannot happen: records are bounded */
     while (!(m = bw_ring_reserve(&w->out, hlen + len))) backoff(&spins);   /* the writer drains it */
     m->type = type;
+    m->ts_us = ts;
     if (hlen) memcpy(m->data, head, hlen);
     memcpy(m->data + hlen, line, len);
     bw_ring_commit(&w->out, m);
-    if (w->ws->live) bw_ring_publish(&w->out);   /* live: an alert leaves now, not with the batch */
+    /* Published at once: the writer's merge by time relies on every record of a packet being
+     * visible before the worker's clock passes that packet (and an alert leaves now). */
+    bw_ring_publish(&w->out);
 }
 
 static int ring_write(struct bw_sink *s, const char *line, size_t len, const struct bw_record_meta *meta)
 {
     struct bw_worker *w = (struct bw_worker *)((char *)s - offsetof(struct bw_worker, ring_sink));
-    out_put(w, OUT_RECORD, meta, sizeof *meta, line, len);
+    out_put(w, OUT_RECORD, meta->ts_us, meta, sizeof *meta, line, len);
     return 0;
 }
 
@@ -115,7 +121,7 @@ static void ring_capacity(struct bw_sink *s, struct bw_sink_capacity *out)
 static void ring_notice(void *ctx, const char *line)
 {
     struct bw_worker *w = ctx;
-    out_put(w, OUT_NOTICE, NULL, 0, line, strlen(line));
+    out_put(w, OUT_NOTICE, 0, NULL, 0, line, strlen(line));
 }
 
 /* ---- the writer ---- */
@@ -162,24 +168,46 @@ static void queue_capacity(struct bw_workers *ws)
     atomic_store_explicit(&ws->q_hwm, t.high_water, memory_order_relaxed);
 }
 
+/* The workers' records, merged by time: the oldest head of all rings goes first, once no other
+ * worker can still write an older one (its clock has passed that time, or it has handled every
+ * packet handed to it). Each ring is taken in its order, so one session's records never
+ * reorder; a record older than one already written (a session judged at its end) goes when it
+ * is the oldest head. `all`: no waiting (the workers have ended). Returns records delivered. */
+static size_t merge_out(struct bw_workers *ws, bool all)
+{
+    uint64_t clock[BW_WORKERS_MAX];
+    bool idle[BW_WORKERS_MAX];
+    size_t n = 0;
+    /* clocks and idleness first, then the rings: what the clocks promise is in the rings */
+    for (unsigned i = 0; i < ws->n; i++) {
+        idle[i] = all || bw_ring_drained(&ws->w[i].in);
+        clock[i] = atomic_load_explicit(&ws->w[i].clock, memory_order_acquire);
+    }
+    for (;;) {
+        const struct bw_ring_msg *head[BW_WORKERS_MAX];
+        int best = -1;
+        for (unsigned i = 0; i < ws->n; i++) {
+            head[i] = bw_ring_peek(&ws->w[i].out);
+            if (head[i] && (best < 0 || head[i]->ts_us < head[best]->ts_us)) best = (int)i;
+        }
+        if (best < 0) break;
+        uint64_t t = head[best]->ts_us;
+        bool may = true;
+        for (unsigned j = 0; j < ws->n && may; j++)
+            if (!head[j] && !idle[j] && clock[j] < t) may = false;
+        if (!may || n >= 65536) break;         /* wait for that worker; bounded pass */
+        deliver_one(ws, head[best]);
+        bw_ring_release(&ws->w[best].out, head[best]);
+        n++;
+    }
+    for (unsigned i = 0; i < ws->n; i++) bw_ring_release_all(&ws->w[i].out);
+    return n;
+}
+
 void bw_workers_deliver(struct bw_workers *ws, bool flush)
 {
     ws->since_deliver = 0;
-    if (ws->threaded) {
-        bool any = false;
-        for (unsigned i = 0; i < ws->n; i++) {
-            struct bw_ring *r = &ws->w[i].out;
-            const struct bw_ring_msg *m;
-            /* a bounded batch per ring, so that no worker waits long for room */
-            for (unsigned k = 0; k < 4096 && (m = bw_ring_peek(r)) != NULL; k++) {
-                deliver_one(ws, m);
-                bw_ring_release(r, m);
-                any = true;
-            }
-            bw_ring_release_all(r);
-        }
-        if (any) queue_capacity(ws);
-    }
+    if (ws->threaded && merge_out(ws, ws->finished)) queue_capacity(ws);
     if (flush)
         for (size_t i = 0; i < ws->nsinks; i++)
             if (ws->sinks[i]->flush(ws->sinks[i]) != 0) ws->sink_errors++;
@@ -194,7 +222,8 @@ static void *worker_main(void *arg)
     for (;;) {
         const struct bw_ring_msg *m = bw_ring_peek(&w->in);
         if (!m) {
-            bw_ring_publish(&w->out);          /* idle: what was written leaves */
+            bw_ring_publish(&w->out);          /* idle: what was written leaves, then the */
+            bw_ring_release_all(&w->in);       /* reader may see this worker as idle */
             backoff(&spins);
             continue;
         }
@@ -203,10 +232,11 @@ static void *worker_main(void *arg)
         switch (m->type) {
         case MSG_PACKET:
             bw_pipeline_packet(w->pl, m->dlt, m->data, m->len, m->ts_us);
+            atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
             break;
         case MSG_CLOCK:
             bw_pipeline_clock(w->pl, m->ts_us);
-            bw_ring_publish(&w->out);
+            atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
             break;
         case MSG_STATS:
             bw_pipeline_stats(w->pl, &w->snap);
