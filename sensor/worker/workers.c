@@ -19,6 +19,7 @@
 
 #define IN_RING_BYTES  (8u << 20)   /* per worker: about 5,000 full-size frames */
 #define OUT_RING_BYTES (2u << 20)   /* per worker: records waiting for the writer */
+#define BW_WORKERS_CLOCK_US 100000u /* the pipelines' timers look 10 times a second */
 
 enum { MSG_PACKET = 1, MSG_CLOCK, MSG_STATS, MSG_REPORT, MSG_SYNC, MSG_FINISH };
 enum { OUT_RECORD = 1, OUT_NOTICE };
@@ -53,6 +54,7 @@ struct bw_workers {
     uint32_t req;                      /* the last control request sent */
     uint64_t packets, alerts, sink_errors, since_deliver;
     uint64_t earliest_us, latest_us, now_us;
+    uint64_t next_clock_us;            /* packet time of the next clock sent to every worker */
     struct bw_report *report;          /* merged at finish */
     uint64_t refused;
     /* What the sinks' own queues refused (Redis), for worker 0's capacity records. */
@@ -442,6 +444,18 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
     if (!ws->threaded) {
         bw_pipeline_packet(ws->w[0].pl, dlt, data, caplen, ts);
         return;
+    }
+    /* Packet time is the whole capture's, not each worker's share of it: every tenth of a
+     * second of it reaches every worker, so idle timeouts end flows when they would with one
+     * worker (whose clock every packet moves), not at the end of the capture. */
+    if (ts >= ws->next_clock_us || ws->next_clock_us - ts > BW_WORKERS_CLOCK_US * 2) {
+        ws->next_clock_us = ts + BW_WORKERS_CLOCK_US;
+        for (unsigned k = 0; k < ws->n; k++) {
+            struct bw_ring_msg *c = in_reserve(ws, k, 0);
+            c->type = MSG_CLOCK;
+            c->ts_us = ts;
+            bw_ring_commit(&ws->w[k].in, c);
+        }
     }
     struct bw_packet pk;
     struct bw_decode_stats scratch;

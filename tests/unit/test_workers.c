@@ -1,0 +1,189 @@
+/* test_workers.c: the message ring (order, wrap with pads, full and empty, batches of release),
+ * the choice of a worker (both directions of a pair alike, spread over the workers), the
+ * report merge (two halves of a run give the whole run's report), and the stats sum. */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "bw_report.h"
+#include "bw_ring.h"
+#include "bw_stats.h"
+#include "bw_workers.h"
+
+static void test_ring_order_and_wrap(void)
+{
+    struct bw_ring r;
+    CHECK_EQ(bw_ring_init(&r, 1), 0);
+    CHECK_EQ(r.size, 65536);
+    CHECK(bw_ring_peek(&r) == NULL);
+    /* many rounds through the buffer with sizes that leave every kind of tail (pad or none) */
+    uint32_t next_w = 0, next_r = 0;
+    int bad = 0;
+    for (int round = 0; round < 20000; round++) {
+        size_t len = (size_t)(round * 37) % 3000;
+        struct bw_ring_msg *m = bw_ring_reserve(&r, len);
+        if (!m) {                             /* full: the consumer takes everything */
+            bw_ring_publish(&r);
+            const struct bw_ring_msg *c;
+            while ((c = bw_ring_peek(&r)) != NULL) {
+                uint32_t v;
+                memcpy(&v, c->data, 4);
+                if (v != next_r || c->type != 7 || c->ts_us != v) bad++;
+                for (size_t i = 4; i < c->len; i++) if (c->data[i] != (uint8_t)(v + i)) { bad++; break; }
+                next_r++;
+                bw_ring_release(&r, c);
+            }
+            bw_ring_release_all(&r);
+            CHECK(bw_ring_drained(&r));
+            m = bw_ring_reserve(&r, len < 4 ? 4 : len);
+            CHECK(m != NULL);
+            if (!m) break;
+        }
+        if (m->len < 4) {                      /* every message carries its number */
+            bw_ring_publish(&r);
+            m = bw_ring_reserve(&r, 4);
+            if (!m) { round--; continue; }
+        }
+        m->type = 7;
+        m->ts_us = next_w;
+        memcpy(m->data, &next_w, 4);
+        for (size_t i = 4; i < m->len; i++) m->data[i] = (uint8_t)(next_w + i);
+        bw_ring_commit(&r, m);
+        next_w++;
+    }
+    bw_ring_publish(&r);
+    const struct bw_ring_msg *c;
+    while ((c = bw_ring_peek(&r)) != NULL) {
+        uint32_t v;
+        memcpy(&v, c->data, 4);
+        if (v != next_r) bad++;
+        next_r++;
+        bw_ring_release(&r, c);
+    }
+    bw_ring_release_all(&r);
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(next_r, next_w);
+    CHECK(next_w > 20000 / 2);
+    /* unpublished messages are not seen; too big a message is refused outright */
+    struct bw_ring_msg *m = bw_ring_reserve(&r, 8);
+    CHECK(m != NULL);
+    bw_ring_commit(&r, m);
+    CHECK(bw_ring_peek(&r) == NULL);
+    CHECK(!bw_ring_drained(&r));
+    bw_ring_publish(&r);
+    CHECK(bw_ring_peek(&r) != NULL);
+    CHECK(bw_ring_reserve(&r, bw_ring_max_data(&r) + 1) == NULL);
+    bw_ring_free(&r);
+}
+
+static void test_pick(void)
+{
+    uint8_t a[16] = { 10, 0, 0, 1 }, b[16] = { 192, 168, 7, 9 };
+    unsigned count[4] = { 0 };
+    for (unsigned n = 1; n <= 16; n++) CHECK_EQ(bw_workers_pick(4, a, b, n), bw_workers_pick(4, b, a, n));
+    uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 }, b6[16] = { 0xfe, 0x80, [15] = 2 };
+    CHECK_EQ(bw_workers_pick(6, a6, b6, 5), bw_workers_pick(6, b6, a6, 5));
+    CHECK_EQ(bw_workers_pick(4, a, b, 1), 0);
+    for (int i = 0; i < 4000; i++) {           /* 4000 clients of one broker: all workers busy */
+        uint8_t c[16] = { 10, 1, (uint8_t)(i >> 8), (uint8_t)i };
+        unsigned w = bw_workers_pick(4, c, b, 4);
+        CHECK(w < 4);
+        if (w < 4) count[w]++;
+    }
+    for (int w = 0; w < 4; w++) CHECK(count[w] > 800 && count[w] < 1200);
+}
+
+static void add_session(struct bw_report *r, uint8_t last, uint16_t port, const char *ver, uint32_t seen,
+                        const char *user, uint8_t client, uint64_t t)
+{
+    struct bw_facts f;
+    memset(&f, 0, sizeof f);
+    f.seen = seen | BW_FACT_CONFIRMED;
+    memcpy(f.version, ver, strlen(ver) + 1);
+    if (user) { f.user.len = (uint16_t)strlen(user); memcpy(f.user.s, user, f.user.len); }
+    uint8_t sip[16] = { 10, 0, 0, last }, cip[16] = { 10, 9, 9, client };
+    struct bw_report_session s = { .ip_ver = 4, .server_ip = sip, .client_ip = cip, .server_port = port,
+                                   .app = "mqtt", .facts = &f, .first_us = t, .last_us = t + 5 };
+    bw_report_session(r, &s);
+    bw_report_alert(r, BW_KIND_PLAINTEXT_SESSION, 4, sip, port, t);
+}
+
+static void test_report_merge(void)
+{
+    struct bw_report *whole = bw_report_new(64), *a = bw_report_new(64), *b = bw_report_new(64),
+                     *m = bw_report_new(64);
+    CHECK(whole && a && b && m);
+    if (!whole || !a || !b || !m) return;
+    struct { uint8_t last; uint16_t port; const char *ver; uint32_t seen; const char *user; uint8_t cl; uint64_t t; } ss[] = {
+        { 1, 1883, "3.1.1", BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS | BW_FACT_AUTH_OK, "alice", 1, 1000000 },
+        { 1, 1883, "5.0", BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK, NULL, 2, 9000000 },
+        { 2, 1883, "3.1.1", BW_FACT_AUTH_FAILED | BW_FACT_CREDS_USER, "bob", 1, 3000000 },
+        { 1, 1883, "3.1.1", BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS, "carol", 3, 600000000 },
+        { 3, 8883, "5.0", BW_FACT_TLS, NULL, 4, 2000000 },
+    };
+    for (size_t i = 0; i < sizeof ss / sizeof ss[0]; i++) {
+        add_session(whole, ss[i].last, ss[i].port, ss[i].ver, ss[i].seen, ss[i].user, ss[i].cl, ss[i].t);
+        add_session(i % 2 ? b : a, ss[i].last, ss[i].port, ss[i].ver, ss[i].seen, ss[i].user, ss[i].cl, ss[i].t);
+    }
+    CHECK_EQ(bw_report_copy(m, a), 0);
+    CHECK_EQ(bw_report_merge(m, b), 0);
+    struct bw_report_totals tw, tm;
+    bw_report_totals(whole, &tw);
+    bw_report_totals(m, &tm);
+    CHECK_MEM(&tw, &tm, sizeof tw);
+    CHECK_EQ(bw_report_brokers(m), 3);
+    size_t nw, nm;
+    const struct bw_report_row **rw = bw_report_sorted(whole, &nw), **rm = bw_report_sorted(m, &nm);
+    CHECK_EQ(nw, nm);
+    for (size_t i = 0; rw && rm && i < nw && i < nm; i++) {
+        CHECK_EQ(rw[i]->sessions, rm[i]->sessions);
+        CHECK_EQ(rw[i]->nclients, rm[i]->nclients);
+        CHECK_EQ(rw[i]->nusers, rm[i]->nusers);
+        CHECK_EQ(rw[i]->nversions, rm[i]->nversions);
+        CHECK_EQ(rw[i]->first_us, rm[i]->first_us);
+        CHECK_EQ(rw[i]->last_us, rm[i]->last_us);
+        CHECK_EQ(rw[i]->anonymous_accepted, rm[i]->anonymous_accepted);
+        CHECK_MEM(rw[i]->versions, rm[i]->versions, sizeof rw[i]->versions);
+        CHECK_MEM(rw[i]->alerts, rm[i]->alerts, sizeof rw[i]->alerts);
+    }
+    free(rw);
+    free(rm);
+    struct bw_report_timeline lw, lm;
+    bw_report_timeline(whole, 1000000, 600000005, &lw);
+    bw_report_timeline(m, 1000000, 600000005, &lm);
+    CHECK_MEM(&lw, &lm, sizeof lw);
+    bw_report_free(whole);
+    bw_report_free(a);
+    bw_report_free(b);
+    bw_report_free(m);
+}
+
+static void test_stats_add(void)
+{
+    struct bw_stats a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.pipe.packets = 10; b.pipe.packets = 5;
+    a.pipe.alerts_by_kind[BW_KIND_COUNT - 1] = 2; b.pipe.alerts_by_kind[BW_KIND_COUNT - 1] = 3;
+    a.flow.flows_hwm = 7; b.flow.flows_hwm = 9;
+    a.dpi.slot_bytes = 900; b.dpi.slot_bytes = 900;
+    a.probe.src_cap = 4096; b.probe.src_cap = 4096;
+    a.start_us = 50; b.start_us = 40;
+    a.now_us = 100; b.now_us = 90;
+    bw_stats_add(&a, &b);
+    CHECK_EQ(a.pipe.packets, 15);
+    CHECK_EQ(a.pipe.alerts_by_kind[BW_KIND_COUNT - 1], 5);
+    CHECK_EQ(a.flow.flows_hwm, 16);
+    CHECK_EQ(a.dpi.slot_bytes, 900);
+    CHECK_EQ(a.probe.src_cap, 4096);
+    CHECK_EQ(a.start_us, 40);
+    CHECK_EQ(a.now_us, 100);
+}
+
+int main(void)
+{
+    test_ring_order_and_wrap();
+    test_pick();
+    test_report_merge();
+    test_stats_add();
+    return check_summary("workers");
+}
