@@ -21,8 +21,8 @@
 
 struct bw_workers;
 
-/* n workers (1..BW_WORKERS_MAX) over cfg (kept by pointer); live: a live capture (records are
- * handed on at once rather than in batches). Returns 0, BW_EINVAL or BW_ENOMEM (the pools of
+/* n workers (1..BW_WORKERS_MAX) over cfg (kept by pointer); live: a live capture or a paced
+ * replay (each packet is handed on at once rather than in batches, so records leave promptly). Returns 0, BW_EINVAL or BW_ENOMEM (the pools of
  * some worker could not be made: *failed_worker says which config was too big). */
 int  bw_workers_new(struct bw_workers **out, const struct bw_config *cfg, unsigned n, bool live,
                     const struct bw_dissector *const *tab, size_t ntab) BW_WARN_UNUSED;

@@ -305,7 +305,10 @@ static void stats_by_packet_time(struct run *r)
  * The reference is the first packet of the whole run, so several files pace as one capture. */
 struct pacer { double speed; bool started; uint64_t first_ts; struct timespec wall0; };
 
-static void pace(struct pacer *pc, uint64_t ts)
+
+/* While the pacer waits, what the workers wrote for the packets before leaves: a first short
+ * sleep lets them handle the last one, then its records are written, then the rest of the wait. */
+static void pace(struct pacer *pc, uint64_t ts, struct run *r)
 {
     if (pc->speed <= 0) return;
     if (!pc->started) {
@@ -320,6 +323,14 @@ static void pace(struct pacer *pc, uint64_t ts)
     due.tv_sec += (time_t)off;
     due.tv_nsec += (long)((off - (double)(time_t)off) * 1e9);
     if (due.tv_nsec >= 1000000000L) { due.tv_sec++; due.tv_nsec -= 1000000000L; }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t wait_ns = (int64_t)(due.tv_sec - now.tv_sec) * 1000000000LL + (due.tv_nsec - now.tv_nsec);
+    if (wait_ns > 2000000) {
+        struct timespec nap = { 0, 1000000 };
+        while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, &nap) != 0) {}
+        flush_sinks(r);
+    }
     while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0) {}
 }
 
@@ -339,7 +350,7 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
     for (;;) {
         int rc = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
         if (rc == 1) {
-            if (pc) pace(pc, ts);
+            if (pc) pace(pc, ts, r);
             if (stop_requested) return 0;
             bw_workers_packet(ws, dlt, data, caplen, ts);
             n++;
@@ -593,7 +604,7 @@ int main(int argc, char **argv)
         nworkers = cores < 1 ? 1 : cores > BW_WORKERS_MAX ? BW_WORKERS_MAX : (unsigned)cores;
     }
     struct bw_workers *ws = NULL;
-    int rc = bw_workers_new(&ws, &cfg, nworkers, cfg.iface != NULL, bw_dissectors, bw_dissectors_count);
+    int rc = bw_workers_new(&ws, &cfg, nworkers, cfg.iface != NULL || cfg.pace > 0, bw_dissectors, bw_dissectors_count);
     if (rc != 0) {
         fprintf(stderr, "brokerwatch: cannot set up the sensor's memory pools (--max-flows %u, "
                 "--stream-memcap %llu, %u worker%s): %s\n", cfg.max_flows, (unsigned long long)cfg.stream_memcap,

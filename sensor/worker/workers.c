@@ -237,8 +237,11 @@ static void *worker_main(void *arg)
             atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
             break;
         case MSG_CLOCK:
+            /* A worker that has had no packet yet keeps no clock of its own (nothing to time
+             * out), but it promises the same: every record it will write is of a later packet. */
             bw_pipeline_clock(w->pl, m->ts_us);
-            atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
+            atomic_store_explicit(&w->clock, w->pl->now_us > m->ts_us ? w->pl->now_us : m->ts_us,
+                                  memory_order_release);
             break;
         case MSG_STATS:
             bw_pipeline_stats(w->pl, &w->snap);
@@ -455,6 +458,7 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
             c->type = MSG_CLOCK;
             c->ts_us = ts;
             bw_ring_commit(&ws->w[k].in, c);
+            if (ws->live) bw_ring_publish(&ws->w[k].in);   /* or the merge waits on it */
         }
     }
     struct bw_packet pk;
@@ -478,6 +482,9 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
 void bw_workers_clock(struct bw_workers *ws, uint64_t now_us)
 {
     if (!ws->threaded) { bw_pipeline_clock(ws->w[0].pl, now_us); return; }
+    /* what the last clock let out leaves first: the workers have handled it by now, while right
+     * after a new one they are still busy with it and the merge would wait on them */
+    bw_workers_deliver(ws, false);
     for (unsigned i = 0; i < ws->n; i++) {
         struct bw_worker *w = &ws->w[i];
         bw_ring_publish(&w->in);

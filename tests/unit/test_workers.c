@@ -1,9 +1,17 @@
 /* test_workers.c: the message ring (order, wrap with pads, full and empty, batches of release),
  * the choice of a worker (both directions of a pair alike, spread over the workers), the
- * report merge (two halves of a run give the whole run's report), and the stats sum. */
+ * report merge (two halves of a run give the whole run's report), the stats sum, and live
+ * workers handing records on while the run goes on (a worker that has had no packet does not
+ * hold back another's records). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "check.h"
+#include "bw_config.h"
+#include "bw_packet.h"
+#include "bw_sink.h"
+#include "frames.h"
+#include "toy_dissector.h"
 #include "bw_report.h"
 #include "bw_ring.h"
 #include "bw_stats.h"
@@ -179,11 +187,79 @@ static void test_stats_add(void)
     CHECK_EQ(a.now_us, 100);
 }
 
+/* ---- live workers: records leave before the end ---- */
+
+struct countsink {
+    struct bw_sink base;
+    int alerts, records;
+};
+
+static int cs_write(struct bw_sink *s, const char *line, size_t len, const struct bw_record_meta *m)
+{
+    struct countsink *cs = (struct countsink *)s;
+    (void)m;
+    cs->records++;
+    if (memmem(line, len, "\"event_type\":\"alert\"", 20)) cs->alerts++;
+    return 0;
+}
+static int cs_flush(struct bw_sink *s) { (void)s; return 0; }
+static int cs_close(struct bw_sink *s) { (void)s; return 0; }
+
+static const struct bw_dissector *const toy_tab[] = { &toy_dissector };
+
+static void feed(struct bw_workers *ws, uint64_t *ts, const struct tcp_ep *s, const struct tcp_ep *d,
+                 uint32_t seq, uint32_t ack, uint8_t fl, const char *data)
+{
+    static uint8_t fr[2048];
+    size_t len = frame_tcp(fr, sizeof fr, s, d, seq, ack, fl, data, data ? strlen(data) : 0);
+    *ts += 1000;
+    bw_workers_packet(ws, BW_DLT_EN10MB, fr, len, *ts);
+}
+
+static void test_live_records_leave(void)
+{
+    char err[256];
+    char *argv[] = { "brokerwatch", "-r", "x", "--sensor-name", "t", NULL };
+    struct bw_config cfg;
+    CHECK_EQ(bw_config_parse(&cfg, 5, argv, err, sizeof err), BW_CONFIG_RUN);
+    cfg.max_flows = cfg.max_sessions = cfg.max_probes = cfg.max_probes_per_source = cfg.dpi_slots = 256;
+    cfg.stream_memcap = 1u << 20;
+    cfg.stream_window = 4096;
+    struct bw_workers *ws = NULL;
+    CHECK_EQ(bw_workers_new(&ws, &cfg, 2, true, toy_tab, 1), 0);
+    if (!ws) { bw_config_free(&cfg); return; }
+    struct countsink sink = { .base = { .name = "count", .write = cs_write, .flush = cs_flush, .close = cs_close } };
+    CHECK_EQ(bw_workers_add_sink(ws, &sink.base), 0);
+    CHECK_EQ(bw_workers_start(ws), 0);
+    /* one session, left open: all of it goes to one worker, the other sees nothing but clocks */
+    struct tcp_ep cli = ep4(10, 0, 0, 5, 40000), srv = ep4(10, 0, 0, 1, 7777);
+    uint64_t ts = 1764000000000000ULL;
+    const char *login = "TOY1 alice Sup3rSecret\n";
+    feed(ws, &ts, &cli, &srv, 1000, 0, BW_TCP_SYN, NULL);
+    feed(ws, &ts, &srv, &cli, 5000, 1001, BW_TCP_SYN | BW_TCP_ACK, NULL);
+    feed(ws, &ts, &cli, &srv, 1001, 5001, BW_TCP_ACK, NULL);
+    feed(ws, &ts, &cli, &srv, 1001, 5001, BW_TCP_PSH | BW_TCP_ACK, login);
+    feed(ws, &ts, &srv, &cli, 5001, 1001 + (uint32_t)strlen(login), BW_TCP_PSH | BW_TCP_ACK, "OK\n");
+    /* a quiet link: the wall clock every 5 ms, as the live read loop gives it */
+    for (int i = 0; i < 400 && sink.alerts < 2; i++) {
+        struct timespec nap = { 0, 5000000 };
+        nanosleep(&nap, NULL);
+        ts += 5000;
+        bw_workers_clock(ws, ts);
+    }
+    CHECK_EQ(sink.alerts, 2);                   /* plaintext_session, cleartext_credentials */
+    bw_workers_finish(ws);
+    CHECK_EQ(sink.alerts, 2);
+    bw_workers_free(ws);
+    bw_config_free(&cfg);
+}
+
 int main(void)
 {
     test_ring_order_and_wrap();
     test_pick();
     test_report_merge();
     test_stats_add();
+    test_live_records_leave();
     return check_summary("workers");
 }
