@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "bw_cursor.h"
+#include "bw_digest.h"
 #include "bw_dissector.h"
 #include "bw_facts.h"
 #include "bw_json.h"
@@ -255,7 +256,7 @@ static void ja3(uint16_t legacy, struct bw_cur ciphers, struct bw_cur exts, bool
 {
     struct ja3 j = { EVP_MD_CTX_new(), true, true, 0, { 0 } };
     unsigned int mdlen = 0;
-    if (!j.ctx || EVP_DigestInit_ex(j.ctx, EVP_md5(), NULL) != 1) goto fail;
+    if (!j.ctx || EVP_DigestInit_ex(j.ctx, bw_md_md5(), NULL) != 1) goto fail;
     ja3_field(&j, false);
     ja3_num(&j, legacy);
     ja3_field(&j, true);
@@ -595,9 +596,9 @@ static void leaf_decode(struct bw_bytes der, struct bw_tls_facts *x, bool *bad)
         x->sig_weak_hash = mdnid == NID_sha1 || mdnid == NID_md5 || mdnid == NID_md5_sha1 ||
                            mdnid == NID_md4 || mdnid == NID_md2;
     unsigned int mdlen = 0;
-    if (EVP_Digest(der.ptr, used, x->sha256, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+    if (EVP_Digest(der.ptr, used, x->sha256, &mdlen, bw_md_sha256(), NULL) != 1 || mdlen != 32)
         memset(x->sha256, 0, sizeof x->sha256);
-    if (EVP_Digest(der.ptr, used, x->sha1, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
+    if (EVP_Digest(der.ptr, used, x->sha1, &mdlen, bw_md_sha1(), NULL) != 1 || mdlen != 20)
         memset(x->sha1, 0, sizeof x->sha1);
     const ASN1_INTEGER *sn = X509_get0_serialNumber(crt);   /* owned by crt */
     int snlen = sn ? ASN1_STRING_length(sn) : 0;
@@ -661,7 +662,7 @@ static void leaf(struct bw_bytes der, struct bw_tls_facts *x, struct bw_facts *f
     unsigned int klen = 0;
     bool bad = false;
     if (der.len == 0 || der.len > LEAF_MAX ||
-        EVP_Digest(der.ptr, der.len, key, &klen, EVP_sha256(), NULL) != 1 || klen != sizeof key) {
+        EVP_Digest(der.ptr, der.len, key, &klen, bw_md_sha256(), NULL) != 1 || klen != sizeof key) {
         ERR_clear_error();
         leaf_decode(der, x, &bad);
         if (bad) anomaly(f, BW_TLS_ANOM_BAD_CERTIFICATE);

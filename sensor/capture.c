@@ -17,7 +17,34 @@ struct bw_capture {
     bool live;
     int fd;                        /* live: the packet socket, polled while no block is ready */
     int idle_ms;                   /* live: how long bw_capture_next waits before returning 2 */
+    char *iobuf;                   /* a file's stdio buffer (freed after pcap_close closed the FILE) */
 };
+
+/* A file is read through a buffer of this size instead of stdio's st_blksize (4 KiB): one read(2)
+ * per 256 KiB rather than one per page, about a twentieth of the time a large capture takes. */
+#define BW_CAPTURE_FILE_BUF (256u * 1024u)
+
+/* pcap_open_offline, with the file opened here so that it gets the larger buffer; "-" stays
+ * libpcap's (stdin). An unopenable file is said as libpcap says it: "PATH: strerror". */
+static pcap_t *open_offline(struct bw_capture *c, const char *path, char *perr)
+{
+    if (strcmp(path, "-") == 0)
+        return pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(perr, PCAP_ERRBUF_SIZE, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    c->iobuf = malloc(BW_CAPTURE_FILE_BUF);
+    if (c->iobuf) setvbuf(f, c->iobuf, _IOFBF, BW_CAPTURE_FILE_BUF);
+    pcap_t *pc = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, perr);
+    if (!pc) {
+        fclose(f);
+        free(c->iobuf);
+        c->iobuf = NULL;
+    }
+    return pc;
+}
 
 static int apply_bpf(struct bw_capture *c, const char *bpf, char *err, size_t errlen)
 {
@@ -75,7 +102,7 @@ int bw_capture_open_file(struct bw_capture **out, const char *path, const char *
     *out = NULL;
     if (!c) { snprintf(err, errlen, "out of memory"); return BW_ENOMEM; }
     c->name = path;
-    c->pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
+    c->pc = open_offline(c, path, perr);
     if (!c->pc) {
         snprintf(err, errlen, "cannot read capture '%s': %s", path, perr);
         free(c);
@@ -241,5 +268,6 @@ void bw_capture_close(struct bw_capture *c)
 {
     if (!c) return;
     if (c->pc) pcap_close(c->pc);
+    free(c->iobuf);
     free(c);
 }

@@ -3,27 +3,77 @@
  * Never prints a password (facts hold none); with --redact-usernames a user name leaves only as
  * its keyed token (bw_redact.h), the same in the JSON member and in the summary. */
 #include <arpa/inet.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include "bw_alert.h"
 #include "bw_json.h"
+#include "bw_strbuf.h"
 #include "bw_tls.h"
 
+/* Two decimal digits at p. */
+static char *two(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuu+0000", the calendar computed here (days to civil date, proleptic
+ * Gregorian) rather than through gmtime_r/strftime/snprintf on every record. */
 void bw_format_ts(uint64_t ts_us, char out[32])
 {
-    time_t sec = (time_t)(ts_us / 1000000u);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    char day[24];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%.19s.%06u+0000", day, (unsigned)(ts_us % 1000000u) % 1000000u);
+    uint64_t sec = ts_us / 1000000u;
+    unsigned us = (unsigned)(ts_us % 1000000u);
+    uint64_t days = sec / 86400u;
+    unsigned sod = (unsigned)(sec % 86400u);
+    /* days since 1970-01-01 -> year, month, day, with eras of 400 years from 0000-03-01 */
+    uint64_t z = days + 719468u;
+    uint64_t era = z / 146097u;
+    unsigned doe = (unsigned)(z - era * 146097u);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    uint64_t y = (uint64_t)yoe + era * 400u;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2) y++;
+    if (y > 9999) {                     /* only a forged capture time: the last one with 4 digits */
+        memcpy(out, "9999-12-31T23:59:59.999999+0000", 32);
+        return;
+    }
+    char *p = out;
+    p = two(p, (unsigned)(y / 100));
+    p = two(p, (unsigned)(y % 100));
+    *p++ = '-';
+    p = two(p, m);
+    *p++ = '-';
+    p = two(p, d);
+    *p++ = 'T';
+    p = two(p, sod / 3600);
+    *p++ = ':';
+    p = two(p, sod / 60 % 60);
+    *p++ = ':';
+    p = two(p, sod % 60);
+    *p++ = '.';
+    p = two(p, us / 10000);
+    p = two(p, us / 100 % 100);
+    p = two(p, us % 100);
+    memcpy(p, "+0000", 6);
 }
 
 void bw_format_ip(uint8_t ip_ver, const uint8_t *ip, char out[46])
 {
-    if (!inet_ntop(ip_ver == 4 ? AF_INET : AF_INET6, ip, out, 46)) memcpy(out, "?", 2);
+    if (ip_ver == 4) {                  /* dotted quad by hand: the common case, every record */
+        char *p = out;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = ip[i];
+            if (v >= 100) *p++ = (char)('0' + v / 100);
+            if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+            *p++ = (char)('0' + v % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+        return;
+    }
+    if (!inet_ntop(AF_INET6, ip, out, 46)) memcpy(out, "?", 2);
 }
 
 static const char *proto_name(const struct bw_session *s)
@@ -48,25 +98,26 @@ static void put_user(struct bw_json *j, const struct bw_alert_cfg *cfg, const st
 
 /* Short printable form of the user name for summaries (never a password): the same token as
  * the username member when redacting. */
-static void user_for_summary(const struct bw_alert_cfg *cfg, const struct bw_facts *f, char *out, size_t cap)
+static void user_for_summary(const struct bw_alert_cfg *cfg, const struct bw_facts *f, struct bw_strbuf *b)
 {
-    if (!(f->seen & BW_FACT_CREDS_USER)) { snprintf(out, cap, "(none)"); return; }
-    if (f->user.unread) { snprintf(out, cap, "(unread)"); return; }
+    if (!(f->seen & BW_FACT_CREDS_USER)) { bw_sb_put(b, "(none)"); return; }
+    if (f->user.unread) { bw_sb_put(b, "(unread)"); return; }
     if (cfg->redact_usernames) {
         char tok[BW_REDACT_TOKEN_MAX];
-        if (!cfg->redact) { snprintf(out, cap, "(redacted)"); return; }
+        if (!cfg->redact) { bw_sb_put(b, "(redacted)"); return; }
         bw_redact_token(cfg->redact, f->user.s, f->user.len, f->user.cut, tok);
-        snprintf(out, cap, "%s", tok);
+        bw_sb_put(b, tok);
         return;
     }
+    char out[40];
     size_t n = 0;
-    for (size_t i = 0; i < f->user.len && n + 1 < cap && n < 32; i++) {
+    for (size_t i = 0; i < f->user.len && n < 32; i++) {
         unsigned char c = (unsigned char)f->user.s[i];
         out[n++] = (c >= 0x20 && c < 0x7f && c != '\'') ? (char)c : '?';
     }
     /* The summary is a one-liner for people; the username member holds the whole name. */
-    if ((n < f->user.len || f->user.cut) && n + 4 <= cap) { memcpy(out + n, "...", 3); n += 3; }
-    out[n] = '\0';
+    if (n < f->user.len || f->user.cut) { memcpy(out + n, "...", 3); n += 3; }
+    bw_sb_putn(b, out, n);
 }
 
 static void proto_object(struct bw_json *j, const struct bw_alert_cfg *cfg, const struct bw_session *s)
@@ -112,6 +163,14 @@ static const char *app_upper(const char *name)
     return name;
 }
 
+/* "srv:port" */
+static void put_hostport(struct bw_strbuf *b, const char *host, uint16_t port)
+{
+    bw_sb_put(b, host);
+    bw_sb_putn(b, ":", 1);
+    bw_sb_u64(b, port);
+}
+
 static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const struct bw_record_in *in,
                     const char *cli, const char *srv, uint16_t sport)
 {
@@ -119,46 +178,95 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
     const struct bw_facts *f = &s->facts;
     const char *app = app_upper(proto_name(s));
     const char *ver = f->version[0] ? f->version : "";
-    char user[BW_REDACT_TOKEN_MAX + 8];
-    user_for_summary(cfg, f, user, sizeof user);
+    struct bw_strbuf b;
+    bw_sb_init(&b, out, cap);
     switch (in->kind) {
     case BW_KIND_PLAINTEXT_SESSION:
-        snprintf(out, cap, "%s%s%s session from %s to broker %s:%u without TLS%s", app, *ver ? " " : "",
-                 ver, cli, srv, sport, (f->seen & BW_FACT_MIDSTREAM) ? " (seen midstream)" : "");
+        bw_sb_put(&b, app);
+        if (*ver) { bw_sb_put(&b, " "); bw_sb_put(&b, ver); }
+        bw_sb_put(&b, " session from ");
+        bw_sb_put(&b, cli);
+        bw_sb_put(&b, " to broker ");
+        put_hostport(&b, srv, sport);
+        bw_sb_put(&b, " without TLS");
+        if (f->seen & BW_FACT_MIDSTREAM) bw_sb_put(&b, " (seen midstream)");
         break;
     case BW_KIND_ANONYMOUS_SESSION:
-        snprintf(out, cap, "%s broker %s:%u accepted client %s without credentials%s", app, srv, sport, cli,
-                 (f->seen & BW_FACT_AUTH_INFERRED) ? " (acceptance inferred from traffic)" : "");
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " broker ");
+        put_hostport(&b, srv, sport);
+        bw_sb_put(&b, " accepted client ");
+        bw_sb_put(&b, cli);
+        bw_sb_put(&b, " without credentials");
+        if (f->seen & BW_FACT_AUTH_INFERRED) bw_sb_put(&b, " (acceptance inferred from traffic)");
         break;
     case BW_KIND_CLEARTEXT_CREDENTIALS:
-        snprintf(out, cap, "%s credentials (user '%s'%s) sent in cleartext from %s to %s:%u", app, user,
-                 (f->seen & BW_FACT_CREDS_PASS) ? " and a password" : "", cli, srv, sport);
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " credentials (user '");
+        user_for_summary(cfg, f, &b);
+        bw_sb_put(&b, "'");
+        if (f->seen & BW_FACT_CREDS_PASS) bw_sb_put(&b, " and a password");
+        bw_sb_put(&b, ") sent in cleartext from ");
+        bw_sb_put(&b, cli);
+        bw_sb_put(&b, " to ");
+        put_hostport(&b, srv, sport);
         break;
     case BW_KIND_DEFAULT_CREDENTIALS:
-        snprintf(out, cap, "well-known default credentials (user '%s') used from %s on %s broker %s:%u",
-                 user, cli, app, srv, sport);
+        bw_sb_put(&b, "well-known default credentials (user '");
+        user_for_summary(cfg, f, &b);
+        bw_sb_put(&b, "') used from ");
+        bw_sb_put(&b, cli);
+        bw_sb_put(&b, " on ");
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " broker ");
+        put_hostport(&b, srv, sport);
         break;
     case BW_KIND_AUTH_FAILURE:
-        snprintf(out, cap, "%s broker %s:%u refused client %s (user '%s', code %" PRId32 ")", app, srv, sport,
-                 cli, user, f->result_code);
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " broker ");
+        put_hostport(&b, srv, sport);
+        bw_sb_put(&b, " refused client ");
+        bw_sb_put(&b, cli);
+        bw_sb_put(&b, " (user '");
+        user_for_summary(cfg, f, &b);
+        bw_sb_put(&b, "', code ");
+        bw_sb_i64(&b, f->result_code);
+        bw_sb_put(&b, ")");
         break;
     case BW_KIND_BRUTEFORCE:
-        snprintf(out, cap, "%" PRIu32 " authentication failures from %s to %s broker %s:%u within %" PRIu32 " s",
-                 in->brute_failures, cli, app, srv, sport, in->brute_window_s);
+        bw_sb_u64(&b, in->brute_failures);
+        bw_sb_put(&b, " authentication failures from ");
+        bw_sb_put(&b, cli);
+        bw_sb_put(&b, " to ");
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " broker ");
+        put_hostport(&b, srv, sport);
+        bw_sb_put(&b, " within ");
+        bw_sb_u64(&b, in->brute_window_s);
+        bw_sb_put(&b, " s");
         break;
     case BW_KIND_WILDCARD_SUBSCRIBE:
-        snprintf(out, cap, "client %s subscribed to a wildcard topic filter on %s broker %s:%u without TLS",
-                 cli, app, srv, sport);
+        bw_sb_put(&b, "client ");
+        bw_sb_put(&b, cli);
+        bw_sb_put(&b, " subscribed to a wildcard topic filter on ");
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " broker ");
+        put_hostport(&b, srv, sport);
+        bw_sb_put(&b, " without TLS");
         break;
     case BW_KIND_WEAK_TLS: {
         char why[160] = "";
         if (s->dis && s->dis->describe) s->dis->describe(f, why, sizeof why);
-        snprintf(out, cap, "weak TLS on %s broker %s:%u%s%s%s", app, srv, sport, why[0] ? " (" : "", why,
-                 why[0] ? ")" : "");
+        bw_sb_put(&b, "weak TLS on ");
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " broker ");
+        put_hostport(&b, srv, sport);
+        if (why[0]) { bw_sb_put(&b, " ("); bw_sb_put(&b, why); bw_sb_put(&b, ")"); }
         break;
     }
     default:
-        snprintf(out, cap, "%s session", app);
+        bw_sb_put(&b, app);
+        bw_sb_put(&b, " session");
         break;
     }
 }
@@ -169,16 +277,25 @@ static void session_line(char *out, size_t cap, const struct bw_record_in *in, c
 {
     const struct bw_session *s = in->session;
     const char *ver = s && s->facts.version[0] ? s->facts.version : "";
-    size_t n = (size_t)snprintf(out, cap, "%s%s%s session from %s to %s:%u ended (%s); alerts:",
-                                app_upper(proto_name(s)), *ver ? " " : "", ver, cli, srv, sport,
-                                in->end_reason ? in->end_reason : "end");
+    struct bw_strbuf b;
+    bw_sb_init(&b, out, cap);
+    bw_sb_put(&b, app_upper(proto_name(s)));
+    if (*ver) { bw_sb_put(&b, " "); bw_sb_put(&b, ver); }
+    bw_sb_put(&b, " session from ");
+    bw_sb_put(&b, cli);
+    bw_sb_put(&b, " to ");
+    put_hostport(&b, srv, sport);
+    bw_sb_put(&b, " ended (");
+    bw_sb_put(&b, in->end_reason ? in->end_reason : "end");
+    bw_sb_put(&b, "); alerts:");
     bool any = false;
-    for (int k = 0; s && k < BW_KIND_COUNT && n < cap; k++) {
+    for (int k = 0; s && k < BW_KIND_COUNT; k++) {
         if (!(s->alerted & BW_KIND_BIT(k))) continue;
-        n += (size_t)snprintf(out + n, cap - n, "%s %s", any ? "," : "", bw_kind_name((enum bw_kind)k));
+        bw_sb_put(&b, any ? ", " : " ");
+        bw_sb_put(&b, bw_kind_name((enum bw_kind)k));
         any = true;
     }
-    if (!any && n < cap) snprintf(out + n, cap - n, " none");
+    if (!any) bw_sb_put(&b, " none");
 }
 
 int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *in,

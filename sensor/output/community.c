@@ -1,9 +1,10 @@
-/* community.c: Community ID v1 (github.com/corelight/community-id-spec) with OpenSSL's SHA-1 and
+/* community.c: Community ID v1 (github.com/corelight/community-id-spec) with OpenSSL's SHA-1 (fetched once, bw_digest.h) and
  * base64. The endpoint ordering makes both directions of a flow share one ID. */
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include "bw_alert.h"
+#include "bw_digest.h"
 
 void bw_community_id(uint16_t seed, uint8_t ip_ver, const uint8_t *src, const uint8_t *dst,
                      uint8_t proto, uint16_t sport, uint16_t dport, char out[32])
@@ -25,7 +26,9 @@ void bw_community_id(uint16_t seed, uint8_t ip_ver, const uint8_t *src, const ui
     buf[n++] = (uint8_t)(sport >> 8); buf[n++] = (uint8_t)sport;
     buf[n++] = (uint8_t)(dport >> 8); buf[n++] = (uint8_t)dport;
     uint8_t md[SHA_DIGEST_LENGTH];
-    SHA1(buf, n, md);
+    unsigned mdlen = 0;
+    if (EVP_Digest(buf, n, md, &mdlen, bw_md_sha1(), NULL) != 1 || mdlen != SHA_DIGEST_LENGTH)
+        memset(md, 0, sizeof md);
     memcpy(out, "1:", 2);
     EVP_EncodeBlock((unsigned char *)out + 2, md, SHA_DIGEST_LENGTH);   /* 28 chars + NUL */
 }

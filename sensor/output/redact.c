@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include "bw_digest.h"
 #include "bw_redact.h"
 
 static void key_id(struct bw_redact *k)
@@ -19,7 +20,7 @@ static void key_id(struct bw_redact *k)
     static const char label[] = "brokerwatch redaction key id";
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
-    HMAC(EVP_sha256(), k->key, (int)k->key_len, (const uint8_t *)label, sizeof label - 1, md, &mdlen);
+    HMAC(bw_md_sha256(), k->key, (int)k->key_len, (const uint8_t *)label, sizeof label - 1, md, &mdlen);
     for (int i = 0; i < 4; i++) snprintf(k->key_id + 2 * i, 3, "%02x", md[i]);
 }
 
@@ -146,7 +147,7 @@ void bw_redact_token(const struct bw_redact *k, const void *name, size_t n, bool
     unsigned mdlen = 0;
     size_t p = sizeof BW_REDACT_PREFIX - 1;
     /* HMAC() is OpenSSL's one-shot form (not deprecated in 3.0); a name with no bytes has a token too. */
-    if (!HMAC(EVP_sha256(), k->key, (int)k->key_len, n ? name : (const void *)"", n, md, &mdlen)) mdlen = 0;
+    if (!HMAC(bw_md_sha256(), k->key, (int)k->key_len, n ? name : (const void *)"", n, md, &mdlen)) mdlen = 0;
     memcpy(out, BW_REDACT_PREFIX, p);
     for (unsigned i = 0; i < BW_REDACT_TOKEN_HEX / 2; i++, p += 2)
         snprintf(out + p, 3, "%02x", i < mdlen ? md[i] : 0);

@@ -1,6 +1,9 @@
 /* test_alert.c: Community ID v1 published vectors, JSON writer escaping and bounds, timestamps,
- * identities (user name, client id) whole up to 256 bytes, cut past it with a flag, null unread. */
+ * the hand-made calendar against gmtime, identities (user name, client id) whole up to 256 bytes, cut past it with a flag, null unread. */
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "check.h"
 #include "bw_alert.h"
 #include "bw_json.h"
@@ -112,6 +115,40 @@ static void test_ts_and_ip(void)
     CHECK_STR(ip, "2001:db8::1");
 }
 
+/* The hand-made calendar and dotted quad against the C library's, over leap days, century
+ * years, the end of 2099 and ten thousand pseudo-random instants up to the year 9999. */
+static void test_ts_and_ip_like_libc(void)
+{
+    static const int64_t fixed[] = {
+        951782400, 951868799, 951868800, 4107542399, 4107542400, 4102444799, 4102444800,
+        1709164800, 1709251199, 253402300799, 68169600, 2147483647, 2147483648,
+    };
+    char ts[32], want[40], day[24], ip[46], wip[46];
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    unsigned bad_ts = 0, bad_ip = 0;
+    for (unsigned i = 0; i < 10000 + sizeof fixed / sizeof fixed[0]; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int64_t sec = i < sizeof fixed / sizeof fixed[0] ? fixed[i] : (int64_t)(x % 253402300800ULL);
+        unsigned us = (unsigned)(x % 1000000u);
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want, sizeof want, "%s.%06u+0000", day, us);
+        bw_format_ts((uint64_t)sec * 1000000u + us, ts);
+        if (strcmp(ts, want) != 0 && bad_ts++ < 3) CHECK_STR(ts, want);
+        uint8_t a[16] = { (uint8_t)x, (uint8_t)(x >> 8), (uint8_t)(x >> 16), (uint8_t)(x >> 24) };
+        if (i < 256) { a[0] = (uint8_t)i; a[3] = (uint8_t)(255 - i); }
+        bw_format_ip(4, a, ip);
+        inet_ntop(AF_INET, a, wip, sizeof wip);
+        if (strcmp(ip, wip) != 0 && bad_ip++ < 3) CHECK_STR(ip, wip);
+    }
+    CHECK(bad_ts == 0);
+    CHECK(bad_ip == 0);
+    bw_format_ts(UINT64_MAX, ts);                   /* a forged time: clamped, never past the buffer */
+    CHECK_STR(ts, "9999-12-31T23:59:59.999999+0000");
+}
+
 /* A record of a session whose identities are n bytes long ('a' .. 'z' repeated). */
 static void format_with(size_t n, char *buf, size_t cap, struct bw_record_meta *m)
 {
@@ -175,6 +212,7 @@ int main(void)
     test_json_escaping();
     test_json_bounds();
     test_ts_and_ip();
+    test_ts_and_ip_like_libc();
     test_long_identities();
     return check_summary("alert");
 }
