@@ -352,13 +352,13 @@ static size_t on_data(void *ctx, const uint8_t *buf, size_t len)
             if (p->tls_dis && c->dir == BW_DIR_TOSERVER) {
                 int sc = p->tls_dis->probe(c->dir, buf, len);
                 enum bw_app app = sc >= BW_PROBE_MAYBE ? tls_broker_app(p, f, &s->dpi) : BW_APP_NONE;
-                if (sc >= BW_PROBE_CLAIM && !app) {
-                    /* No broker known here: the hello's SNI/ALPN decide, as in the probe slot
-                     * (a hello reordered past the slot is read here instead). */
+                if (sc >= BW_PROBE_CLAIM) {
+                    /* The hello's SNI/ALPN first, as in the probe slot (a hello reordered past
+                     * the slot is read here instead); the memory of the server after them. */
                     int named = tls_hello_app(p, (struct bw_bytes){ buf, len });
-                    if (named < 0 && !final) return 0;      /* the rest of the hello is to come */
+                    if (named < 0 && !final && !app) return 0;   /* the rest of the hello is to come */
                     if (named > 0) app = (enum bw_app)named;
-                    else p->cnt.flows_tls_other++;
+                    else if (!app) p->cnt.flows_tls_other++;
                 }
                 if (sc >= BW_PROBE_CLAIM && app) { attach_tls(p, f, s, app); break; }
                 if (sc >= BW_PROBE_MAYBE && sc < BW_PROBE_CLAIM && !final) return 0;
@@ -1065,19 +1065,21 @@ static void probe_segment(struct bw_pipeline *p, struct bw_flow *f, const struct
     if (ch == BW_CHOICE_NONE && d == BW_DIR_TOSERVER && p->tls_dis) {
         int sc = p->tls_dis->probe(d, v.ptr, v.len);
         if (sc >= BW_PROBE_CLAIM) {
+            /* The hello's own names (ALPN, SNI) first: they say what this client wants, where
+             * the memory of a server only says what else that address served last. */
+            int named = tls_hello_app(p, v);
+            if (named > 0) {
+                tls_decided(p, f, pk, d, pd, v.len, pr != NULL, (enum bw_app)named);
+                return;
+            }
             if (tls_broker_app(p, f, pr ? &pr->dpi : NULL)) {
                 tls_decided(p, f, pk, d, pd, v.len, pr != NULL, BW_APP_NONE);
                 return;
             }
-            /* A TLS client on a port no broker is known on: its SNI/ALPN decide. */
-            int named = tls_hello_app(p, v);
+            /* A TLS client on a port no broker is known on, naming none: bypassed, or nDPI. */
             if (named == BW_APP_NONE) {
                 p->cnt.flows_tls_other++;
                 bypass(p, f);
-                return;
-            }
-            if (named > 0) {
-                tls_decided(p, f, pk, d, pd, v.len, pr != NULL, (enum bw_app)named);
                 return;
             }
             /* The hello goes on in later segments: nDPI reassembles it and reads the names. */

@@ -3,6 +3,9 @@
 # ALPN hint, counts as the broker's when the same server spoke MQTT in clear earlier in the run;
 # without that earlier session it is plain TLS and not reported. Built from the real capture
 # pcaps/tls_mixed.pcap (plaintext on 1883, then TLS on 8883) with 8883 rewritten to 9443.
+# The memory never overrides what the hello itself names: after AMQP in clear from 127.0.0.1
+# (pcaps/amqp_guest.pcap), a TLS client offering ALPN "mqtt" to that server on 18883
+# (pcaps/tls_alpn_nonstd.pcap) is MQTT.
 set -uo pipefail
 bin=$1 src=$2
 tmp=$(mktemp -d)
@@ -39,5 +42,10 @@ else fail=$((fail + 1)); echo "FAIL: expected 1 TLS broker session on 9443, got 
 m=$(grep -c '"dest_port":9443' "$tmp/alone.jsonl")
 if [[ $m -eq 0 ]]; then pass=$((pass + 1)); echo "ok: the same TLS session alone is not reported"
 else fail=$((fail + 1)); echo "FAIL: TLS on 9443 with no evidence reported as a broker ($m records)"; fi
+"$bin" -q --workers 1 -r "$src/pcaps/amqp_guest.pcap" -r "$src/pcaps/tls_alpn_nonstd.pcap" --session-log \
+    >"$tmp/named.jsonl" || { echo "FAIL: run"; exit 1; }
+got=$(grep '"event_type":"session"' "$tmp/named.jsonl" | grep '"dest_port":18883,' | grep -o '"app_proto":"[a-z]*"')
+if [[ $got == '"app_proto":"mqtt"' ]]; then pass=$((pass + 1)); echo "ok: ALPN mqtt beats the server's AMQP past"
+else fail=$((fail + 1)); echo "FAIL: TLS with ALPN mqtt after AMQP in clear on the same server: ${got:-no session}"; fi
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
