@@ -21,7 +21,7 @@ struct bw_capture {
 };
 
 /* A file is read through a buffer of this size instead of stdio's st_blksize (4 KiB): one read(2)
- * per 256 KiB rather than one per page, about a twentieth of the time a large capture takes. */
+ * per 256 KiB rather than one per page. */
 #define BW_CAPTURE_FILE_BUF (256u * 1024u)
 
 /* pcap_open_offline, with the file opened here so that it gets the larger buffer; "-" stays

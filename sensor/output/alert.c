@@ -171,6 +171,14 @@ static void put_hostport(struct bw_strbuf *b, const char *host, uint16_t port)
     bw_sb_u64(b, port);
 }
 
+/* "APP broker srv:port" */
+static void put_broker(struct bw_strbuf *b, const char *app, const char *host, uint16_t port)
+{
+    bw_sb_put(b, app);
+    bw_sb_put(b, " broker ");
+    put_hostport(b, host, port);
+}
+
 static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const struct bw_record_in *in,
                     const char *cli, const char *srv, uint16_t sport)
 {
@@ -192,9 +200,7 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
         if (f->seen & BW_FACT_MIDSTREAM) bw_sb_put(&b, " (seen midstream)");
         break;
     case BW_KIND_ANONYMOUS_SESSION:
-        bw_sb_put(&b, app);
-        bw_sb_put(&b, " broker ");
-        put_hostport(&b, srv, sport);
+        put_broker(&b, app, srv, sport);
         bw_sb_put(&b, " accepted client ");
         bw_sb_put(&b, cli);
         bw_sb_put(&b, " without credentials");
@@ -217,14 +223,10 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
         bw_sb_put(&b, "') used from ");
         bw_sb_put(&b, cli);
         bw_sb_put(&b, " on ");
-        bw_sb_put(&b, app);
-        bw_sb_put(&b, " broker ");
-        put_hostport(&b, srv, sport);
+        put_broker(&b, app, srv, sport);
         break;
     case BW_KIND_AUTH_FAILURE:
-        bw_sb_put(&b, app);
-        bw_sb_put(&b, " broker ");
-        put_hostport(&b, srv, sport);
+        put_broker(&b, app, srv, sport);
         bw_sb_put(&b, " refused client ");
         bw_sb_put(&b, cli);
         bw_sb_put(&b, " (user '");
@@ -238,9 +240,7 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
         bw_sb_put(&b, " authentication failures from ");
         bw_sb_put(&b, cli);
         bw_sb_put(&b, " to ");
-        bw_sb_put(&b, app);
-        bw_sb_put(&b, " broker ");
-        put_hostport(&b, srv, sport);
+        put_broker(&b, app, srv, sport);
         bw_sb_put(&b, " within ");
         bw_sb_u64(&b, in->brute_window_s);
         bw_sb_put(&b, " s");
@@ -249,18 +249,14 @@ static void summary(char *out, size_t cap, const struct bw_alert_cfg *cfg, const
         bw_sb_put(&b, "client ");
         bw_sb_put(&b, cli);
         bw_sb_put(&b, " subscribed to a wildcard topic filter on ");
-        bw_sb_put(&b, app);
-        bw_sb_put(&b, " broker ");
-        put_hostport(&b, srv, sport);
+        put_broker(&b, app, srv, sport);
         bw_sb_put(&b, " without TLS");
         break;
     case BW_KIND_WEAK_TLS: {
         char why[160] = "";
         if (s->dis && s->dis->describe) s->dis->describe(f, why, sizeof why);
         bw_sb_put(&b, "weak TLS on ");
-        bw_sb_put(&b, app);
-        bw_sb_put(&b, " broker ");
-        put_hostport(&b, srv, sport);
+        put_broker(&b, app, srv, sport);
         if (why[0]) { bw_sb_put(&b, " ("); bw_sb_put(&b, why); bw_sb_put(&b, ")"); }
         break;
     }
