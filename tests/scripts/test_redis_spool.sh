@@ -50,7 +50,13 @@ port=$(bw_free_port 127.0.0.1)
 # shellcheck disable=SC2086
 bw_start_bg run_pid "$tmp/run.err" "$bin" $files --pace "$pace" -o "$tmp/run.jsonl" \
     --redis "redis://127.0.0.1:$port" --spool "$mnt/spool2"
-sleep 1.5
+# Redis comes back once the sensor has tried the full spool (at most 4 s into the 4.5 s replay;
+# a fixed wait was too short on a loaded machine, where no alert had been decided yet).
+for _ in $(seq 40); do
+    grep -q "cannot write to spool" "$tmp/run.err" 2>/dev/null && break
+    bw_alive "$run_pid" || break
+    sleep 0.1
+done
 rl_restart_redis "$port" "$tmp/r2" --appendonly no
 r2=$RL_PID
 for _ in $(seq 200); do bw_alive "$run_pid" || break; sleep 0.1; done
