@@ -99,7 +99,10 @@ static void out_put(struct bw_worker *w, uint16_t type, uint64_t ts, const void 
 static int ring_write(struct bw_sink *s, const char *line, size_t len, const struct bw_record_meta *meta)
 {
     struct bw_worker *w = (struct bw_worker *)((char *)s - offsetof(struct bw_worker, ring_sink));
-    out_put(w, OUT_RECORD, meta->ts_us, meta, sizeof *meta, line, len);
+    /* Merged by when the record was decided (the worker's packet time), not by the time in it:
+     * a session judged at its end carries its last packet's time, older than what the other
+     * workers wrote meanwhile, and by that time the merge would depend on the threads' timing. */
+    out_put(w, OUT_RECORD, w->pl->now_us, meta, sizeof *meta, line, len);
     return 0;
 }
 
@@ -170,11 +173,12 @@ static void queue_capacity(struct bw_workers *ws)
     atomic_store_explicit(&ws->q_hwm, t.high_water, memory_order_relaxed);
 }
 
-/* The workers' records, merged by time: the oldest head of all rings goes first, once no other
- * worker can still write an older one (its clock has passed that time, or it has handled every
- * packet handed to it). Each ring is taken in its order, so one session's records never
- * reorder; a record older than one already written (a session judged at its end) goes when it
- * is the oldest head. `all`: no waiting (the workers have ended). Returns records delivered. */
+/* The workers' records, merged by the packet time they were decided at (each ring is in that
+ * order), ties by worker: the oldest head of all rings goes first, once no other worker can still
+ * write one that sorts before it (its clock has passed that time, or it has handled every packet
+ * handed to it). So the order is the same from run to run, whatever the threads' timing, and
+ * each ring is taken in its order: one session's records never reorder. `all`: no waiting (the
+ * workers have ended). Returns records delivered. */
 static size_t merge_out(struct bw_workers *ws, bool all)
 {
     uint64_t clock[BW_WORKERS_MAX];
@@ -195,8 +199,9 @@ static size_t merge_out(struct bw_workers *ws, bool all)
         if (best < 0) break;
         uint64_t t = head[best]->ts_us;
         bool may = true;
+        /* a worker before `best` may still write one at time t itself, which would go first */
         for (unsigned j = 0; j < ws->n && may; j++)
-            if (!head[j] && !idle[j] && clock[j] < t) may = false;
+            if (!head[j] && !idle[j] && (clock[j] < t || (clock[j] == t && j < (unsigned)best))) may = false;
         if (!may || n >= 65536) break;         /* wait for that worker; bounded pass */
         deliver_one(ws, head[best]);
         bw_ring_release(&ws->w[best].out, head[best]);
