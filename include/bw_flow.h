@@ -37,7 +37,8 @@ enum bw_flow_lru {
     BW_LRU_QUIET,          /* payload seen and judged "not this side", nothing kept: waiting for the peer */
     BW_LRU_PROBE,          /* holds a probe slot: undecided or claimed, not confirmed */
     BW_LRU_UNCONF,         /* holds a session a broker has not confirmed yet */
-    BW_LRU_LINGER,         /* reset seen: a short while for an answer that may follow */
+    BW_LRU_LINGER,         /* reset seen: a short while for an answer that may follow (or FINs
+                            * seen while a segment is missing: as long as the stream waits) */
     BW_LRU_CONFIRMED,      /* a confirmed broker session */
     BW_LRU_COUNT
 };
@@ -141,6 +142,7 @@ struct bw_flow_table {
     uint32_t  lru_head[BW_LRU_COUNT], lru_tail[BW_LRU_COUNT];   /* head = most recently queued */
     uint32_t  lru_len[BW_LRU_COUNT];
     uint64_t  timeout_us[BW_LRU_COUNT];
+    uint64_t  fin_wait_us;          /* BW_LRU_LINGER without BW_FF_RST: FINs waiting for a segment */
     uint64_t  next_id;
     /* session pool */
     struct bw_session **schunks;
@@ -155,6 +157,7 @@ struct bw_flow_cfg {
     uint64_t timeout_short_us;      /* --close-timeout: no payload yet, closed, probing, unconfirmed */
     uint64_t timeout_long_us;       /* --flow-timeout: established, bypassed, confirmed */
     uint64_t timeout_linger_us;     /* after a reset (0 = 1 s) */
+    uint64_t timeout_fin_wait_us;   /* both FINs while a segment is missing (0 = the reset's) */
     uint64_t seed;                  /* hash seed; 0 = random */
 };
 

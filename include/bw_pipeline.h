@@ -28,7 +28,8 @@
 #define BW_REPORT_BROKERS_MAX 65536
 #define BW_CAPACITY_INTERVAL_S 60      /* at most one capacity record per resource per minute */
 #define BW_LINGER_PACKETS 4            /* packets of a flow still read after its reset... */
-#define BW_LINGER_US 1000000u          /* ...or this much packet time, whichever comes first */
+#define BW_LINGER_US 30000u            /* ...or this much packet time, whichever comes first: a mirror
+                                        * port reorders packets by far less; its alerts wait that long */
 #define BW_PROBE_PACKETS_MAX (4 * 12)  /* packets a flow may take without a claim before bypass */
 
 struct bw_pipeline;

@@ -400,7 +400,7 @@ def add_live_args(ap):
                    help="replay only the first N packets (a short run; both reads use the cut)")
     g.add_argument("--settle", type=float, default=2.0,
                    help="seconds to wait after tcpreplay ends before stopping the sensor (default 2: "
-                        "more than the second a session lingers after its reset)")
+                        "well over the 30 ms a session lingers after its reset)")
     g.add_argument("-B", dest="live_buffer", type=int, metavar="MIB",
                    help="the sensor's -B (default: the sensor's own default)")
     g.add_argument("--live-self-check", action="store_true",
@@ -681,7 +681,8 @@ def live_main(a):
     unit = "pps" if a.pps else "Mbit/s"
     print(f"\n{'rate ' + unit:>12} {'sent':>10} {'got Mbit/s':>10} {'got kpps':>8} {'kernel rx':>10} {'k drops':>8} "
           f"{'if drops':>8} {'sensor':>10} {'alerts':>8} {'vs offline':>10} "
-          f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at end':>6} {'p99':>6} {'max':>6} {'at exit':>7}")
+          f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at end':>6} {'p99':>6} {'max':>6} "
+          f"{'all p99':>7} {'at exit':>7}")
     try:
         net = LiveNet(tmp.name)
     except subprocess.CalledProcessError as e:
@@ -696,12 +697,14 @@ def live_main(a):
             e = row["end_delays"]
             ep99 = f"{percentile(e, 99):.0f}" if e else "-"
             emx = f"{e[-1]:.0f}" if e else "-"
+            every = sorted(d + e)
+            ap99 = f"{percentile(every, 99):.1f}" if every else "-"
             got = f"{row['rated_mbps']:.0f}" if row["rated_mbps"] is not None else "-"
             kpps = f"{row['rated_pps'] / 1000:.0f}" if row["rated_pps"] is not None else "-"
             print(f"{rate:12g} {row['sent']:10,} {got:>10} {kpps:>8} {row['kernel_received']:10,} "
                   f"{row['kernel_drops']:8,} {row['interface_drops']:8,} {row['sensor_packets']:10,} "
                   f"{sum(row['alerts'].values()):8,} {compare(row['alerts'], offline):>10} "
-                  f"{med:>15} {p99:>6} {mx:>6} {len(e):6,} {ep99:>6} {emx:>6} {row['at_exit']:7,}", flush=True)
+                  f"{med:>15} {p99:>6} {mx:>6} {len(e):6,} {ep99:>6} {emx:>6} {ap99:>7} {row['at_exit']:7,}", flush=True)
             if row["failed"]:
                 print(f"  tcpreplay: {row['failed']:,} packets failed to send")
             time.sleep(0.5)

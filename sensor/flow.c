@@ -51,6 +51,7 @@ int bw_flow_table_init(struct bw_flow_table *t, const struct bw_flow_cfg *cfg)
     t->timeout_us[BW_LRU_BYPASS] = cfg->timeout_long_us;
     t->timeout_us[BW_LRU_CONFIRMED] = cfg->timeout_long_us;
     t->timeout_us[BW_LRU_LINGER] = cfg->timeout_linger_us ? cfg->timeout_linger_us : 1000000u;
+    t->fin_wait_us = cfg->timeout_fin_wait_us ? cfg->timeout_fin_wait_us : t->timeout_us[BW_LRU_LINGER];
     t->seed = cfg->seed;
     if (!t->seed && getrandom(&t->seed, sizeof t->seed, GRND_NONBLOCK) != (ssize_t)sizeof t->seed)
         t->seed = 0x6a09e667f3bcc909ULL ^ (uint64_t)(uintptr_t)t;   /* no entropy yet: still varies */
@@ -418,7 +419,11 @@ struct bw_flow *bw_flow_next_expired(struct bw_flow_table *t, uint64_t now_us)
         struct bw_flow *f = at(t, t->lru_tail[l]);
         /* An untouched tail that has not expired means nothing behind it has either. */
         if (f->flags & BW_FF_TOUCHED) f = settled_tail(t, l);
-        if (f && now_us > f->last_us && now_us - f->last_us > t->timeout_us[l]) return f;
+        if (!f) continue;
+        /* One list holds both kinds of lingering flow: a FIN-waiting tail not due yet holds
+         * back the resets behind it, at most its own (longer) wait. */
+        uint64_t to = l == BW_LRU_LINGER && !(f->flags & BW_FF_RST) ? t->fin_wait_us : t->timeout_us[l];
+        if (now_us > f->last_us && now_us - f->last_us > to) return f;
     }
     return NULL;
 }

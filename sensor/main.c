@@ -327,6 +327,10 @@ static void pace(struct pacer *pc, uint64_t ts, struct run *r)
     clock_gettime(CLOCK_MONOTONIC, &now);
     int64_t wait_ns = (int64_t)(due.tv_sec - now.tv_sec) * 1000000000LL + (due.tv_nsec - now.tv_nsec);
     if (wait_ns > 2000000) {
+        /* Nothing older than this packet comes now: every worker may run its clock up to just
+         * before it, so that what it holds (a lingering session's alerts) and what the merge
+         * holds leave during the wait rather than with the next packet, maybe much later. */
+        bw_workers_clock(r->ws, ts - 1);
         struct timespec nap = { 0, 1000000 };
         while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, &nap) != 0) {}
         flush_sinks(r);

@@ -48,7 +48,8 @@ int bw_pipeline_report_now(struct bw_pipeline *p, struct bw_report *snap)
 static void drop_flow(struct bw_pipeline *p, struct bw_flow *f, enum bw_close how);
 static void capacity_poll(struct bw_pipeline *p, bool final);
 
-#define EXPIRE_EVERY_US   100000u       /* timeouts are seconds: look at the lists 10 times a second */
+#define EXPIRE_EVERY_US   10000u        /* look at the lists 100 times a second (of packet time): the
+                                         * reset's linger is 30 ms, and its alerts wait on this too */
 #define CAPACITY_EVERY_US 1000000u
 
 int bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
@@ -66,6 +67,7 @@ int bw_pipeline_init(struct bw_pipeline *p, const struct bw_config *cfg,
         .timeout_short_us = (uint64_t)cfg->close_timeout_s * 1000000u,
         .timeout_long_us = (uint64_t)cfg->flow_timeout_s * 1000000u,
         .timeout_linger_us = BW_LINGER_US,
+        .timeout_fin_wait_us = BW_STREAM_ACK_WAIT_US,
     };
     uint32_t probes = cfg->max_probes ? cfg->max_probes : cfg->max_sessions;
     uint32_t per_src = cfg->max_probes_per_source ? cfg->max_probes_per_source : probes;

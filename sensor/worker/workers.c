@@ -19,7 +19,7 @@
 
 #define IN_RING_BYTES  (8u << 20)   /* per worker: about 5,000 full-size frames */
 #define OUT_RING_BYTES (2u << 20)   /* per worker: records waiting for the writer */
-#define BW_WORKERS_CLOCK_US 100000u /* the pipelines' timers look 10 times a second */
+#define BW_WORKERS_CLOCK_US 10000u  /* every worker's timers look 100 times a second */
 
 enum { MSG_PACKET = 1, MSG_CLOCK, MSG_STATS, MSG_REPORT, MSG_SYNC, MSG_FINISH };
 enum { OUT_RECORD = 1, OUT_NOTICE };
@@ -453,7 +453,7 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
         bw_pipeline_packet(ws->w[0].pl, dlt, data, caplen, ts);
         return;
     }
-    /* Packet time is the whole capture's, not each worker's share of it: every tenth of a
+    /* Packet time is the whole capture's, not each worker's share of it: every hundredth of a
      * second of it reaches every worker, so idle timeouts end flows when they would with one
      * worker (whose clock every packet moves), not at the end of the capture. */
     if (ts >= ws->next_clock_us || ws->next_clock_us - ts > BW_WORKERS_CLOCK_US * 2) {

@@ -20,7 +20,7 @@ static struct bw_packet pkt(uint8_t a, uint16_t sp, uint8_t b, uint16_t dp, uint
 
 static struct bw_flow_cfg cfg_of(uint32_t flows, uint32_t sessions)
 {
-    struct bw_flow_cfg c = { flows, sessions, 30000000, 600000000, 1000000, 42 };
+    struct bw_flow_cfg c = { flows, sessions, 30000000, 600000000, 1000000, 0, 42 };
     return c;
 }
 
@@ -209,6 +209,41 @@ static void test_lru_expiry(void)
     bw_flow_table_free(&t);
 }
 
+/* One LINGER list, two waits: a flow lingering after its reset is due after the linger, one
+ * lingering after both FINs (a segment missing) only after the longer FIN wait; a FIN-waiting tail
+ * not due yet holds back the resets queued behind it. */
+static void test_linger_waits(void)
+{
+    struct bw_flow_table t;
+    struct bw_flow_cfg cfg = cfg_of(64, 16);
+    cfg.timeout_linger_us = 30000;
+    cfg.timeout_fin_wait_us = 200000;
+    CHECK_EQ(bw_flow_table_init(&t, &cfg), 0);
+    struct bw_packet p1 = pkt(1, 1000, 200, 1883, BW_TCP_SYN), p2 = pkt(2, 1000, 200, 1883, BW_TCP_SYN),
+                     p3 = pkt(3, 1000, 200, 1883, BW_TCP_SYN);
+    struct bw_flow *rst = add(&t, &p1, 1000000), *fin = add(&t, &p2, 1000000), *rst2 = add(&t, &p3, 1000000);
+    CHECK(rst && fin && rst2);
+    if (!rst || !fin || !rst2) { bw_flow_table_free(&t); return; }
+    rst->flags |= BW_FF_RST;
+    rst2->flags |= BW_FF_RST;
+    bw_flow_set_lru(&t, rst, BW_LRU_LINGER);
+    bw_flow_set_lru(&t, fin, BW_LRU_LINGER);
+    bw_flow_set_lru(&t, rst2, BW_LRU_LINGER);
+    CHECK(bw_flow_next_expired(&t, 1000000 + 30000) == NULL);      /* not past the linger yet */
+    struct bw_flow *e = bw_flow_next_expired(&t, 1000000 + 30001);
+    CHECK(e == rst);
+    if (e) bw_flow_free(&t, e);
+    CHECK(bw_flow_next_expired(&t, 1000000 + 100000) == NULL);     /* the FIN wait holds on */
+    e = bw_flow_next_expired(&t, 1000000 + 200001);
+    CHECK(e == fin);
+    if (e) bw_flow_free(&t, e);
+    e = bw_flow_next_expired(&t, 1000000 + 200001);
+    CHECK(e == rst2);
+    if (e) bw_flow_free(&t, e);
+    CHECK(bw_flow_next_expired(&t, 1000000 + 200001) == NULL);
+    bw_flow_table_free(&t);
+}
+
 /* When full, the cheapest class goes first, oldest first within it; a confirmed broker session
  * only when nothing else is left. */
 static void test_eviction_order(void)
@@ -278,6 +313,7 @@ int main(void)
     test_keys_and_orientation();
     test_table();
     test_lru_expiry();
+    test_linger_waits();
     test_eviction_order();
     test_session_pool();
     return check_summary("flow");
