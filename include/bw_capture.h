@@ -37,6 +37,9 @@ int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen
 int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, uint64_t *ts_us,
                     char *err, size_t errlen);
 int  bw_capture_dlt(const struct bw_capture *c);
+/* Files: true when the sensor reads the records itself (a regular classic pcap file), false when
+ * libpcap does (pcapng, stdin, other formats, live). */
+bool bw_capture_reads_records(const struct bw_capture *c);
 /* Files: bytes of the file consumed so far (for progress); 0 when unknown (stdin, live). */
 uint64_t bw_capture_offset(struct bw_capture *c);
 /* Live only: kernel counters. Returns 0 or BW_EIO. */

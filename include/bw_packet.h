@@ -72,6 +72,13 @@ struct bw_decode_stats {
 enum bw_decode_res bw_decode_packet(int dlt, const uint8_t *data, size_t caplen, uint64_t ts_us,
                                     struct bw_packet *out, struct bw_decode_stats *st);
 
+/* The reader's quick look, to choose a worker: the address pair of an Ethernet frame (VLAN tags
+ * peeled) whose IPv4 or IPv6 header leads straight to TCP, without a full decode. false for
+ * anything else, and the caller decodes in full; when true, a full decode of a TCP packet gives
+ * the same pair (a, b: views into data, 4 or 16 bytes by *ip_ver). */
+bool bw_decode_pair(int dlt, const uint8_t *data, size_t caplen, uint8_t *ip_ver, const uint8_t **a,
+                    const uint8_t **b);
+
 /* True when decode.c knows this link type. */
 bool bw_decode_dlt_supported(int dlt);
 

@@ -321,6 +321,39 @@ static enum bw_decode_res decode_link(int dlt, struct bw_cur *c, struct bw_packe
     return decode_ethertype(c, type, out, st);
 }
 
+bool bw_decode_pair(int dlt, const uint8_t *data, size_t caplen, uint8_t *ip_ver, const uint8_t **a,
+                    const uint8_t **b)
+{
+    if (dlt != BW_DLT_EN10MB) return false;
+    struct bw_cur c = bw_cur_init(data, caplen);
+    bw_cur_skip(&c, 12);                        /* MAC addresses */
+    uint16_t type = bw_cur_be16(&c);
+    for (int depth = 0; is_vlan_tpid(type) && depth < BW_VLAN_MAX; depth++) {
+        bw_cur_skip(&c, 2);
+        type = bw_cur_be16(&c);
+    }
+    const uint8_t *h;
+    if (type == ETH_IPV4) {
+        if (!bw_cur_take(&c, IPV4_MIN_HDR, &h)) return false;
+        /* version 4, a valid header length, TCP, not a fragment */
+        if ((h[0] >> 4) != 4 || (h[0] & 0x0f) < 5 || h[9] != IPPROTO_NUM_TCP || (h[6] & 0x3f) || h[7])
+            return false;
+        *ip_ver = 4;
+        *a = h + 12;
+        *b = h + 16;
+        return true;
+    }
+    if (type == ETH_IPV6) {
+        if (!bw_cur_take(&c, 40, &h)) return false;
+        if ((h[0] >> 4) != 6 || h[6] != IPPROTO_NUM_TCP) return false;     /* extension headers: in full */
+        *ip_ver = 6;
+        *a = h + 8;
+        *b = h + 24;
+        return true;
+    }
+    return false;
+}
+
 bool bw_decode_dlt_supported(int dlt)
 {
     switch (dlt) {

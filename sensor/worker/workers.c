@@ -466,11 +466,17 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
             if (ws->live) bw_ring_publish(&ws->w[k].in);   /* or the merge waits on it */
         }
     }
-    struct bw_packet pk;
-    struct bw_decode_stats scratch;
     unsigned i = 0;                             /* what is not TCP is counted by worker 0 */
-    if (bw_decode_packet(dlt, data, caplen, ts, &pk, &scratch) == BW_DEC_TCP)
-        i = bw_workers_pick(pk.ip_ver, pk.src, pk.dst, ws->n);
+    uint8_t ver;
+    const uint8_t *a, *b;
+    if (bw_decode_pair(dlt, data, caplen, &ver, &a, &b)) {
+        i = bw_workers_pick(ver, a, b, ws->n);
+    } else {
+        struct bw_packet pk;
+        struct bw_decode_stats scratch;
+        if (bw_decode_packet(dlt, data, caplen, ts, &pk, &scratch) == BW_DEC_TCP)
+            i = bw_workers_pick(pk.ip_ver, pk.src, pk.dst, ws->n);
+    }
     struct bw_worker *w = &ws->w[i];
     size_t len = caplen <= bw_ring_max_data(&w->in) ? caplen : bw_ring_max_data(&w->in);
     struct bw_ring_msg *m = in_reserve(ws, i, len);

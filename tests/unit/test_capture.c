@@ -1,0 +1,179 @@
+/* test_capture.c: a capture file reads the same through bw_capture as through libpcap's own
+ * pcap_next_ex: every bundled capture and every classic pcap among the peer captures (with and
+ * without a filter), and files made from a real capture here: cut at every point of its first
+ * records and of its last one, written in the other byte order, with nanosecond times, with a
+ * snapshot length shorter than its packets, with a capture length past libpcap's limit, with
+ * times past 2038 and fractions past a second. A pcapng file stays libpcap's. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "check.h"
+#include "pcap_compare.h"
+
+#ifndef BW_SOURCE_DIR
+#define BW_SOURCE_DIR "."
+#endif
+
+static char tmpdir[] = "/tmp/bw_test_capture.XXXXXX";
+
+static void same(const char *path, const char *bpf, bool own)
+{
+    struct pcap_cmp c;
+    int rc = pcap_compare(path, bpf, &c);
+    /* neither opening it (a cut inside the file header) is the same too, but not for a whole file */
+    bool whole = own || strstr(path, tmpdir) != path;
+    if (rc > 0 || (rc < 0 && whole))
+        fprintf(stderr, "%s%s%s: %s\n", path, bpf ? " filter " : "", bpf ? bpf : "", rc < 0 ? "opened by neither" : c.why);
+    CHECK(rc == 0 || (rc < 0 && !whole));
+    if (own) CHECK(c.own_read);
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
+    *n = b ? fread(b, 1, (size_t)len, f) : 0;
+    fclose(f);
+    return b;
+}
+
+static const char *put(const char *name, const uint8_t *b, size_t n)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) { fwrite(b, 1, n, f); fclose(f); }
+    return path;
+}
+
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static void set32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* the offsets of a little-endian file's records */
+static size_t records(const uint8_t *b, size_t n, size_t *off, size_t max)
+{
+    size_t k = 0, o = 24;
+    while (o + 16 <= n && k < max) {
+        off[k++] = o;
+        o += 16 + get32(b + o + 8);
+    }
+    return k;
+}
+
+static void derived(void)
+{
+    size_t n;
+    uint8_t *orig = slurp(BW_SOURCE_DIR "/pcaps/mqtt_creds.pcap", &n);
+    CHECK(orig != NULL && n > 200 && get32(orig) == 0xa1b2c3d4u);
+    if (!orig) return;
+    size_t off[4096];
+    size_t k = records(orig, n, off, 4096);
+    CHECK(k > 4);
+    uint8_t *b = malloc(n + 64);
+    if (!b) { free(orig); return; }
+
+    /* cut anywhere in the first three records and in the last one: the same packets, the same
+     * "truncated dump file" line (or the end, on a record boundary) */
+    unsigned cuts = 0;
+    for (size_t cut = 0; cut <= off[3]; cut++, cuts++) same(put("cut.pcap", orig, cut), NULL, false);
+    for (size_t cut = off[k - 1]; cut < n; cut++, cuts++) same(put("cut.pcap", orig, cut), NULL, false);
+    CHECK(cuts > 100);
+
+    /* the other byte order, every header field swapped */
+    memcpy(b, orig, n);
+    set32(b, __builtin_bswap32(get32(b)));
+    b[4] = 0; b[5] = 2; b[6] = 0; b[7] = 4;
+    for (int f = 8; f < 24; f += 4) set32(b + f, __builtin_bswap32(get32(b + f)));
+    for (size_t i = 0; i < k; i++)
+        for (int f = 0; f < 16; f += 4) set32(b + off[i] + f, __builtin_bswap32(get32(b + off[i] + f)));
+    same(put("swapped.pcap", b, n), NULL, true);
+    same(put("swapped.pcap", b, n - 7), NULL, false);
+
+    /* nanosecond times */
+    memcpy(b, orig, n);
+    set32(b, 0xa1b23c4du);
+    for (size_t i = 0; i < k; i++) set32(b + off[i] + 4, get32(b + off[i] + 4) * 1000u + 999u);
+    same(put("nano.pcap", b, n), NULL, true);
+
+    /* times that would be negative as signed fields, and a fraction past a second */
+    memcpy(b, orig, n);
+    set32(b + off[0], 0x80000001u);
+    set32(b + off[1] + 4, 0xfffffff0u);
+    set32(b + off[2] + 4, 2500000u);
+    same(put("times.pcap", b, n), NULL, true);
+
+    /* a snapshot length shorter than the packets: each cut to it, the rest skipped; then cut
+     * inside a packet's skipped part and inside its kept part */
+    memcpy(b, orig, n);
+    set32(b + 16, 60);
+    same(put("snap.pcap", b, n), NULL, false);
+    same(put("snap.pcap", b, off[2] + 16 + 30), NULL, false);
+    same(put("snap.pcap", b, off[2] + 16 + 61), NULL, false);
+
+    /* a capture length past libpcap's limit (262144), with the file's snapshot length above and
+     * below it */
+    memcpy(b, orig, n);
+    set32(b + off[1] + 8, 262145u);
+    same(put("huge.pcap", b, n), NULL, false);
+    set32(b + 16, 300000u);
+    same(put("huge.pcap", b, n), NULL, false);
+    set32(b + off[1] + 8, 0xffffffffu);
+    same(put("huge.pcap", b, n), NULL, false);
+
+    /* a version other than 2.4, and a file that is only a header */
+    memcpy(b, orig, n);
+    b[6] = 3;
+    same(put("v23.pcap", b, n), NULL, false);
+    same(put("empty.pcap", orig, 24), NULL, false);
+    free(b);
+    free(orig);
+}
+
+static void directory(const char *dir, const char *bpf, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) { if (depth < 4) directory(path, bpf, depth + 1); continue; }
+        size_t len = strlen(e->d_name);
+        bool cap = (len > 5 && strcmp(e->d_name + len - 5, ".pcap") == 0) ||
+                   (len > 7 && strcmp(e->d_name + len - 7, ".pcapng") == 0) ||
+                   (len > 4 && strcmp(e->d_name + len - 4, ".cap") == 0);
+        if (!cap) continue;
+        uint8_t magic[4] = { 0 };
+        FILE *f = fopen(path, "rb");
+        if (f) { if (fread(magic, 1, 4, f) != 4) memset(magic, 0, 4); fclose(f); }
+        bool classic = get32(magic) == 0xa1b2c3d4u || get32(magic) == 0xd4c3b2a1u ||
+                       get32(magic) == 0xa1b23c4du || get32(magic) == 0x4d3cb2a1u;
+        same(path, bpf, classic && get32(magic) != 0xd4c3b2a1u);
+    }
+    closedir(d);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    derived();
+    directory(BW_SOURCE_DIR "/pcaps", NULL, 0);
+    directory(BW_SOURCE_DIR "/pcaps", "tcp port 1883", 0);
+    directory(BW_SOURCE_DIR "/../shared/pcaps/peers", NULL, 0);   /* when they are there */
+    directory(BW_SOURCE_DIR "/../shared/pcaps/peers", "tcp", 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_summary("capture");
+}
