@@ -1306,6 +1306,22 @@ static void tls_describe(const struct bw_facts *f, char *out, size_t cap)
 
 /* ---- JSON ---- */
 
+/* EVE's `tls.version`, as Suricata writes it (its own names, not OpenSSL's) */
+static const char *eve_version_name(uint16_t v, char *tmp, size_t cap)
+{
+    switch (v) {
+    case 0x0200: return "SSLv2";
+    case 0x0300: return "SSLv3";
+    case 0x0301: return "TLSv1";
+    case 0x0302: return "TLS 1.1";
+    case 0x0303: return "TLS 1.2";
+    case 0x0304: return "TLS 1.3";
+    default:
+        snprintf(tmp, cap, "0x%04x", v);
+        return tmp;
+    }
+}
+
 static const char *version_name(uint16_t v, char *tmp, size_t cap)
 {
     switch (v) {
@@ -1452,7 +1468,7 @@ static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
     char tmp[16];
     bw_json_obj_open(j, "tls");
     if (!x) { bw_json_obj_close(j); return; }
-    if (x->have & BW_TLS_HAVE_SERVER_HELLO) bw_json_str(j, "version", version_name(x->version, tmp, sizeof tmp));
+    if (x->have & BW_TLS_HAVE_SERVER_HELLO) bw_json_str(j, "version", eve_version_name(x->version, tmp, sizeof tmp));
     if (x->have & BW_TLS_HAVE_SNI) json_cut_str(j, "sni", x->sni, x->sni_len, x->sni_cut);
     if (x->have & BW_TLS_HAVE_CERT) {
         json_cut_str(j, "subject", x->subject, x->subject_len, x->subject_cut);

@@ -121,7 +121,7 @@ def leaf_certs(pcap):
 def self_test(types):
     good = {"timestamp": "2026-01-01T00:00:00.000001+0000", "event_type": "alert", "src_port": 1,
             "alert": {"severity": 2, "signature_id": 8510001, "metadata": {"signature_severity": ["medium"]}},
-            "tls": {"version": "TLSv1.2", "ja3": {"hash": "ab"}}, "stats": {"capture": {"kernel_drops": 0}}}
+            "tls": {"version": "TLS 1.2", "ja3": {"hash": "ab"}}, "stats": {"capture": {"kernel_drops": 0}}}
     if problems(good, types, set()):
         raise SystemExit("FAIL: self-test: a good record is flagged: %s" % problems(good, types, set()))
     bad = [("timestamp", {"timestamp": "2026-01-01T00:00:00.000001Z"}),

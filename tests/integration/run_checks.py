@@ -15,7 +15,7 @@ fields that matter.
 K is a dotted path (alert.kind, mqtt.username); V is compared with the JSON value
 rendered as: strings raw, true/false/null, numbers in decimal, arrays and objects as compact
 JSON (["a","b"]). V may be '*' for
-"present and not null".
+"present and not null"; in V, \x20 stands for a space (tls.version=TLS\x201.2).
 """
 import json
 import os
@@ -89,7 +89,7 @@ def main():
             elif word == "expect":
                 parts = rest.split()
                 n = parts[0]
-                conds = [tuple(c.split("=", 1)) for c in parts[1:]]
+                conds = [(k, v.replace("\\x20", " ")) for k, v in (c.split("=", 1) for c in parts[1:])]
                 checks.append((lineno, n, conds, " ".join(parts[1:])))
             else:
                 print(f"{chk}:{lineno}: unknown directive {word}", file=sys.stderr)
