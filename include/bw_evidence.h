@@ -32,6 +32,8 @@ struct bw_scrub_result {
     bool   tcp;                       /* the frame is a TCP segment of the session */
     bool   checksum_set;              /* the TCP checksum was computed anew (whole segment captured)
                                        * or updated for the overwritten bytes (cut by snaplen) */
+    size_t wire_len;                  /* the frame's length on the wire by its IP header (cut by
+                                       * snaplen: more than captured); 0 when not known */
 };
 
 /* Overwrite, in place, the payload bytes of `frame` that m covers with BW_EVIDENCE_FILL, then

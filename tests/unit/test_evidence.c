@@ -169,10 +169,38 @@ static void test_cut_frame(void)
     bw_evidence_scrub(BW_DLT_EN10MB, whole, lw, &m, &sr);
     CHECK_EQ(sr.masked, 7);
     CHECK_EQ(tcp_checksum_ok(whole, lw), 1);
+    CHECK_EQ(sr.wire_len, lw);
     bw_evidence_scrub(BW_DLT_EN10MB, cut, lw - 11, &m, &sr);  /* 11 payload bytes not captured */
     CHECK(sr.checksum_set);
     CHECK_EQ(sr.masked, 7);
     CHECK_MEM(cut, whole, lw - 11);                           /* same bytes, same checksum */
+    CHECK_EQ(sr.wire_len, lw);                                /* by the IP header: cut, not short */
+
+    /* In the evidence file the record says so: captured lw - 11 of lw bytes. */
+    char path[] = "/tmp/bw_test_evidence_cut_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    unlink(path);
+    char err[512];
+    struct bw_evidence *w = bw_evidence_open(path, 0, NULL, err, sizeof err);
+    CHECK(w != NULL);
+    if (!w) return;
+    CHECK(bw_evidence_begin(w, 1, lw - 11));
+    bw_evidence_frame(w, BW_DLT_EN10MB, 1000001, cut, lw - 11, &sr);
+    bw_evidence_end(w);
+    CHECK_EQ(bw_evidence_close(w, err, sizeof err), 0);
+    FILE *f = fopen(path, "rb");
+    uint8_t hdr[24 + 16];
+    CHECK(f && fread(hdr, 1, sizeof hdr, f) == sizeof hdr);
+    if (f) fclose(f);
+    uint32_t caplen, len;
+    memcpy(&caplen, hdr + 24 + 8, 4);
+    memcpy(&len, hdr + 24 + 12, 4);
+    CHECK_EQ(caplen, lw - 11);
+    CHECK_EQ(len, lw);
+    unlink(path);
 }
 
 static void test_ipv6(void)
