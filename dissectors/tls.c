@@ -208,7 +208,7 @@ static void ext_versions_offered(struct bw_cur *e, struct bw_tls_facts *x, struc
  * joined by '-', GREASE left out, hashed with MD5. The text is gathered in a buffer and given to
  * the digest a buffer at a time (one update per value costs more than the hello's parse), and the
  * numbers are written by hand: no printf family per value. */
-struct ja3 { EVP_MD_CTX *ctx; bool ok, first; size_t n; char buf[1024]; };
+struct ja3 { EVP_MD_CTX *ctx; bool ok, first; size_t n, total; char buf[1024]; };
 
 static void ja3_drain(struct ja3 *j)
 {
@@ -221,6 +221,7 @@ static void ja3_raw(struct ja3 *j, const char *s, size_t n)
     if (n > sizeof j->buf - j->n) ja3_drain(j);
     memcpy(j->buf + j->n, s, n);                     /* n <= 7: always fits after a drain */
     j->n += n;
+    j->total += n;
 }
 
 static void ja3_field(struct ja3 *j, bool leading_comma)
@@ -254,7 +255,7 @@ static struct bw_cur find_ext(struct bw_cur exts, uint16_t type)
 static void ja3(uint16_t legacy, struct bw_cur ciphers, struct bw_cur exts, bool have_exts,
                 struct bw_tls_facts *x)
 {
-    struct ja3 j = { EVP_MD_CTX_new(), true, true, 0, { 0 } };
+    struct ja3 j = { EVP_MD_CTX_new(), true, true, 0, 0, { 0 } };
     unsigned int mdlen = 0;
     if (!j.ctx || EVP_DigestInit_ex(j.ctx, bw_md_md5(), NULL) != 1) goto fail;
     ja3_field(&j, false);
@@ -291,6 +292,37 @@ static void ja3(uint16_t legacy, struct bw_cur ciphers, struct bw_cur exts, bool
     ja3_drain(&j);
     if (j.ok && EVP_DigestFinal_ex(j.ctx, x->ja3_md5, &mdlen) == 1 && mdlen == sizeof x->ja3_md5)
         x->have |= BW_TLS_HAVE_JA3;
+fail:
+    EVP_MD_CTX_free(j.ctx);
+    ERR_clear_error();
+}
+
+/* JA3S: "SSLVersion,Cipher,Extensions" of the ServerHello (legacy version, the chosen suite, the
+ * extension types in their order), MD5 as JA3. The text is kept too while it is short. */
+static void ja3s(uint16_t legacy, uint16_t suite, struct bw_cur exts, bool have_exts, struct bw_tls_facts *x)
+{
+    struct ja3 j = { EVP_MD_CTX_new(), true, true, 0, 0, { 0 } };
+    unsigned int mdlen = 0;
+    if (!j.ctx || EVP_DigestInit_ex(j.ctx, bw_md_md5(), NULL) != 1) goto fail;
+    ja3_field(&j, false);
+    ja3_num(&j, legacy);
+    ja3_field(&j, true);
+    ja3_num(&j, suite);
+    ja3_field(&j, true);
+    while (have_exts && bw_cur_left(&exts) > 0) {
+        uint16_t t = bw_cur_be16(&exts);
+        (void)bw_cur_skip(&exts, bw_cur_be16(&exts));
+        if (exts.bad) break;
+        ja3_num(&j, t);
+    }
+    x->ja3s_cut = j.total > BW_TLS_JA3S_MAX;        /* short: all of it is still in the buffer */
+    if (!x->ja3s_cut) {
+        memcpy(x->ja3s, j.buf, j.n);
+        x->ja3s[j.n] = '\0';
+    }
+    ja3_drain(&j);
+    if (j.ok && EVP_DigestFinal_ex(j.ctx, x->ja3s_md5, &mdlen) == 1 && mdlen == sizeof x->ja3s_md5)
+        x->have |= BW_TLS_HAVE_JA3S;
 fail:
     EVP_MD_CTX_free(j.ctx);
     ERR_clear_error();
@@ -369,6 +401,7 @@ static enum bw_parse server_hello(struct tls_state *st, struct bw_cur *b, struct
     (void)bw_cur_u8(b);                              /* compression method */
     bool have_exts = bw_cur_left(b) > 0;
     struct bw_cur exts = have_exts ? bw_cur_sub(b, bw_cur_be16(b)) : bw_cur_init(NULL, 0);
+    struct bw_cur exts_all = exts;                   /* for JA3S, walked again */
     if (b->bad) {                                    /* no trustworthy version or suite */
         anomaly(f, BW_TLS_ANOM_BAD_HELLO);
         return BW_PARSE_MALFORMED;
@@ -411,6 +444,7 @@ static enum bw_parse server_hello(struct tls_state *st, struct bw_cur *b, struct
     x->have |= BW_TLS_HAVE_SERVER_HELLO;
     x->version = version;
     x->cipher_suite = suite;
+    ja3s(legacy, suite, exts_all, have_exts, x);
     if (is_tls13(version)) {                         /* EncryptedExtensions onwards are encrypted */
         st->clear_over = true;
         x->have |= BW_TLS_HAVE_ENCRYPTED;
@@ -1460,8 +1494,8 @@ static void json_certificate(const struct bw_tls_facts *x, struct bw_json *j)
 }
 
 /* The top-level "tls" object, shaped as Suricata's EVE tls (version, sni, subject, issuerdn,
- * serial, fingerprint, notbefore, notafter, ja3.hash) with our own members beside them. A member
- * that is unknown is left out (EVE has strings there, never null). */
+ * serial, fingerprint, notbefore, notafter, ja3.hash, ja3s) with our own members beside them.
+ * A member that is unknown is left out (EVE has strings there, never null). */
 static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
 {
     const struct bw_tls_facts *x = bw_tls_facts_of(f);
@@ -1481,6 +1515,12 @@ static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
     if (x->have & BW_TLS_HAVE_JA3) {
         bw_json_obj_open(j, "ja3");
         json_hex(j, "hash", x->ja3_md5, sizeof x->ja3_md5);
+        bw_json_obj_close(j);
+    }
+    if (x->have & BW_TLS_HAVE_JA3S) {
+        bw_json_obj_open(j, "ja3s");
+        json_hex(j, "hash", x->ja3s_md5, sizeof x->ja3s_md5);
+        if (!x->ja3s_cut) bw_json_str(j, "string", x->ja3s);
         bw_json_obj_close(j);
     }
     if (x->have & BW_TLS_HAVE_CLIENT_HELLO) {

@@ -69,6 +69,7 @@ extern const char *const bw_tls_weak_names[BW_TLS_WEAK_COUNT + 1];   /* NULL-ter
 #define BW_TLS_HAVE_DOWNGRADE     (1u << 11) /* ServerHello random ends with "DOWNGRD" (§4.1.3) */
 #define BW_TLS_HAVE_ENCRYPTED     (1u << 12) /* the handshake went past the cleartext part */
 #define BW_TLS_HAVE_VALIDITY_DONE (1u << 13) /* bw_tls_evaluate() judged the validity dates */
+#define BW_TLS_HAVE_JA3S          (1u << 14) /* ja3s_md5, and ja3s unless ja3s_cut */
 
 /* bw_tls_facts.versions_offered */
 #define BW_TLS_V_SSL3   (1u << 0)
@@ -86,6 +87,7 @@ enum bw_tls_key { BW_TLS_KEY_UNKNOWN = 0, BW_TLS_KEY_RSA, BW_TLS_KEY_EC, BW_TLS_
 #define BW_TLS_ALPN_MAX        31   /* bytes kept of the chosen protocol */
 #define BW_TLS_NAME_MAX        96   /* subject / issuer, one line, RFC 4514 order */
 #define BW_TLS_SIGALG_MAX      32
+#define BW_TLS_JA3S_MAX        127  /* bytes kept of the JA3S text (longer: the hash alone) */
 
 #define BW_TLS_MAGIC 0x544c5331u    /* "TLS1": the ext area holds struct bw_tls_facts */
 
@@ -116,12 +118,15 @@ struct bw_tls_facts {
     uint8_t  serial_len;
     bool     serial_cut;             /* longer than 20 octets (non-conforming): first 20 kept */
     uint8_t  ja3_md5[16];
+    uint8_t  ja3s_md5[16];
+    bool     ja3s_cut;               /* the JA3S text was longer than BW_TLS_JA3S_MAX */
     char     sni[BW_TLS_SNI_MAX + 1];         /* NUL-terminated; unprintable bytes became '?' */
     char     alpn[BW_TLS_ALPN_MAX + 1];       /* NUL-terminated, same rule */
     uint8_t  alpn_offered[BW_TLS_ALPN_LIST_MAX];  /* whole names only, each as len + bytes */
     char     subject[BW_TLS_NAME_MAX];        /* subject_len bytes, not NUL-terminated */
     char     issuer[BW_TLS_NAME_MAX];
     char     sig_alg[BW_TLS_SIGALG_MAX];      /* NUL-terminated OpenSSL long name */
+    char     ja3s[BW_TLS_JA3S_MAX + 1];       /* NUL-terminated JA3S text */
 };
 
 _Static_assert(sizeof(struct bw_tls_facts) <= BW_FACTS_EXT_MAX, "bw_tls_facts must fit in ext");
