@@ -239,6 +239,28 @@ static void ja3_num(struct ja3 *j, unsigned v)
     ja3_raw(j, q, (size_t)(e - q));
 }
 
+/* A text from its first number (the legacy version) on, hashed as it is written. */
+static void ja3_start(struct ja3 *j, uint16_t legacy)
+{
+    j->ctx = EVP_MD_CTX_new();
+    j->ok = j->ctx && EVP_DigestInit_ex(j->ctx, bw_md_md5(), NULL) == 1;
+    j->first = true;
+    j->n = j->total = 0;
+    ja3_field(j, false);
+    ja3_num(j, legacy);
+}
+
+/* The MD5 of what was written; false when OpenSSL failed. Frees the digest. */
+static bool ja3_finish(struct ja3 *j, uint8_t md[16])
+{
+    unsigned int mdlen = 0;
+    ja3_drain(j);
+    bool ok = j->ok && EVP_DigestFinal_ex(j->ctx, md, &mdlen) == 1 && mdlen == 16;
+    EVP_MD_CTX_free(j->ctx);
+    ERR_clear_error();
+    return ok;
+}
+
 /* The data of the first extension of `type` in the extensions block, or a bad cursor. */
 static struct bw_cur find_ext(struct bw_cur exts, uint16_t type)
 {
@@ -255,11 +277,8 @@ static struct bw_cur find_ext(struct bw_cur exts, uint16_t type)
 static void ja3(uint16_t legacy, struct bw_cur ciphers, struct bw_cur exts, bool have_exts,
                 struct bw_tls_facts *x)
 {
-    struct ja3 j = { EVP_MD_CTX_new(), true, true, 0, 0, { 0 } };
-    unsigned int mdlen = 0;
-    if (!j.ctx || EVP_DigestInit_ex(j.ctx, bw_md_md5(), NULL) != 1) goto fail;
-    ja3_field(&j, false);
-    ja3_num(&j, legacy);
+    struct ja3 j;
+    ja3_start(&j, legacy);
     ja3_field(&j, true);
     while (bw_cur_left(&ciphers) >= 2) {
         uint16_t v = bw_cur_be16(&ciphers);
@@ -289,23 +308,15 @@ static void ja3(uint16_t legacy, struct bw_cur ciphers, struct bw_cur exts, bool
         struct bw_cur list = bw_cur_sub(&pf, bw_cur_u8(&pf));
         while (bw_cur_left(&list) > 0) ja3_num(&j, bw_cur_u8(&list));
     }
-    ja3_drain(&j);
-    if (j.ok && EVP_DigestFinal_ex(j.ctx, x->ja3_md5, &mdlen) == 1 && mdlen == sizeof x->ja3_md5)
-        x->have |= BW_TLS_HAVE_JA3;
-fail:
-    EVP_MD_CTX_free(j.ctx);
-    ERR_clear_error();
+    if (ja3_finish(&j, x->ja3_md5)) x->have |= BW_TLS_HAVE_JA3;
 }
 
 /* JA3S: "SSLVersion,Cipher,Extensions" of the ServerHello (legacy version, the chosen suite, the
  * extension types in their order), MD5 as JA3. The text is kept too while it is short. */
 static void ja3s(uint16_t legacy, uint16_t suite, struct bw_cur exts, bool have_exts, struct bw_tls_facts *x)
 {
-    struct ja3 j = { EVP_MD_CTX_new(), true, true, 0, 0, { 0 } };
-    unsigned int mdlen = 0;
-    if (!j.ctx || EVP_DigestInit_ex(j.ctx, bw_md_md5(), NULL) != 1) goto fail;
-    ja3_field(&j, false);
-    ja3_num(&j, legacy);
+    struct ja3 j;
+    ja3_start(&j, legacy);
     ja3_field(&j, true);
     ja3_num(&j, suite);
     ja3_field(&j, true);
@@ -320,12 +331,7 @@ static void ja3s(uint16_t legacy, uint16_t suite, struct bw_cur exts, bool have_
         memcpy(x->ja3s, j.buf, j.n);
         x->ja3s[j.n] = '\0';
     }
-    ja3_drain(&j);
-    if (j.ok && EVP_DigestFinal_ex(j.ctx, x->ja3s_md5, &mdlen) == 1 && mdlen == sizeof x->ja3s_md5)
-        x->have |= BW_TLS_HAVE_JA3S;
-fail:
-    EVP_MD_CTX_free(j.ctx);
-    ERR_clear_error();
+    if (ja3_finish(&j, x->ja3s_md5)) x->have |= BW_TLS_HAVE_JA3S;
 }
 
 static void client_hello(struct bw_cur *b, struct bw_tls_facts *x, struct bw_facts *f)
@@ -1340,34 +1346,23 @@ static void tls_describe(const struct bw_facts *f, char *out, size_t cap)
 
 /* ---- JSON ---- */
 
-/* EVE's `tls.version`, as Suricata writes it (its own names, not OpenSSL's) */
-static const char *eve_version_name(uint16_t v, char *tmp, size_t cap)
+/* A version's name: ours (OpenSSL's) or, for EVE's `tls.version`, the one Suricata writes. */
+static const char *version_name_as(uint16_t v, bool eve, char *tmp, size_t cap)
 {
-    switch (v) {
-    case 0x0200: return "SSLv2";
-    case 0x0300: return "SSLv3";
-    case 0x0301: return "TLSv1";
-    case 0x0302: return "TLS 1.1";
-    case 0x0303: return "TLS 1.2";
-    case 0x0304: return "TLS 1.3";
-    default:
-        snprintf(tmp, cap, "0x%04x", v);
-        return tmp;
-    }
+    static const struct { uint16_t v; const char *ours, *eve; } names[] = {
+        { 0x0200, "SSLv2", "SSLv2" },     { 0x0300, "SSLv3", "SSLv3" },
+        { 0x0301, "TLSv1.0", "TLSv1" },   { 0x0302, "TLSv1.1", "TLS 1.1" },
+        { 0x0303, "TLSv1.2", "TLS 1.2" }, { 0x0304, "TLSv1.3", "TLS 1.3" },
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].v == v) return eve ? names[i].eve : names[i].ours;
+    snprintf(tmp, cap, "0x%04x", v);
+    return tmp;
 }
 
 static const char *version_name(uint16_t v, char *tmp, size_t cap)
 {
-    switch (v) {
-    case 0x0300: return "SSLv3";
-    case 0x0301: return "TLSv1.0";
-    case 0x0302: return "TLSv1.1";
-    case 0x0303: return "TLSv1.2";
-    case 0x0304: return "TLSv1.3";
-    default:
-        snprintf(tmp, cap, "0x%04x", v);
-        return tmp;
-    }
+    return version_name_as(v, false, tmp, cap);
 }
 
 static const struct { uint16_t id; const char *name; } suites[] = {
@@ -1502,7 +1497,8 @@ static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
     char tmp[16];
     bw_json_obj_open(j, "tls");
     if (!x) { bw_json_obj_close(j); return; }
-    if (x->have & BW_TLS_HAVE_SERVER_HELLO) bw_json_str(j, "version", eve_version_name(x->version, tmp, sizeof tmp));
+    if (x->have & BW_TLS_HAVE_SERVER_HELLO)
+        bw_json_str(j, "version", version_name_as(x->version, true, tmp, sizeof tmp));
     if (x->have & BW_TLS_HAVE_SNI) json_cut_str(j, "sni", x->sni, x->sni_len, x->sni_cut);
     if (x->have & BW_TLS_HAVE_CERT) {
         json_cut_str(j, "subject", x->subject, x->subject_len, x->subject_cut);
