@@ -11,6 +11,15 @@
 struct bw_bytes { const uint8_t *ptr; size_t len; };           /* borrowed view */
 struct bw_cur   { const uint8_t *base; size_t len, off; bool bad; };
 
+/* Big-endian fields of bytes a bw_cur_take() has already vouched for (compilers make each one
+ * load and a byte swap). */
+static inline uint16_t bw_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t bw_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t bw_be64(const uint8_t *p) { return ((uint64_t)bw_be32(p) << 32) | bw_be32(p + 4); }
+
 static inline struct bw_cur bw_cur_init(const uint8_t *p, size_t len)
 { struct bw_cur c = { p, len, 0, false }; return c; }
 
@@ -35,8 +44,7 @@ static inline uint8_t bw_cur_u8(struct bw_cur *c)
 static inline uint16_t bw_cur_be16(struct bw_cur *c)
 {
     const uint8_t *p;
-    if (!bw_cur_take(c, 2, &p)) return 0;
-    return (uint16_t)((p[0] << 8) | p[1]);
+    return bw_cur_take(c, 2, &p) ? bw_be16(p) : 0;
 }
 
 static inline uint16_t bw_cur_le16(struct bw_cur *c)
@@ -49,8 +57,7 @@ static inline uint16_t bw_cur_le16(struct bw_cur *c)
 static inline uint32_t bw_cur_be32(struct bw_cur *c)
 {
     const uint8_t *p;
-    if (!bw_cur_take(c, 4, &p)) return 0;
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+    return bw_cur_take(c, 4, &p) ? bw_be32(p) : 0;
 }
 
 static inline uint32_t bw_cur_le32(struct bw_cur *c)

@@ -33,7 +33,7 @@ struct bw_scrub_result {
     bool   checksum_set;              /* the TCP checksum was computed anew (whole segment captured)
                                        * or updated for the overwritten bytes (cut by snaplen) */
     size_t wire_len;                  /* the frame's length on the wire by its IP header (cut by
-                                       * snaplen: more than captured); 0 when not known */
+                                       * snaplen: more than captured); 0 when not TCP */
 };
 
 /* Overwrite, in place, the payload bytes of `frame` that m covers with BW_EVIDENCE_FILL, then

@@ -56,6 +56,8 @@ struct bw_packet {
     const uint8_t *payload;       /* TCP payload as captured */
     size_t   payload_len;         /* bytes of payload captured */
     size_t   seg_len;             /* payload length per the IP header; > payload_len when snaplen cut it */
+    size_t   ip_len;              /* the IP packet's length per its header (captured, when the header
+                                   * leaves it to segmentation offload); > l3_len when cut */
     bool     tcp_options_cut;     /* snaplen cut the TCP options: nothing of the payload captured */
 };
 

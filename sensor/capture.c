@@ -285,13 +285,19 @@ void bw_capture_set_idle(struct bw_capture *c, int ms)
     if (ms > 0) c->idle_ms = ms;
 }
 
+/* Negative or absurd times in a hostile file are clamped, never trusted for arithmetic. */
+static uint64_t ts_of(int64_t sec, int64_t usec)
+{
+    return (uint64_t)(sec < 0 ? 0 : sec) * 1000000u + (uint64_t)(usec < 0 ? 0 : usec) % 1000000u;
+}
+
 int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, uint64_t *ts_us,
                     char *err, size_t errlen)
 {
     if (c->own) {
         int64_t sec, usec;
         int rc = own_next(c, data, caplen, &sec, &usec, err, errlen);
-        if (rc == 1) *ts_us = (uint64_t)(sec < 0 ? 0 : sec) * 1000000u + (uint64_t)(usec < 0 ? 0 : usec) % 1000000u;
+        if (rc == 1) *ts_us = ts_of(sec, usec);
         return rc;
     }
     struct pcap_pkthdr *h;
@@ -311,10 +317,7 @@ int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, 
     if (rc == 1) {
         *data = d;
         *caplen = h->caplen;
-        /* Negative or absurd times in a hostile file are clamped, never trusted for arithmetic. */
-        uint64_t sec = h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec;
-        uint64_t usec = h->ts.tv_usec < 0 ? 0 : (uint64_t)h->ts.tv_usec % 1000000u;
-        *ts_us = sec * 1000000u + usec;
+        *ts_us = ts_of(h->ts.tv_sec, h->ts.tv_usec);
         return 1;
     }
     if (rc == 0) return 2;                         /* live timeout */

@@ -54,13 +54,6 @@ static bool header_room(const struct bw_cur *c, size_t wire_len, size_t n, enum 
     return true;
 }
 
-/* Fields of a header whose bytes the cursor has already vouched for (bw_cur_take). */
-static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 /* TCP header at the cursor, payload up to the end of the IP packet. */
 static enum bw_decode_res decode_tcp(struct bw_cur *c, size_t wire_len, struct bw_packet *out)
 {
@@ -70,13 +63,14 @@ static enum bw_decode_res decode_tcp(struct bw_cur *c, size_t wire_len, struct b
     const uint8_t *h;
     if (!bw_cur_take(c, TCP_MIN_HDR, &h))       /* unreachable after the room check; fail closed */
         return BW_DEC_MALFORMED;
-    out->sport = rd16(h);
-    out->dport = rd16(h + 2);
-    out->seq = rd32(h + 4);
-    out->ack = rd32(h + 8);
+    out->ip_len = wire_len;
+    out->sport = bw_be16(h);
+    out->dport = bw_be16(h + 2);
+    out->seq = bw_be32(h + 4);
+    out->ack = bw_be32(h + 8);
     size_t doff = (size_t)(h[12] >> 4) * 4;
     out->tcp_flags = h[13];
-    out->win = rd16(h + 14);                    /* then checksum (never verified), urgent pointer */
+    out->win = bw_be16(h + 14);                 /* then checksum (never verified), urgent pointer */
     if (doff < TCP_MIN_HDR)                     /* data offset inside the fixed header: a lie */
         return BW_DEC_MALFORMED;
     if (!header_room(c, wire_len, doff - TCP_MIN_HDR, &why)) {
@@ -109,8 +103,8 @@ static enum bw_decode_res decode_ipv4(struct bw_bytes ip, struct bw_packet *out,
     if (!bw_cur_take(&h, IPV4_MIN_HDR, &fixed)) /* fixed header cut by snaplen */
         return BW_DEC_TRUNCATED;
     uint8_t vihl = fixed[0];                    /* then DSCP/ECN */
-    size_t total = rd16(fixed + 2);             /* then identification */
-    uint16_t frag = rd16(fixed + 6);            /* then TTL */
+    size_t total = bw_be16(fixed + 2);          /* then identification */
+    uint16_t frag = bw_be16(fixed + 6);         /* then TTL */
     uint8_t proto = fixed[9];                   /* then the header checksum: never verified */
     struct bw_bytes src = { fixed + 12, 4 };
     struct bw_bytes dst = { fixed + 16, 4 };

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include "bw_cursor.h"
 #include "bw_flow.h"
 
 _Static_assert(sizeof(struct bw_flow) == 128, "a flow record is two cache lines");
@@ -89,25 +90,17 @@ struct bw_flow *bw_flow_at(const struct bw_flow_table *t, uint32_t idx1)
     return at(t, idx1);
 }
 
-/* Bytes as big-endian numbers: compilers make each one load and a byte swap. */
-static inline uint32_t be32_at(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline uint64_t be64_at(const uint8_t *p) { return ((uint64_t)be32_at(p) << 32) | be32_at(p + 4); }
-
 /* memcmp's order of two addresses, without a call per packet */
 static inline int addr_cmp(const uint8_t *x, const uint8_t *y, bool v4)
 {
     uint64_t a, b;
     if (v4) {
-        a = be32_at(x);
-        b = be32_at(y);
+        a = bw_be32(x);
+        b = bw_be32(y);
     } else {
-        a = be64_at(x);
-        b = be64_at(y);
-        if (a == b) { a = be64_at(x + 8); b = be64_at(y + 8); }
+        a = bw_be64(x);
+        b = bw_be64(y);
+        if (a == b) { a = bw_be64(x + 8); b = bw_be64(y + 8); }
     }
     return (a > b) - (a < b);
 }

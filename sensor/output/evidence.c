@@ -112,12 +112,8 @@ void bw_evidence_scrub(int dlt, uint8_t *frame, size_t caplen, const struct bw_e
     uint8_t *tcp = (uint8_t *)(uintptr_t)tcp_header(frame, &pk);
     if (!tcp) return;
     out->tcp = true;
-    /* The IP header's own length (decode read its fixed part): what the frame was on the wire,
-     * link header included, so that a frame cut by the snaplen shows as cut. */
-    size_t ip_len = 0;
-    if (pk.ip_ver == 4) ip_len = (size_t)pk.l3[2] << 8 | pk.l3[3];              /* 0: offload, unknown */
-    else if (pk.l3[4] | pk.l3[5]) ip_len = 40 + ((size_t)pk.l3[4] << 8 | pk.l3[5]);   /* 0: jumbogram */
-    if (ip_len) out->wire_len = (size_t)(pk.l3 - frame) + ip_len;
+    /* what the frame was on the wire by its IP header, so that one cut by the snaplen shows as cut */
+    out->wire_len = (size_t)(pk.l3 - frame) + pk.ip_len;
     size_t alen = pk.ip_ver == 4 ? 4 : 16;
     bool from_cli = pk.ip_ver == m->ip_ver && memcmp(pk.src, m->cli, alen) == 0 && pk.sport == m->cli_port;
     uint8_t dir = from_cli ? BW_DIR_TOSERVER : BW_DIR_TOCLIENT;

@@ -161,6 +161,9 @@ static struct res run_st(int dlt, const uint8_t *bytes, size_t len, struct bw_de
         CHECK(r.pl_off + r.p.payload_len <= r.l3_off + r.p.l3_len);
         CHECK(r.pl_off + r.p.payload_len <= len);
         CHECK(r.p.payload_len <= r.p.seg_len);
+        /* the IP length per the header: what was captured of it and more, headers and payload */
+        CHECK(r.p.ip_len >= r.p.l3_len);
+        if (!r.p.tcp_options_cut) CHECK_EQ(r.pl_off - r.l3_off + r.p.seg_len, r.p.ip_len);
         CHECK_EQ(r.p.ts_us, TS);
     }
     /* The reader's quick look at every frame decoded here: when it finds a pair, a full decode
