@@ -31,15 +31,28 @@ int bw_capture_open_file(struct bw_capture **out, const char *path, const char *
 int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen, int buffer_mib,
                          const char *bpf, bool (*dlt_ok)(int), char *err, size_t errlen) BW_WARN_UNUSED;
 
-/* Next packet: 1 = a packet (views valid until the next call), 0 = end of file (or
- * bw_capture_break), 2 = live and no packet for BW_CAPTURE_IDLE_MS or a signal arrived (call
- * again), negative = error (err filled). */
+/* Next packet: 1 = a packet (views valid until the next call, or kept: see below), 0 = end of
+ * file (or bw_capture_break), 2 = live and no packet for BW_CAPTURE_IDLE_MS or a signal arrived
+ * (call again), 3 = kept and every buffer still held (release, then call again), negative =
+ * error (err filled). */
 int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, uint64_t *ts_us,
                     char *err, size_t errlen);
 int  bw_capture_dlt(const struct bw_capture *c);
 /* Files: true when the sensor reads the records itself (a regular classic pcap file), false when
  * libpcap does (pcapng, stdin, other formats, live). */
 bool bw_capture_reads_records(const struct bw_capture *c);
+/* Files the sensor reads itself: packets stay valid past the next call, so that others (the
+ * workers) may read them where they are, without a copy. The file is read in chunks, one per
+ * buffer of BW_CAPTURE_CHUNKS in turn, numbered from 0 (bw_capture_chunk: the last packet's); a
+ * packet stays valid until its chunk is released, and bw_capture_next returns 3 when the next
+ * buffer still holds chunk bw_capture_held(). Returns false when this capture cannot keep
+ * (libpcap reads it, or no memory): its packets are valid until the next call, as always. */
+#define BW_CAPTURE_CHUNKS 8
+bool bw_capture_keep(struct bw_capture *c);
+uint64_t bw_capture_chunk(const struct bw_capture *c);
+uint64_t bw_capture_held(const struct bw_capture *c);
+/* Every chunk below `below` may be overwritten. */
+void bw_capture_release(struct bw_capture *c, uint64_t below);
 /* Files: bytes of the file consumed so far (for progress); 0 when unknown (stdin, live). */
 uint64_t bw_capture_offset(struct bw_capture *c);
 /* Live only: kernel counters. Returns 0 or BW_EIO. */

@@ -120,6 +120,9 @@ void bw_pipeline_prefault(struct bw_pipeline *p);
 /* End of capture: finish every session (flush, close, verdicts, session records), report the
  * refusals not yet in a capacity record. */
 void bw_pipeline_finish(struct bw_pipeline *p);
+/* After finish and the stats taken of it: nDPI's module goes back now, on the caller's thread
+ * (each worker gives back its own while the others do). Later stats show no nDPI slots. */
+void bw_pipeline_release_dpi(struct bw_pipeline *p);
 /* The exposure report as of now (SIGUSR1, --report-interval): the ended sessions' report copied
  * into snap (bw_report_new(BW_REPORT_BROKERS_MAX)), plus every confirmed broker session still
  * open, as far as it has gone. The run's own report is left as it is (each session is added to

@@ -60,6 +60,9 @@ bool bw_ring_drained(struct bw_ring *r);
  * release(): done with it; the room goes back to the producer in batches, so release_all()
  * before waiting. */
 const struct bw_ring_msg *bw_ring_peek(struct bw_ring *r);
+/* The message after m (what peek() returned, not yet released) if it was published when peek()
+ * last looked, else NULL: a look ahead (to prefetch what it points at), valid as long as m. */
+const struct bw_ring_msg *bw_ring_peek_next(const struct bw_ring *r, const struct bw_ring_msg *m);
 void bw_ring_release(struct bw_ring *r, const struct bw_ring_msg *m);
 void bw_ring_release_all(struct bw_ring *r);
 

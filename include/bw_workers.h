@@ -22,8 +22,10 @@
 struct bw_workers;
 
 /* n workers (1..BW_WORKERS_MAX) over cfg (kept by pointer); live: a live capture or a paced
- * replay (each packet is handed on at once rather than in batches, so records leave promptly). Returns 0, BW_EINVAL or BW_ENOMEM (the pools of
- * some worker could not be made: *failed_worker says which config was too big). */
+ * replay (each packet is handed on at once rather than in batches, so records leave promptly).
+ * The workers' pipelines are made side by side, on short-lived threads that have ended when this
+ * returns. Returns 0, BW_EINVAL or the first worker's error (BW_ENOMEM: its pools could not be
+ * made). */
 int  bw_workers_new(struct bw_workers **out, const struct bw_config *cfg, unsigned n, bool live,
                     const struct bw_dissector *const *tab, size_t ntab) BW_WARN_UNUSED;
 unsigned bw_workers_count(const struct bw_workers *ws);
@@ -39,6 +41,14 @@ int  bw_workers_start(struct bw_workers *ws) BW_WARN_UNUSED;
 /* One captured frame (borrowed). Waits while the chosen worker's ring is full, handing records
  * on meanwhile; never drops. */
 void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts_us);
+/* A frame that stays where it is until bw_workers_kept_done says so (a file read in chunks the
+ * capture keeps, bw_capture_keep): handed on by reference, not copied. chunk: its chunk's number;
+ * chunks come in order. */
+void bw_workers_packet_kept(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts,
+                            uint64_t chunk);
+/* Wait (delivering records meanwhile) until no worker reads chunk `chunk` or one before it any
+ * more; returns the lowest chunk some worker may still read (every one below it is done). */
+uint64_t bw_workers_kept_done(struct bw_workers *ws, uint64_t chunk);
 /* Live and quiet: the wall clock for every worker's timers (bw_pipeline_clock). */
 void bw_workers_clock(struct bw_workers *ws, uint64_t now_us);
 /* Hand the records waiting in the workers' rings to the sinks (the writer's work); then, with

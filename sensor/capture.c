@@ -29,6 +29,12 @@ struct bw_capture {
     struct bw_pcapfile_fmt fmt;
     uint8_t *buf;                  /* BW_CAPTURE_READ_BUF bytes: [off, have) not yet taken */
     size_t have, off;
+    /* Kept packets (bw_capture_keep): buf is one of nchunks buffers, each holding one chunk of
+     * the file in turn; chunk `gen` is in buf, and a buffer is filled again only when the chunk
+     * it holds is released (below `released`). */
+    uint8_t *chunk[BW_CAPTURE_CHUNKS];
+    unsigned nchunks;
+    uint64_t gen, released;
     uint64_t fpos;                 /* file offset of buf + have */
     bool eof;
     bool filtered;                 /* prog holds the BPF filter */
@@ -46,6 +52,7 @@ struct bw_capture {
  * then the caller's use). Larger than the largest record (16 + 262144 bytes); small enough to
  * stay in the core's cache while its packets are used (1 MiB was slower here). */
 #define BW_CAPTURE_READ_BUF (512u * 1024u)
+#define BW_CAPTURE_HELD 3              /* bw_capture_next's "every buffer held" */
 
 /* A regular file of classic pcap records is read by the sensor itself, after libpcap has opened
  * it and checked its header (link type, snapshot length). A byte-swapped file only when its link
@@ -63,17 +70,30 @@ static void own_reading(struct bw_capture *c)
     if (c->fmt.swapped && dlt != DLT_EN10MB && dlt != DLT_RAW && dlt != DLT_IPV4 && dlt != DLT_IPV6) return;
     int snap = pcap_snapshot(c->pc);
     if (snap <= 0 || (unsigned)snap > BW_PCAPFILE_MAXSNAP) return;
-    if (!(c->buf = malloc(BW_CAPTURE_READ_BUF))) return;
+    if (!(c->buf = c->chunk[0] = malloc(BW_CAPTURE_READ_BUF))) return;
+    c->nchunks = 1;
+    c->gen = c->released = 0;
     c->fmt.snapshot = (uint32_t)snap;
     c->fd = fd;
     c->fpos = BW_PCAPFILE_HDR;
     c->own = true;
 }
 
-/* More of the file into the buffer, after what is left of it. */
+/* More of the file into the buffer, after what is left of it. Kept: into the next buffer, where
+ * the record begun in this one is copied first; BW_CAPTURE_HELD while that buffer's chunk is
+ * not released. */
 static int own_fill(struct bw_capture *c, char *err, size_t errlen)
 {
-    if (c->off) {
+    if (c->nchunks > 1 && c->fpos > BW_PCAPFILE_HDR) {
+        uint64_t next = c->gen + 1;
+        if (next >= c->released + c->nchunks) return BW_CAPTURE_HELD;
+        uint8_t *nb = c->chunk[next % c->nchunks];
+        memcpy(nb, c->buf + c->off, c->have - c->off);
+        c->have -= c->off;
+        c->off = 0;
+        c->buf = nb;
+        c->gen = next;
+    } else if (c->off) {
         memmove(c->buf, c->buf + c->off, c->have - c->off);
         c->have -= c->off;
         c->off = 0;
@@ -389,12 +409,33 @@ void bw_capture_break(struct bw_capture *c)
     if (c->pc) pcap_breakloop(c->pc);
 }
 
+bool bw_capture_keep(struct bw_capture *c)
+{
+    if (!c->own) return false;
+    if (c->nchunks > 1) return true;
+    for (unsigned i = 1; i < BW_CAPTURE_CHUNKS; i++)
+        if (!(c->chunk[i] = malloc(BW_CAPTURE_READ_BUF))) {
+            while (--i) { free(c->chunk[i]); c->chunk[i] = NULL; }
+            return false;
+        }
+    c->nchunks = BW_CAPTURE_CHUNKS;
+    return true;
+}
+
+uint64_t bw_capture_chunk(const struct bw_capture *c) { return c->gen; }
+uint64_t bw_capture_held(const struct bw_capture *c) { return c->gen + 1 - c->nchunks; }
+
+void bw_capture_release(struct bw_capture *c, uint64_t below)
+{
+    if (below > c->released) c->released = below > c->gen ? c->gen : below;
+}
+
 void bw_capture_close(struct bw_capture *c)
 {
     if (!c) return;
     if (c->filtered) pcap_freecode(&c->prog);
     if (c->pc) pcap_close(c->pc);
-    free(c->buf);
+    for (unsigned i = 0; i < BW_CAPTURE_CHUNKS; i++) free(c->chunk[i]);
     free(c->iobuf);
     free(c);
 }

@@ -1,7 +1,13 @@
 /* classify.c: nDPI (Debian 12's 4.2) behind a small interface; the only <ndpi_api.h> user.
  * Owns the detection module and a slot pool of ndpi_flow_struct, sized once at startup.
  * nDPI's own allocations go through counting hooks so its memory shows in the stats; those hooks
- * are process-wide because nDPI's allocator API has no context pointer (the one global here). */
+ * are process-wide because nDPI's allocator API has no context pointer (the one global here).
+ * Modules may be made and freed on several threads at once (the workers set up in parallel):
+ * what nDPI keeps process-wide is set once before the first (the allocator hooks, libgcrypt's
+ * initialisation, which nDPI would otherwise do on its first module without a lock). nDPI 4.2
+ * keeps one more process-wide counter, of patricia trees made, for its debug output only. */
+#include <gcrypt.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -40,13 +46,25 @@ struct bw_classify {
     struct bw_classify_stats st;
 };
 
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+
+static void process_init(void)
+{
+    set_ndpi_malloc(count_malloc);
+    set_ndpi_free(count_free);
+    /* what ndpi_init_detection_module does when libgcrypt is not initialised yet */
+    if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
+        gcry_check_version(NULL);
+        gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+    }
+}
+
 struct bw_classify *bw_classify_new(uint32_t max_slots, int *err)
 {
     struct bw_classify *c = calloc(1, sizeof *c);
     *err = BW_ENOMEM;
     if (!c || max_slots == 0) { if (c) *err = BW_EINVAL; goto fail; }
-    set_ndpi_malloc(count_malloc);
-    set_ndpi_free(count_free);
+    pthread_once(&process_once, process_init);
     c->ndpi = ndpi_init_detection_module(ndpi_no_prefs);
     if (!c->ndpi) goto fail;
     NDPI_PROTOCOL_BITMASK all;

@@ -338,9 +338,10 @@ static void pace(struct pacer *pc, uint64_t ts, struct run *r)
     while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) != 0) {}
 }
 
-/* Read one capture to its end. Returns 0, or 1 after printing one line about the failure. */
-static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
-                      struct bw_progress *prog, uint64_t done_before)
+/* Read one capture to its end. Returns 0, or 1 after printing one line about the failure.
+ * kept: the workers read the frames where the capture keeps them (see run_source). */
+static int read_source(struct run *r, struct bw_capture *cap, bool kept, struct pacer *pc,
+                       struct bw_progress *prog, uint64_t done_before)
 {
     struct bw_workers *ws = r->ws;
     uint64_t n = 0;
@@ -356,7 +357,8 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
         if (rc == 1) {
             if (pc) pace(pc, ts, r);
             if (stop_requested) return 0;
-            bw_workers_packet(ws, dlt, data, caplen, ts);
+            if (kept) bw_workers_packet_kept(ws, dlt, data, caplen, ts, bw_capture_chunk(cap));
+            else bw_workers_packet(ws, dlt, data, caplen, ts);
             n++;
             if (r->live) {
                 /* A clock read every 64 packets: upkeep (flush, timers) at most every 10 ms. */
@@ -387,10 +389,26 @@ static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
             service(r);
             continue;
         }
+        if (rc == 3) {                             /* kept: the workers free a buffer */
+            bw_capture_release(cap, bw_workers_kept_done(ws, bw_capture_held(cap)));
+            continue;
+        }
         if (rc == 0) return 0;
         fprintf(stderr, "brokerwatch: %s\n", err);
         return 1;
     }
+}
+
+/* With workers, a file the sensor reads itself is read in chunks the capture keeps, and every
+ * frame is handed on by reference instead of copied into a worker's ring; so the capture stays
+ * open until every worker has handled every frame of it. */
+static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
+                      struct bw_progress *prog, uint64_t done_before)
+{
+    bool kept = bw_workers_count(r->ws) > 1 && bw_capture_keep(cap);
+    int rc = read_source(r, cap, kept, pc, prog, done_before);
+    if (kept) bw_workers_sync(r->ws);
+    return rc;
 }
 
 /* Files made by this run as root go to USER, so that USER can rotate, reopen and remove them. */

@@ -1440,6 +1440,12 @@ void bw_pipeline_finish(struct bw_pipeline *p)
         if (p->sinks[i]->flush(p->sinks[i]) != 0) p->cnt.sink_errors++;
 }
 
+void bw_pipeline_release_dpi(struct bw_pipeline *p)
+{
+    bw_classify_free(p->dpi);
+    p->dpi = NULL;
+}
+
 /* Write every page once, keeping its contents (a read alone maps the shared zero page). */
 static void prefault(void *mem, size_t len)
 {

@@ -108,6 +108,20 @@ const struct bw_ring_msg *bw_ring_peek(struct bw_ring *r)
     }
 }
 
+const struct bw_ring_msg *bw_ring_peek_next(const struct bw_ring *r, const struct bw_ring_msg *m)
+{
+    uint64_t pos = r->c_tail + m->size;
+    for (int i = 0; i < 2; i++) {          /* past one pad at most */
+        if (pos >= r->c_head) return NULL; /* as far as peek() last saw published */
+        size_t end = room_to_end(r, pos);
+        if (end < HDR) { pos += end; continue; }
+        const struct bw_ring_msg *n = (const struct bw_ring_msg *)(r->buf + (pos & (r->size - 1)));
+        if (n->type == BW_RING_PAD) { pos += n->size; continue; }
+        return n;
+    }
+    return NULL;
+}
+
 void bw_ring_release(struct bw_ring *r, const struct bw_ring_msg *m)
 {
     r->c_tail += m->size;

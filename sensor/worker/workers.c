@@ -21,7 +21,10 @@
 #define OUT_RING_BYTES (2u << 20)   /* per worker: records waiting for the writer */
 #define BW_WORKERS_CLOCK_US 10000u  /* every worker's timers look 100 times a second */
 
-enum { MSG_PACKET = 1, MSG_CLOCK, MSG_STATS, MSG_REPORT, MSG_SYNC, MSG_FINISH };
+enum { MSG_PACKET = 1, MSG_KEPT, MSG_CLOCK, MSG_STATS, MSG_REPORT, MSG_SYNC, MSG_FINISH };
+
+/* MSG_KEPT: a frame read where the capture keeps it (bw_capture_keep), not copied */
+struct kept_ref { const uint8_t *data; uint64_t chunk; size_t caplen; };
 enum { OUT_RECORD = 1, OUT_NOTICE };
 
 struct bw_worker {
@@ -36,6 +39,8 @@ struct bw_worker {
     _Atomic uint32_t done;             /* the last control request answered */
     _Atomic uint64_t clock;            /* packet time of the last packet handled: every record
                                         * of it and before is in `out` already */
+    _Atomic uint64_t kept_chunk;       /* chunk of the last kept frame handled: none before it
+                                        * is read again */
     struct bw_stats snap;              /* MSG_STATS answer */
     struct bw_report *snaprep;         /* MSG_REPORT answer */
     int snaprep_rc;
@@ -241,6 +246,21 @@ static void *worker_main(void *arg)
             bw_pipeline_packet(w->pl, m->dlt, m->data, m->len, m->ts_us);
             atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
             break;
+        case MSG_KEPT: {
+            struct kept_ref ref;
+            /* the next frame was read in by the other core: its headers come in meanwhile */
+            const struct bw_ring_msg *nx = bw_ring_peek_next(&w->in, m);
+            if (nx && nx->type == MSG_KEPT) {
+                memcpy(&ref, nx->data, sizeof ref);
+                __builtin_prefetch(ref.data);
+                __builtin_prefetch(ref.data + 64);
+            }
+            memcpy(&ref, m->data, sizeof ref);
+            bw_pipeline_packet(w->pl, m->dlt, ref.data, ref.caplen, m->ts_us);
+            atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
+            atomic_store_explicit(&w->kept_chunk, ref.chunk, memory_order_release);
+            break;
+        }
         case MSG_CLOCK:
             /* A worker that has had no packet yet keeps no clock of its own (nothing to time
              * out), but it promises the same: every record it will write is of a later packet. */
@@ -259,11 +279,12 @@ static void *worker_main(void *arg)
         case MSG_FINISH:
             bw_pipeline_finish(w->pl);
             bw_pipeline_stats(w->pl, &w->snap);
+            bw_pipeline_release_dpi(w->pl);    /* the biggest teardown, each worker its own */
             break;
         }
         bool finish = m->type == MSG_FINISH;
         bw_ring_release(&w->in, m);
-        if (m->type != MSG_PACKET && m->type != MSG_CLOCK) {
+        if (m->type != MSG_PACKET && m->type != MSG_KEPT && m->type != MSG_CLOCK) {
             bw_ring_release_all(&w->in);
             bw_ring_publish(&w->out);          /* every record before the answer is out */
             atomic_store_explicit(&w->done, req, memory_order_release);
@@ -316,6 +337,41 @@ static uint32_t share(uint64_t total, unsigned n)
     return (uint32_t)(v ? v : 1);
 }
 
+/* One worker's pipeline and rings (its share of the caps is set). */
+static int worker_setup(struct bw_worker *w, const struct bw_dissector *const *tab, size_t ntab)
+{
+    int rc;
+    w->pl = calloc(1, sizeof *w->pl);
+    if (!w->pl) return BW_ENOMEM;
+    if ((rc = bw_pipeline_init(w->pl, &w->cfg, tab, ntab)) != 0) { free(w->pl); w->pl = NULL; return rc; }
+    bw_pipeline_share_known(w->pl, &w->ws->known);
+    if (!w->ws->threaded) return 0;
+    if ((rc = bw_ring_init(&w->in, IN_RING_BYTES)) != 0) return rc;
+    if ((rc = bw_ring_init(&w->out, OUT_RING_BYTES)) != 0) return rc;
+    w->ring_sink.name = "worker";
+    w->ring_sink.write = ring_write;
+    w->ring_sink.flush = ring_flush;
+    w->ring_sink.close = ring_close;
+    if (w->id == 0) w->ring_sink.capacity = ring_capacity;   /* one worker speaks for the queues */
+    w->pl->notice = ring_notice;
+    w->pl->notice_ctx = w;
+    return 0;
+}
+
+struct setup_job {
+    struct bw_worker *w;
+    const struct bw_dissector *const *tab;
+    size_t ntab;
+    int rc;
+};
+
+static void *setup_main(void *arg)
+{
+    struct setup_job *j = arg;
+    j->rc = worker_setup(j->w, j->tab, j->ntab);
+    return NULL;
+}
+
 int bw_workers_new(struct bw_workers **out, const struct bw_config *cfg, unsigned n, bool live,
                    const struct bw_dissector *const *tab, size_t ntab)
 {
@@ -328,7 +384,9 @@ int bw_workers_new(struct bw_workers **out, const struct bw_config *cfg, unsigne
     ws->live = live;
     ws->threaded = n > 1;
     bw_known_init(&ws->known);
-    int rc = 0;
+    struct setup_job job[BW_WORKERS_MAX];
+    pthread_t th[BW_WORKERS_MAX];
+    bool helper[BW_WORKERS_MAX] = { false };
     for (unsigned i = 0; i < n; i++) {
         struct bw_worker *w = &ws->w[i];
         w->ws = ws;
@@ -342,27 +400,26 @@ int bw_workers_new(struct bw_workers **out, const struct bw_config *cfg, unsigne
             w->cfg.dpi_slots = share(cfg->dpi_slots, n);
             if (cfg->evidence_memcap) w->cfg.evidence_memcap = (cfg->evidence_memcap + n - 1) / n;
         }
-        w->pl = calloc(1, sizeof *w->pl);
-        if (!w->pl) { rc = BW_ENOMEM; goto fail; }
-        if ((rc = bw_pipeline_init(w->pl, &w->cfg, tab, ntab)) != 0) { free(w->pl); w->pl = NULL; goto fail; }
-        bw_pipeline_share_known(w->pl, &ws->known);
-        if (ws->threaded) {
-            if ((rc = bw_ring_init(&w->in, IN_RING_BYTES)) != 0) goto fail;
-            if ((rc = bw_ring_init(&w->out, OUT_RING_BYTES)) != 0) goto fail;
-            w->ring_sink.name = "worker";
-            w->ring_sink.write = ring_write;
-            w->ring_sink.flush = ring_flush;
-            w->ring_sink.close = ring_close;
-            if (i == 0) w->ring_sink.capacity = ring_capacity;   /* one worker speaks for the queues */
-            w->pl->notice = ring_notice;
-            w->pl->notice_ctx = w;
+        job[i] = (struct setup_job){ w, tab, ntab, 0 };
+    }
+    /* Each worker's set-up (mostly its nDPI module, some 30 ms) on a thread of its own, worker 0
+     * on this one. The helpers end here, before the caller drops privileges (the workers' own
+     * threads start after: bw_workers_start). One that cannot start is done here instead. */
+    for (unsigned i = 1; i < n; i++) helper[i] = pthread_create(&th[i], NULL, setup_main, &job[i]) == 0;
+    setup_main(&job[0]);
+    for (unsigned i = 1; i < n; i++) {
+        if (helper[i]) pthread_join(th[i], NULL);
+        else setup_main(&job[i]);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (job[i].rc != 0) {
+            int rc = job[i].rc;
+            bw_workers_free(ws);
+            return rc;
         }
     }
     *out = ws;
     return 0;
-fail:
-    bw_workers_free(ws);
-    return rc;
 }
 
 unsigned bw_workers_count(const struct bw_workers *ws) { return ws->n; }
@@ -442,17 +499,15 @@ unsigned bw_workers_pick(uint8_t ip_ver, const uint8_t *a, const uint8_t *b, uns
     return (unsigned)(((h >> 32) * n) >> 32);
 }
 
-void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts)
+/* The reader's part for every frame: counters, clocks, and the worker that takes it. */
+static unsigned take(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts)
 {
     ws->packets++;
     if (!ws->earliest_us || ts < ws->earliest_us) ws->earliest_us = ts;
     if (ts > ws->latest_us) ws->latest_us = ts;
     /* the pipeline's packet clock, for packet-time timers of the caller (stats records) */
     if (ts > ws->now_us || ws->now_us - ts > (uint64_t)ws->cfg->flow_timeout_s * 1000000u) ws->now_us = ts;
-    if (!ws->threaded) {
-        bw_pipeline_packet(ws->w[0].pl, dlt, data, caplen, ts);
-        return;
-    }
+    if (!ws->threaded) return 0;
     /* Packet time is the whole capture's, not each worker's share of it: every hundredth of a
      * second of it reaches every worker, so idle timeouts end flows when they would with one
      * worker (whose clock every packet moves), not at the end of the capture. */
@@ -477,6 +532,24 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
         if (bw_decode_packet(dlt, data, caplen, ts, &pk, &scratch) == BW_DEC_TCP)
             i = bw_workers_pick(pk.ip_ver, pk.src, pk.dst, ws->n);
     }
+    return i;
+}
+
+static void handed(struct bw_workers *ws, struct bw_worker *w, struct bw_ring_msg *m)
+{
+    bw_ring_commit(&w->in, m);
+    if (ws->live) bw_ring_publish(&w->in);
+    /* the writer's turn now and then (the workers never wait long for room) */
+    if (++ws->since_deliver >= 256) bw_workers_deliver(ws, false);
+}
+
+void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts)
+{
+    unsigned i = take(ws, dlt, data, caplen, ts);
+    if (!ws->threaded) {
+        bw_pipeline_packet(ws->w[0].pl, dlt, data, caplen, ts);
+        return;
+    }
     struct bw_worker *w = &ws->w[i];
     size_t len = caplen <= bw_ring_max_data(&w->in) ? caplen : bw_ring_max_data(&w->in);
     struct bw_ring_msg *m = in_reserve(ws, i, len);
@@ -484,10 +557,43 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
     m->dlt = dlt;
     m->ts_us = ts;
     memcpy(m->data, data, len);
-    bw_ring_commit(&w->in, m);
-    if (ws->live) bw_ring_publish(&w->in);
-    /* the writer's turn now and then (the workers never wait long for room) */
-    if (++ws->since_deliver >= 256) bw_workers_deliver(ws, false);
+    handed(ws, w, m);
+}
+
+void bw_workers_packet_kept(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts,
+                            uint64_t chunk)
+{
+    if (!ws->threaded) { bw_workers_packet(ws, dlt, data, caplen, ts); return; }
+    unsigned i = take(ws, dlt, data, caplen, ts);
+    struct bw_worker *w = &ws->w[i];
+    struct kept_ref ref = { data, chunk, caplen };
+    struct bw_ring_msg *m = in_reserve(ws, i, sizeof ref);
+    m->type = MSG_KEPT;
+    m->dlt = dlt;
+    m->ts_us = ts;
+    memcpy(m->data, &ref, sizeof ref);
+    handed(ws, w, m);
+}
+
+uint64_t bw_workers_kept_done(struct bw_workers *ws, uint64_t chunk)
+{
+    unsigned spins = 0;
+    if (!ws->threaded) return UINT64_MAX;
+    for (;;) {
+        uint64_t below = UINT64_MAX;
+        for (unsigned i = 0; i < ws->n; i++) {
+            struct bw_worker *w = &ws->w[i];
+            /* an idle worker has read all it was given; a busy one reads no chunk before its
+             * last (kept frames are handed on in file order) */
+            if (bw_ring_drained(&w->in)) continue;
+            uint64_t c = atomic_load_explicit(&w->kept_chunk, memory_order_acquire);
+            if (c < below) below = c;
+        }
+        if (below > chunk) return below;
+        for (unsigned i = 0; i < ws->n; i++) bw_ring_publish(&ws->w[i].in);   /* what they wait for */
+        bw_workers_deliver(ws, false);
+        backoff(&spins);
+    }
 }
 
 void bw_workers_clock(struct bw_workers *ws, uint64_t now_us)

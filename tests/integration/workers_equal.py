@@ -6,10 +6,17 @@ of different workers interleave; flow_id is a per-run hash), the same exposure r
 totals, exposure classes, alerts, timeline) and the same packet count. Each capture is its own
 run, so a finding can only come from that capture.
 
+One more capture is made here from the bundled ones, long enough (over 6 MiB) that a file read
+with workers goes round the capture's kept buffers many times (workers read the frames where the
+reader keeps them): every bundled Ethernet IPv4 capture in turn, over and over, each copy with
+addresses of its own (checksums adjusted) and later times, so copies never meet in one flow,
+brute-force window or broker memory.
+
 usage: workers_equal.py BROKERWATCH PCAP...
 """
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +34,70 @@ def peer_captures():
             if f.endswith((".pcap", ".pcapng", ".cap")):
                 out.append(os.path.join(d, f))
     return sorted(out)
+
+
+def _csum_fix(b, at, old, new):
+    """RFC 1624: the ones' complement checksum at b[at:at+2] after 16-bit words old became new."""
+    hc = struct.unpack(">H", b[at:at + 2])[0]
+    c = ~hc & 0xffff
+    for o, n in zip(old, new):
+        c += (~o & 0xffff) + n
+        c = (c & 0xffff) + (c >> 16)
+        c = (c & 0xffff) + (c >> 16)
+    b[at:at + 2] = struct.pack(">H", ~c & 0xffff)
+
+
+def _segments(pcaps):
+    """The records (ts, bytes) of every Ethernet IPv4-only classic pcap among pcaps."""
+    out = []
+    for p in pcaps:
+        with open(p, "rb") as f:
+            b = f.read()
+        if len(b) < 24 or struct.unpack("<IHHiIII", b[:24])[0] != 0xa1b2c3d4 or struct.unpack("<I", b[20:24])[0] != 1:
+            continue
+        recs, o, ok = [], 24, True
+        while o + 16 <= len(b):
+            sec, usec, cl, wl = struct.unpack("<IIII", b[o:o + 16])
+            d = b[o + 16:o + 16 + cl]
+            if len(d) < 34 or d[12:14] != b"\x08\x00" or (d[14] >> 4) != 4:
+                ok = False
+                break
+            recs.append((sec * 1000000 + usec, wl, d))
+            o += 16 + cl
+        if ok and recs:
+            out.append(recs)
+    return out
+
+
+def long_capture(pcaps, path, size=6 << 20):
+    segs = _segments(pcaps)
+    out = bytearray(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
+    t, k = 1700000000 * 1000000, 0
+    while len(out) < size and segs:
+        for recs in segs:
+            k += 1
+            addrs = {}
+            t0 = recs[0][0]
+            for ts, wl, d in recs:
+                d = bytearray(d)
+                ihl = (d[14] & 15) * 4
+                old = [struct.unpack(">H", d[26 + i:28 + i])[0] for i in (0, 2, 4, 6)]
+                for a in (26, 30):
+                    orig = bytes(d[a:a + 4])
+                    if orig not in addrs:
+                        addrs[orig] = bytes((10, k >> 8, k & 255, len(addrs) + 1))
+                    d[a:a + 4] = addrs[orig]
+                new = [struct.unpack(">H", d[26 + i:28 + i])[0] for i in (0, 2, 4, 6)]
+                _csum_fix(d, 24, old, new)
+                frag = struct.unpack(">H", d[20:22])[0] & 0x1fff
+                if d[23] == 6 and not frag and len(d) >= 14 + ihl + 18:
+                    _csum_fix(d, 14 + ihl + 16, old, new)
+                when = t + max(0, ts - t0)
+                out += struct.pack("<IIII", when // 1000000, when % 1000000, len(d), wl) + d
+            t += max(0, recs[-1][0] - t0) + 1000000
+    with open(path, "wb") as f:
+        f.write(out)
+    return path
 
 
 def run(exe, pcap, workers, tmp):
@@ -61,6 +132,7 @@ def main():
     compared = 0
     alerts = 0
     with tempfile.TemporaryDirectory() as tmp:
+        pcaps.append(long_capture(sys.argv[2:], os.path.join(tmp, "long.pcap")))
         for pcap in pcaps:
             rc1, rec1, rep1, pk1 = run(exe, pcap, 1, tmp)
             for w in (2, 3):

@@ -3,7 +3,9 @@
  * without a filter), and files made from a real capture here: cut at every point of its first
  * records and of its last one, written in the other byte order, with nanosecond times, with a
  * snapshot length shorter than its packets, with a capture length past libpcap's limit, with
- * times past 2038 and fractions past a second. A pcapng file stays libpcap's. */
+ * times past 2038 and fractions past a second. A pcapng file stays libpcap's. Kept packets
+ * (bw_capture_keep, for the workers) stay as they were until their chunk is released, over a
+ * file of many chunks made from a real capture. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -137,6 +139,74 @@ static void derived(void)
     free(orig);
 }
 
+/* A file of many chunks (a real capture's records over and over, the header once), read with
+ * bw_capture_keep: every packet is libpcap's, and every packet of a chunk not yet released is
+ * still intact whenever the capture says all its buffers are held; then only the oldest chunk
+ * is released. */
+static void kept(void)
+{
+    size_t n;
+    uint8_t *orig = slurp(BW_SOURCE_DIR "/pcaps/mqtt_large_connect.pcap", &n);
+    CHECK(orig != NULL && n > 1000 && get32(orig) == 0xa1b2c3d4u);
+    if (!orig) return;
+    size_t want = (size_t)(BW_CAPTURE_CHUNKS + 4) * 512u * 1024u, len = 24;
+    uint8_t *big = malloc(want + n);
+    CHECK(big != NULL);
+    if (!big) { free(orig); return; }
+    memcpy(big, orig, 24);
+    while (len < want) { memcpy(big + len, orig + 24, n - 24); len += n - 24; }
+    const char *path = put("kept.pcap", big, len);
+    free(orig);
+    free(big);
+
+    char err[512], perr[PCAP_ERRBUF_SIZE];
+    pcap_t *ref = pcap_open_offline(path, perr);
+    struct bw_capture *cap = NULL;
+    CHECK(ref != NULL && bw_capture_open_file(&cap, path, NULL, NULL, err, sizeof err) == 0);
+    if (!ref || !cap) { if (ref) pcap_close(ref); bw_capture_close(cap); return; }
+    CHECK(bw_capture_keep(cap));
+    enum { MAXP = 200000 };
+    struct kp { const uint8_t *data; uint8_t *copy; size_t len; uint64_t chunk; } *kp = calloc(MAXP, sizeof *kp);
+    CHECK(kp != NULL);
+    size_t np = 0, oldest = 0, held = 0, broken = 0;
+    uint64_t released = 0, last_chunk = 0;
+    for (;;) {
+        const uint8_t *data;
+        size_t caplen;
+        uint64_t ts;
+        int r = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
+        if (r == 3) {
+            held++;
+            for (size_t i = oldest; i < np; i++)
+                if (kp[i].chunk >= released && memcmp(kp[i].data, kp[i].copy, kp[i].len) != 0) broken++;
+            uint64_t h = bw_capture_held(cap);
+            CHECK(h >= released);
+            released = h + 1;                          /* the oldest one only */
+            bw_capture_release(cap, released);
+            while (oldest < np && kp[oldest].chunk < released) { free(kp[oldest].copy); kp[oldest++].copy = NULL; }
+            continue;
+        }
+        struct pcap_pkthdr *ph;
+        const u_char *pd;
+        int r1 = pcap_next_ex(ref, &ph, &pd);
+        if (r != 1) { CHECK(r == 0 && r1 == -2); break; }
+        CHECK(r1 == 1 && ph->caplen == caplen && memcmp(pd, data, caplen) == 0);
+        CHECK(bw_capture_chunk(cap) >= last_chunk);
+        last_chunk = bw_capture_chunk(cap);
+        if (!kp || np >= MAXP || r1 != 1) break;
+        kp[np] = (struct kp){ data, malloc(caplen ? caplen : 1), caplen, last_chunk };
+        if (kp[np].copy) memcpy(kp[np].copy, data, caplen);
+        np++;
+    }
+    CHECK(broken == 0);
+    CHECK(held >= 4);                                  /* the buffers went round */
+    CHECK(last_chunk >= BW_CAPTURE_CHUNKS + 3);
+    for (size_t i = oldest; i < np; i++) free(kp[i].copy);
+    free(kp);
+    pcap_close(ref);
+    bw_capture_close(cap);
+}
+
 static void directory(const char *dir, const char *bpf, int depth)
 {
     DIR *d = opendir(dir);
@@ -168,6 +238,7 @@ int main(void)
 {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     derived();
+    kept();
     directory(BW_SOURCE_DIR "/pcaps", NULL, 0);
     directory(BW_SOURCE_DIR "/pcaps", "tcp port 1883", 0);
     directory(BW_SOURCE_DIR "/../shared/pcaps/peers", NULL, 0);   /* when they are there */

@@ -25,7 +25,7 @@ static void test_ring_order_and_wrap(void)
     CHECK(bw_ring_peek(&r) == NULL);
     /* many rounds through the buffer with sizes that leave every kind of tail (pad or none) */
     uint32_t next_w = 0, next_r = 0;
-    int bad = 0;
+    int bad = 0, looked = 0;
     for (int round = 0; round < 20000; round++) {
         size_t len = (size_t)(round * 37) % 3000;
         struct bw_ring_msg *m = bw_ring_reserve(&r, len);
@@ -37,6 +37,12 @@ static void test_ring_order_and_wrap(void)
                 memcpy(&v, c->data, 4);
                 if (v != next_r || c->type != 7 || c->ts_us != v) bad++;
                 for (size_t i = 4; i < c->len; i++) if (c->data[i] != (uint8_t)(v + i)) { bad++; break; }
+                /* the look ahead: the next one, past a pad, until the last published */
+                const struct bw_ring_msg *nx = bw_ring_peek_next(&r, c);
+                uint32_t nv = 0;
+                if (nx) memcpy(&nv, nx->data, 4);
+                if (nx ? nv != v + 1 || nx->type != 7 : v + 1 != next_w) bad++;
+                looked += nx != NULL;
                 next_r++;
                 bw_ring_release(&r, c);
             }
@@ -69,6 +75,7 @@ static void test_ring_order_and_wrap(void)
     }
     bw_ring_release_all(&r);
     CHECK_EQ(bad, 0);
+    CHECK(looked > 10000);
     CHECK_EQ(next_r, next_w);
     CHECK(next_w > 20000 / 2);
     /* unpublished messages are not seen; too big a message is refused outright */
