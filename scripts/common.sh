@@ -13,7 +13,7 @@ BW_PY=/usr/bin/python3
 # pages, the unit and the package are checked by test_install.sh and test_package.sh; tshark: it
 # reads back the evidence captures (test_evidence.sh) and the certificates (eve_types.py); dbus:
 # a private bus whose libpcap capture is an interface of a link type the sensor refuses).
-BW_BUILD_PKGS=(tcpreplay cmake gcc clang libclang-rt-14-dev pkg-config libpcap-dev libndpi-dev
+BW_BUILD_PKGS=(tcpreplay cmake gcc clang libclang-rt-14-dev pkg-config libpcap-dev libndpi-dev libgcrypt20-dev
                libhiredis-dev libssl-dev libjansson-dev libcap-ng-dev libseccomp-dev python3 iproute2
                tcpdump redis-server chromium fonts-dejavu-core mandoc systemd dpkg-dev logrotate
                util-linux dbus tshark)
