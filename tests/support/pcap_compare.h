@@ -18,8 +18,10 @@ struct pcap_cmp {
     char why[512];                  /* empty when both read the same */
 };
 
-/* 0 = the same, 1 = they differ (c->why), -1 = neither opened it (not a file either reads). */
-static inline int pcap_compare(const char *path, const char *bpf, struct pcap_cmp *c)
+/* 0 = the same, 1 = they differ (c->why), -1 = neither opened it (not a file either reads).
+ * keep: bw_capture keeps the packets (bw_capture_keep: read ahead in chunks), each chunk released
+ * when the next is wanted. */
+static inline int pcap_compare(const char *path, const char *bpf, bool keep, struct pcap_cmp *c)
 {
     char err[512] = "", perr[PCAP_ERRBUF_SIZE] = "";
     memset(c, 0, sizeof *c);
@@ -45,6 +47,12 @@ static inline int pcap_compare(const char *path, const char *bpf, struct pcap_cm
         pcap_freecode(&prog);
     }
     c->own_read = bw_capture_reads_records(cap);
+    if (keep && c->own_read && !bw_capture_keep(cap)) {
+        snprintf(c->why, sizeof c->why, "bw_capture_keep refused a file it reads itself");
+        pcap_close(ref);
+        bw_capture_close(cap);
+        return 1;
+    }
     int rc = 0;
     for (;;) {
         struct pcap_pkthdr *h;
@@ -54,7 +62,9 @@ static inline int pcap_compare(const char *path, const char *bpf, struct pcap_cm
         size_t caplen;
         uint64_t ts;
         err[0] = '\0';
-        int r2 = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err);
+        int r2;
+        while ((r2 = bw_capture_next(cap, &data, &caplen, &ts, err, sizeof err)) == 3)
+            bw_capture_release(cap, bw_capture_chunk(cap));
         if (r1 == 1 && r2 == 1) {
             uint64_t sec = h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec;
             uint64_t usec = h->ts.tv_usec < 0 ? 0 : (uint64_t)h->ts.tv_usec % 1000000u;
