@@ -1,10 +1,11 @@
-/* workers.c: the reader's side (pick a worker, copy the packet into its ring), the workers'
+/* workers.c: the reader's side (pick a worker, copy the packet into its ring, or a reference to
+ * it where the capture keeps it), the workers'
  * threads (each runs its own pipeline on what its ring brings), and the writer (records from
  * every worker's ring to the sinks, in the reader's thread). Control requests (clock, stats,
  * report, finish) travel in the packet rings, so a worker answers them between two packets, in
  * order. Owns the threads, the rings and the pipelines; the sinks and the evidence writer are
  * the caller's. No lock anywhere on the packet path: the rings are the only shared memory
- * besides the known-broker table (bw_known.h). */
+ * besides the known-broker table (bw_known.h) and the kept frames, which the workers only read. */
 #include "bw_workers.h"
 
 #include <pthread.h>
