@@ -248,13 +248,13 @@ static void *worker_main(void *arg)
             atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
             break;
         case MSG_KEPT: {
-            struct kept_ref ref;
+            struct kept_ref ref, next;
             /* the next frame was read in by the other core: its headers come in meanwhile */
             const struct bw_ring_msg *nx = bw_ring_peek_next(&w->in, m);
             if (nx && nx->type == MSG_KEPT) {
-                memcpy(&ref, nx->data, sizeof ref);
-                __builtin_prefetch(ref.data);
-                __builtin_prefetch(ref.data + 64);
+                memcpy(&next, nx->data, sizeof next);
+                __builtin_prefetch(next.data);
+                __builtin_prefetch(next.data + 64);
             }
             memcpy(&ref, m->data, sizeof ref);
             bw_pipeline_packet(w->pl, m->dlt, ref.data, ref.caplen, m->ts_us);
