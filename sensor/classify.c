@@ -1,15 +1,16 @@
 /* classify.c: nDPI (Debian 12's 4.2) behind a small interface; the only <ndpi_api.h> user.
  * Owns the detection module and a slot pool of ndpi_flow_struct, sized once at startup.
- * nDPI's own allocations go through counting hooks so its memory shows in the stats; those hooks
- * are process-wide because nDPI's allocator API has no context pointer (the one global here).
+ * nDPI's own allocations go through counting hooks so each module's memory shows in its worker's
+ * stats; the hooks are process-wide, and find the module through a thread-local pointer, because
+ * nDPI's allocator API has no context argument.
  * Modules may be made and freed on several threads at once (the workers set up in parallel):
  * what nDPI keeps process-wide is set once before the first (the allocator hooks, libgcrypt's
  * initialisation, which nDPI would otherwise do on its first module without a lock). nDPI 4.2
  * keeps one more process-wide counter, of patricia trees made, for its debug output only. */
 #include <gcrypt.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ndpi/ndpi_api.h>
@@ -17,15 +18,67 @@
 
 #define SLOT_CHUNK 1024
 
-static _Atomic uint64_t ndpi_bytes;          /* nDPI's allocator has no context argument */
+/* A module's making: nDPI 4.2 makes some 100,000 small blocks (its protocol tables and IP
+ * trees, 4.6 MB) and frees them only with the module. They are cut from large blocks of the
+ * module's own instead, and nDPI's frees of them do nothing: the blocks go as a whole after the
+ * module. Kept in malloc's bins, their teardown (and the consolidation of the bins after it)
+ * took about as long as the making, and two modules made at once contended in malloc. */
+#define ARENA_BLOCK  (1u << 20)
+#define ARENA_BLOCKS 64                /* 64 MiB at most; what would not fit comes from malloc */
+#define ARENA_LARGE  (ARENA_BLOCK / 4) /* blocks larger than this come from malloc */
 
-/* Each block carries its size in front so the free hook can subtract it. */
+struct arena {
+    uint8_t *block[ARENA_BLOCKS];
+    unsigned n;
+    size_t used;                       /* in block[n - 1] */
+};
+
+struct bw_classify {
+    struct ndpi_detection_module_struct *ndpi;
+    struct arena arena;                /* what the module was made of */
+    bool making;                       /* nDPI's blocks come from the arena */
+    uint64_t ndpi_bytes;               /* what nDPI holds for this module */
+    uint8_t **chunks;                /* slots of SIZEOF_FLOW_STRUCT bytes, chunked */
+    uint32_t nchunks, max_slots, used, free_head;
+    uint32_t *next;                  /* free list links */
+    size_t slot_size;
+    struct bw_classify_stats st;
+};
+
+/* nDPI's allocator hooks have no context argument: the module nDPI works for on this thread is
+ * set by every call into nDPI here (a module is used by one thread at a time). */
+static _Thread_local struct bw_classify *serving;
+
+enum { FROM_ARENA = 1 };               /* in a block's head instead of its module's counter */
+#define HEAD (sizeof(uint64_t) * 2)    /* size and owner, in front of every block (16-aligned) */
+
+static uint64_t *arena_take(struct arena *a, size_t n)
+{
+    size_t need = (HEAD + n + 15) & ~(size_t)15;
+    if (n > ARENA_LARGE) return NULL;
+    if (!a->n || a->used + need > ARENA_BLOCK) {
+        if (a->n == ARENA_BLOCKS || !(a->block[a->n] = malloc(ARENA_BLOCK))) return NULL;
+        a->n++;
+        a->used = 0;
+    }
+    uint64_t *p = (uint64_t *)(void *)(a->block[a->n - 1] + a->used);
+    a->used += need;
+    return p;
+}
+
+/* Each block carries its size and where to subtract it in front, for the free hook. */
 static void *count_malloc(size_t n)
 {
-    uint64_t *p = malloc(n + sizeof(uint64_t) * 2);
-    if (!p) return NULL;
+    struct bw_classify *c = serving;
+    uint64_t *p = c && c->making ? arena_take(&c->arena, n) : NULL;
+    if (p) {
+        p[1] = FROM_ARENA;
+    } else {
+        if (n > SIZE_MAX - HEAD || !(p = malloc(n + HEAD))) return NULL;
+        p[1] = c ? (uint64_t)(uintptr_t)&c->ndpi_bytes : 0;
+    }
     p[0] = n;
-    atomic_fetch_add(&ndpi_bytes, n);
+    if (c) c->ndpi_bytes += n;
     return p + 2;
 }
 
@@ -33,18 +86,10 @@ static void count_free(void *ptr)
 {
     if (!ptr) return;
     uint64_t *p = (uint64_t *)ptr - 2;
-    atomic_fetch_sub(&ndpi_bytes, p[0]);
+    if (p[1] == FROM_ARENA) return;    /* goes with its arena */
+    if (p[1]) *(uint64_t *)(uintptr_t)p[1] -= p[0];
     free(p);
 }
-
-struct bw_classify {
-    struct ndpi_detection_module_struct *ndpi;
-    uint8_t **chunks;                /* slots of SIZEOF_FLOW_STRUCT bytes, chunked */
-    uint32_t nchunks, max_slots, used, free_head;
-    uint32_t *next;                  /* free list links */
-    size_t slot_size;
-    struct bw_classify_stats st;
-};
 
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 
@@ -65,12 +110,18 @@ struct bw_classify *bw_classify_new(uint32_t max_slots, int *err)
     *err = BW_ENOMEM;
     if (!c || max_slots == 0) { if (c) *err = BW_EINVAL; goto fail; }
     pthread_once(&process_once, process_init);
+    serving = c;
+    c->making = true;
     c->ndpi = ndpi_init_detection_module(ndpi_no_prefs);
+    if (c->ndpi) {
+        NDPI_PROTOCOL_BITMASK all;
+        NDPI_BITMASK_SET_ALL(all);
+        ndpi_set_protocol_detection_bitmask2(c->ndpi, &all);
+        ndpi_finalize_initialization(c->ndpi);
+    }
+    c->making = false;
+    serving = NULL;
     if (!c->ndpi) goto fail;
-    NDPI_PROTOCOL_BITMASK all;
-    NDPI_BITMASK_SET_ALL(all);
-    ndpi_set_protocol_detection_bitmask2(c->ndpi, &all);
-    ndpi_finalize_initialization(c->ndpi);
     c->slot_size = (SIZEOF_FLOW_STRUCT + 15) & ~(size_t)15;
     c->max_slots = max_slots;
     c->nchunks = (max_slots + SLOT_CHUNK - 1) / SLOT_CHUNK;
@@ -89,7 +140,10 @@ fail:
 void bw_classify_free(struct bw_classify *c)
 {
     if (!c) return;
+    serving = c;
     if (c->ndpi) ndpi_exit_detection_module(c->ndpi);
+    serving = NULL;
+    for (unsigned i = 0; i < c->arena.n; i++) free(c->arena.block[i]);   /* after the module */
     if (c->chunks)
         for (uint32_t i = 0; i < c->nchunks; i++) free(c->chunks[i]);
     free(c->chunks);
@@ -127,6 +181,7 @@ static uint32_t slot_get(struct bw_classify *c)
 void bw_classify_release(struct bw_classify *c, struct bw_dpi_flow *df)
 {
     if (!df->idx) return;
+    serving = c;
     ndpi_free_flow_data(slot(c, df->idx));         /* what nDPI allocated inside the flow */
     c->next[df->idx - 1] = c->free_head;
     c->free_head = df->idx;
@@ -208,6 +263,7 @@ enum bw_dpi bw_classify_packet(struct bw_classify *c, struct bw_dpi_flow *df, co
     }
     /* nDPI takes the length as an unsigned short: larger (jumbo/GRO) packets are cut, never wrapped. */
     unsigned short len = p->l3_len > 65535 ? 65535 : (unsigned short)p->l3_len;
+    serving = c;
     ndpi_protocol r = ndpi_detection_process_packet(c->ndpi, slot(c, df->idx), p->l3, len, p->ts_us / 1000);
     df->pkts++;
     uint16_t id = pick(r);
@@ -241,5 +297,5 @@ const char *bw_classify_name(struct bw_classify *c, uint16_t proto)
 void bw_classify_get_stats(const struct bw_classify *c, struct bw_classify_stats *out)
 {
     *out = c->st;
-    out->ndpi_bytes = atomic_load(&ndpi_bytes);
+    out->ndpi_bytes = c->ndpi_bytes;
 }

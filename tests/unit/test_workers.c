@@ -2,7 +2,7 @@
  * the choice of a worker (both directions of a pair alike, spread over the workers), the
  * report merge (two halves of a run give the whole run's report), the stats sum, and live
  * workers handing records on while the run goes on (a worker that has had no packet does not
- * hold back another's records). */
+ * hold back another's records), and each worker's nDPI memory counted as its own. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -261,6 +261,38 @@ static void test_live_records_leave(void)
     bw_config_free(&cfg);
 }
 
+/* ---- each worker's nDPI memory is its own ---- */
+
+static uint64_t ndpi_bytes_of(unsigned n, const struct bw_config *cfg)
+{
+    struct bw_workers *ws = NULL;
+    struct bw_stats st;
+    CHECK_EQ(bw_workers_new(&ws, cfg, n, false, toy_tab, 1), 0);
+    if (!ws) return 0;
+    CHECK_EQ(bw_workers_start(ws), 0);
+    bw_workers_stats(ws, &st);
+    bw_workers_finish(ws);
+    bw_workers_free(ws);
+    return st.dpi.ndpi_bytes;
+}
+
+static void test_ndpi_memory(void)
+{
+    char err[256];
+    char *argv[] = { "brokerwatch", "-r", "x", "--sensor-name", "t", NULL };
+    struct bw_config cfg;
+    CHECK_EQ(bw_config_parse(&cfg, 5, argv, err, sizeof err), BW_CONFIG_RUN);
+    cfg.max_flows = cfg.max_sessions = cfg.max_probes = cfg.max_probes_per_source = cfg.dpi_slots = 256;
+    cfg.stream_memcap = 1u << 20;
+    uint64_t one = ndpi_bytes_of(1, &cfg);
+    CHECK(one > 1000000);                       /* nDPI 4.2 makes some 4.6 MB per module */
+    /* the stats sum the workers' parts: each part is its own module's, not the process's */
+    CHECK_EQ(ndpi_bytes_of(2, &cfg), 2 * one);
+    CHECK_EQ(ndpi_bytes_of(3, &cfg), 3 * one);
+    CHECK_EQ(ndpi_bytes_of(1, &cfg), one);      /* the modules before gave all of it back */
+    bw_config_free(&cfg);
+}
+
 int main(void)
 {
     test_ring_order_and_wrap();
@@ -268,5 +300,6 @@ int main(void)
     test_report_merge();
     test_stats_add();
     test_live_records_leave();
+    test_ndpi_memory();
     return check_summary("workers");
 }
