@@ -33,6 +33,10 @@ enum bw_severity { BW_SEV_LOW = 0, BW_SEV_MEDIUM, BW_SEV_HIGH, BW_SEV_CRITICAL }
  * (midstream, encrypted, bytes lost) or when `session_over`. */
 uint32_t bw_verdict_eval(const struct bw_facts *f, uint32_t already, bool session_over);
 
+/* An anonymous client the broker accepted (the anonymous_session rule; the exposure report
+ * asks the same). */
+bool bw_verdict_anonymous(uint32_t seen);
+
 /* True once the facts are complete enough to judge (see bw_verdict_eval). */
 bool bw_verdict_settled(const struct bw_facts *f, bool session_over);
 

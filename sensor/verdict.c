@@ -67,6 +67,15 @@ int bw_kind_parse(const char *s)
     return -1;
 }
 
+/* Anonymous is dangerous only once the broker said yes (or behaved as if it had), and never
+ * when a credential crossed the wire (an MQTT 5 password without a user name is a token login:
+ * credentials). */
+bool bw_verdict_anonymous(uint32_t seen)
+{
+    return (seen & BW_FACT_ANONYMOUS) && (seen & BW_FACT_AUTH_OK) &&
+           !(seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS));
+}
+
 bool bw_verdict_settled(const struct bw_facts *f, bool session_over)
 {
     const uint32_t outcome = BW_FACT_AUTH_OK | BW_FACT_AUTH_FAILED | BW_FACT_REFUSED |
@@ -82,12 +91,7 @@ uint32_t bw_verdict_eval(const struct bw_facts *f, uint32_t already, bool sessio
     if (!(seen & BW_FACT_CONFIRMED)) return 0;
     if (!bw_verdict_settled(f, session_over)) return 0;
     if (plain) k |= BW_KIND_BIT(BW_KIND_PLAINTEXT_SESSION);
-    /* Anonymous is dangerous only once the broker said yes (or behaved as if it had), and never
-     * when a credential crossed the wire (an MQTT 5 password without a user name is a token
-     * login: credentials). */
-    if ((seen & BW_FACT_ANONYMOUS) && (seen & BW_FACT_AUTH_OK) &&
-        !(seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)))
-        k |= BW_KIND_BIT(BW_KIND_ANONYMOUS_SESSION);
+    if (bw_verdict_anonymous(seen)) k |= BW_KIND_BIT(BW_KIND_ANONYMOUS_SESSION);
     if (plain && (seen & (BW_FACT_CREDS_USER | BW_FACT_CREDS_PASS)))
         k |= BW_KIND_BIT(BW_KIND_CLEARTEXT_CREDENTIALS);
     if (seen & BW_FACT_DEFAULT_CREDS)

@@ -218,7 +218,7 @@ void bw_report_session(struct bw_report *r, const struct bw_report_session *s)
         w->plaintext = true;
     }
     if (f->seen & BW_FACT_WEAK_TLS) w->weak_tls = true;
-    if ((f->seen & BW_FACT_ANONYMOUS) && (f->seen & BW_FACT_AUTH_OK)) w->anonymous_accepted = true;
+    if (bw_verdict_anonymous(f->seen)) w->anonymous_accepted = true;
     if (f->seen & BW_FACT_DEFAULT_CREDS) {
         w->default_credentials++;
         if ((f->seen & BW_FACT_AUTH_OK) && !refused) w->default_accepted = true;

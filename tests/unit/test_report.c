@@ -495,6 +495,31 @@ static void test_escape(void)
     CHECK_EQ(bw_utf8_char((const uint8_t *)"\xe2\x80", 2, &cp), 0);     /* cut */
 }
 
+/* The report's "accepts anonymous clients" is the anonymous_session rule's: a session with no
+ * user name that carried a password (an MQTT 5 token login) is a login with credentials. */
+static void test_anonymous_is_the_rule(void)
+{
+    struct bw_report *r = bw_report_new(16);
+    struct bw_report_header h = hdr();
+    struct bw_facts token = facts(BW_FACT_ANONYMOUS | BW_FACT_CREDS_PASS | BW_FACT_AUTH_OK, "5.0", NULL);
+    struct bw_facts anon = facts(BW_FACT_ANONYMOUS | BW_FACT_AUTH_OK, "5.0", NULL);
+    struct bw_facts refused = facts(BW_FACT_ANONYMOUS | BW_FACT_AUTH_FAILED, "5.0", NULL);
+    CHECK(!bw_verdict_anonymous(token.seen));
+    CHECK(bw_verdict_anonymous(anon.seen));
+    CHECK(!bw_verdict_anonymous(refused.seen));
+    CHECK_EQ(bw_verdict_eval(&token, 0, true) & BW_KIND_BIT(BW_KIND_ANONYMOUS_SESSION), 0);
+    CHECK(bw_verdict_eval(&anon, 0, true) & BW_KIND_BIT(BW_KIND_ANONYMOUS_SESSION));
+    add(r, 1, 1883, 5, "mqtt", &token, T0);
+    add(r, 2, 1883, 5, "mqtt", &refused, T0);
+    add(r, 3, 1883, 5, "mqtt", &anon, T0);
+    char *js = render(r, JSON, &h);
+    CHECK(strstr(js, "{\"ip\":\"10.0.0.1\",\"port\":1883,\"app_proto\":\"mqtt\",\"versions\":[\"5.0\"],"
+                     "\"exposure\":\"cleartext_credentials\",") != NULL);
+    CHECK(strstr(js, "\"totals\":{\"brokers\":3,\"plaintext\":3,\"tls\":0,\"anonymous\":1,") != NULL);
+    free(js);
+    bw_report_free(r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--html") == 0) {      /* the page for the browser test */
@@ -521,5 +546,6 @@ int main(int argc, char **argv)
     test_redacted_names();
     test_escape();
     test_long_names();
+    test_anonymous_is_the_rule();
     return check_summary("report");
 }
