@@ -1522,9 +1522,10 @@ static void tls_facts_json(const struct bw_facts *f, struct bw_json *j)
     if (x->have & BW_TLS_HAVE_CLIENT_HELLO) {
         bw_json_str(j, "client_version", version_name(x->client_version, tmp, sizeof tmp));
         bw_json_arr_open(j, "versions_offered");
-        static const char *const vn[] = { "SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3" };
+        _Static_assert(BW_TLS_V_SSL3 == 1u << 0 && BW_TLS_V_TLS13 == 1u << 4, "bit i is version 0x0300 + i");
         for (int i = 4; i >= 0; i--)
-            if (x->versions_offered & (1u << i)) bw_json_str(j, NULL, vn[i]);
+            if (x->versions_offered & (1u << i))
+                bw_json_str(j, NULL, version_name((uint16_t)(0x0300 + i), tmp, sizeof tmp));
         if (x->versions_offered & BW_TLS_V_OTHER) bw_json_str(j, NULL, "other");
         bw_json_arr_close(j);
         bw_json_u64(j, "ciphers_offered", x->ciphers_offered);
