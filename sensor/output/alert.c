@@ -368,7 +368,11 @@ int bw_alert_format(const struct bw_alert_cfg *cfg, const struct bw_record_in *i
             bw_json_u64(&j, "pkts_toclient", fl->pkts[BW_DIR_TOCLIENT]);
             bw_json_u64(&j, "bytes_toserver", fl->bytes[BW_DIR_TOSERVER]);
             bw_json_u64(&j, "bytes_toclient", fl->bytes[BW_DIR_TOCLIENT]);
+            /* EVE's flow.age: whole seconds between the first and the last packet's seconds */
+            uint64_t age = fl->last_us > fl->first_us ? fl->last_us / 1000000 - fl->first_us / 1000000 : 0;
+            bw_json_u64(&j, "age", age);
             bw_json_str(&j, "reason", in->end_reason ? in->end_reason : "end");
+            bw_json_bool(&j, "alerted", s && s->alerted);
             bw_json_bool(&j, "broker_answered", !in->unanswered);
             bw_json_obj_close(&j);
             bw_json_arr_open(&j, "alerts");

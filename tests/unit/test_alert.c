@@ -206,6 +206,36 @@ static void test_long_identities(void)
     CHECK_STR(b, "{\"username\":null}");
 }
 
+/* A session record's flow object: EVE's age (whole seconds of the two packet times, as
+ * Suricata counts it, not the duration rounded) and alerted. */
+static void test_session_flow(void)
+{
+    static struct bw_flow f;
+    static struct bw_session s;
+    static char buf[BW_RECORD_MAX];
+    size_t len;
+    f.key.ip_ver = 4;
+    f.key.a[0] = 10; f.key.a[3] = 1; f.key.pa = 40000;
+    f.key.b[0] = 10; f.key.b[3] = 2; f.key.pb = 1883;
+    f.cli_is_a = true;
+    s.app = "mqtt";
+    bw_facts_init(&s.facts);
+    s.facts.seen = BW_FACT_CONFIRMED | BW_FACT_AUTH_OK;
+    struct bw_alert_cfg cfg = { .sensor = "t" };
+    struct bw_record_in in = { .ts_us = 1, .flow = &f, .session = &s, .kind = -1, .end_reason = "fin" };
+    f.first_us = 1764000000900000ULL;          /* .9 s */
+    f.last_us = 1764000001100000ULL;           /* 0.2 s later, in the next second */
+    CHECK_EQ(bw_alert_format(&cfg, &in, buf, sizeof buf, &len, NULL), 0);
+    CHECK(strstr(buf, "\"bytes_toclient\":0,\"age\":1,\"reason\":\"fin\",\"alerted\":false,") != NULL);
+    f.last_us = f.first_us + 90ULL * 1000000;
+    s.alerted = BW_KIND_BIT(BW_KIND_ANONYMOUS_SESSION);
+    CHECK_EQ(bw_alert_format(&cfg, &in, buf, sizeof buf, &len, NULL), 0);
+    CHECK(strstr(buf, "\"age\":90,\"reason\":\"fin\",\"alerted\":true,\"broker_answered\":true}") != NULL);
+    f.last_us = f.first_us - 5000000;         /* times that went back: no wrap */
+    CHECK_EQ(bw_alert_format(&cfg, &in, buf, sizeof buf, &len, NULL), 0);
+    CHECK(strstr(buf, "\"age\":0,") != NULL);
+}
+
 int main(void)
 {
     test_community_vectors();
@@ -214,5 +244,6 @@ int main(void)
     test_ts_and_ip();
     test_ts_and_ip_like_libc();
     test_long_identities();
+    test_session_flow();
     return check_summary("alert");
 }
