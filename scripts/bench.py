@@ -11,9 +11,10 @@ every round. Prints per configuration the median time and its spread, the ratio 
 loop, packets/s, Gbit/s, peak RSS, and the alerts found against the generator's truth (the
 bundled captures' .checks files times the copies). Then the cost per packet with 10 k and with
 100 k flows open at once (same flows, same packets, only the concurrency differs): it must not
-grow with the flow count. --scale 2 doubles the mix (peak RSS must stay flat).
+grow with the flow count. --scale 2 doubles the mix (peak RSS must stay flat). --against EXE
+times another build in the same rounds, for comparing two builds on a machine whose speed drifts.
 
-usage: scripts/bench.py [--runs N] [--workers 1,2] [--scale K] [--keep DIR] [--quick]
+usage: scripts/bench.py [--runs N] [--workers 1,2] [--scale K] [--keep DIR] [--against EXE]
                         [--no-concurrency] [BROKERWATCH]
        scripts/bench.py --live [--rates 1000,2000] [--pps] [-r FILE] [--live-packets N]
                         [--settle S] [-B MIB] [--scale K] [--keep DIR] [BROKERWATCH]
@@ -721,6 +722,7 @@ def main():
     ap.add_argument("--scale", type=int, default=1, help="multiply the mix (2: the memory check)")
     ap.add_argument("--keep", metavar="DIR", help="keep (and reuse) the generated captures in DIR")
     ap.add_argument("--no-concurrency", action="store_true", help="skip the 10 k / 100 k flows test")
+    ap.add_argument("--against", metavar="EXE", help="another build, timed in the same rounds (A/B)")
     ap.add_argument("--build-only", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("exe", nargs="?", default=os.path.join(ROOT, "build", "brokerwatch"))
     add_live_args(ap)
@@ -736,8 +738,9 @@ def main():
         else:
             build_concurrency(path, int(rest[0]))
         return 0
-    if not os.access(a.exe, os.X_OK):
-        raise SystemExit(f"bench: {a.exe} is not an executable (build it first: cmake --build build)")
+    for exe in filter(None, (a.exe, a.against)):
+        if not os.access(exe, os.X_OK):
+            raise SystemExit(f"bench: {exe} is not an executable (build it first: cmake --build build)")
     helptext = subprocess.run([a.exe, "--help"], capture_output=True, text=True).stdout
     has_workers = "--workers" in helptext
     workers = [int(w) for w in a.workers.split(",")] if has_workers else [None]
@@ -756,6 +759,7 @@ def main():
 
     times = {"readloop": []}
     rss = {w: [] for w in workers}
+    other = {w: [] for w in workers}                 # --against: the other build, same rounds
     for w in workers:
         times[w] = []
     for _ in range(a.runs):
@@ -764,6 +768,8 @@ def main():
             el, r = run_rss(sensor_cmd(a.exe, cap, w))
             times[w].append(el)
             rss[w].append(r)
+            if a.against:
+                other[w].append(run_rss(sensor_cmd(a.against, cap, w))[0])
     base, base_sp = spread(times["readloop"])
     print(f"\n{'':16} {'median s':>9} {'spread':>7} {'x read':>7} {'packets/s':>12} {'Gbit/s':>7} {'peak RSS':>9}")
     print(f"{'read loop':16} {base:9.3f} {base_sp:6.1f}% {1.0:7.2f} {npk / base:12,.0f} {nby * 8 / base / 1e9:7.2f} {'':>9}")
@@ -774,7 +780,19 @@ def main():
     if len(workers) > 1 and workers[0] is not None:
         w1 = statistics.median(times[workers[0]])
         for w in workers[1:]:
-            print(f"--workers {w} / --workers {workers[0]}: {statistics.median(times[w]) / w1:.2f}")
+            # each round's own ratio too: its runs are seconds apart, so a machine whose speed
+            # drifts from minute to minute moves both alike
+            rr = [b / x for x, b in zip(times[workers[0]], times[w])]
+            print(f"--workers {w} / --workers {workers[0]}: {statistics.median(times[w]) / w1:.2f} "
+                  f"(per round: median {statistics.median(rr):.2f}, {min(rr):.2f} to {max(rr):.2f})")
+    if a.against:
+        print(f"\nagainst {a.against} (timed in the same rounds):")
+        for w in workers:
+            label = "brokerwatch" if w is None else f"--workers {w}"
+            m, sp = spread(other[w])
+            rr = [y / x for x, y in zip(times[w], other[w])]
+            print(f"  {label:14} {m:9.3f} s {sp:6.1f}%  its time / this build's, per round: median "
+                  f"{statistics.median(rr):.2f}, {min(rr):.2f} to {max(rr):.2f}")
 
     truth = meta["truth"]
     print(f"\nalerts (truth from the bundled captures' .checks: {truth['total']:,})")
