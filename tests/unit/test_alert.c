@@ -149,6 +149,20 @@ static void test_ts_and_ip_like_libc(void)
     CHECK_STR(ts, "9999-12-31T23:59:59.999999+0000");
 }
 
+/* An MQTT session from 10.0.0.1:40000 to 10.0.0.2:1883 with these facts. */
+static void mqtt_session(struct bw_flow *f, struct bw_session *s, uint32_t seen)
+{
+    memset(f, 0, sizeof *f);
+    memset(s, 0, sizeof *s);
+    f->key.ip_ver = 4;
+    f->key.a[0] = 10; f->key.a[3] = 1; f->key.pa = 40000;
+    f->key.b[0] = 10; f->key.b[3] = 2; f->key.pb = 1883;
+    f->cli_is_a = true;
+    s->app = "mqtt";
+    bw_facts_init(&s->facts);
+    s->facts.seen = seen;
+}
+
 /* A record of a session whose identities are n bytes long ('a' .. 'z' repeated). */
 static void format_with(size_t n, char *buf, size_t cap, struct bw_record_meta *m)
 {
@@ -157,13 +171,7 @@ static void format_with(size_t n, char *buf, size_t cap, struct bw_record_meta *
     static uint8_t name[400];
     size_t len;
     for (size_t i = 0; i < sizeof name; i++) name[i] = (uint8_t)('a' + i % 26);
-    f.key.ip_ver = 4;
-    f.key.a[0] = 10; f.key.a[3] = 1; f.key.pa = 40000;
-    f.key.b[0] = 10; f.key.b[3] = 2; f.key.pb = 1883;
-    f.cli_is_a = true;
-    s.app = "mqtt";
-    bw_facts_init(&s.facts);
-    s.facts.seen = BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_AUTH_OK;
+    mqtt_session(&f, &s, BW_FACT_CONFIRMED | BW_FACT_CREDS_USER | BW_FACT_AUTH_OK);
     bw_fid_set(&s.facts.user, name, n);
     bw_fid_set(&s.facts.client_id, name, n);
     struct bw_alert_cfg cfg = { .sensor = "t" };
@@ -214,13 +222,7 @@ static void test_session_flow(void)
     static struct bw_session s;
     static char buf[BW_RECORD_MAX];
     size_t len;
-    f.key.ip_ver = 4;
-    f.key.a[0] = 10; f.key.a[3] = 1; f.key.pa = 40000;
-    f.key.b[0] = 10; f.key.b[3] = 2; f.key.pb = 1883;
-    f.cli_is_a = true;
-    s.app = "mqtt";
-    bw_facts_init(&s.facts);
-    s.facts.seen = BW_FACT_CONFIRMED | BW_FACT_AUTH_OK;
+    mqtt_session(&f, &s, BW_FACT_CONFIRMED | BW_FACT_AUTH_OK);
     struct bw_alert_cfg cfg = { .sensor = "t" };
     struct bw_record_in in = { .ts_us = 1, .flow = &f, .session = &s, .kind = -1, .end_reason = "fin" };
     f.first_us = 1764000000900000ULL;          /* .9 s */

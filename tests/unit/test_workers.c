@@ -223,14 +223,20 @@ static void feed(struct bw_workers *ws, uint64_t *ts, const struct tcp_ep *s, co
     bw_workers_packet(ws, BW_DLT_EN10MB, fr, len, *ts);
 }
 
-static void test_live_records_leave(void)
+/* A configuration with small caps, for a few sessions. */
+static void small_config(struct bw_config *cfg)
 {
     char err[256];
     char *argv[] = { "brokerwatch", "-r", "x", "--sensor-name", "t", NULL };
+    CHECK_EQ(bw_config_parse(cfg, 5, argv, err, sizeof err), BW_CONFIG_RUN);
+    cfg->max_flows = cfg->max_sessions = cfg->max_probes = cfg->max_probes_per_source = cfg->dpi_slots = 256;
+    cfg->stream_memcap = 1u << 20;
+}
+
+static void test_live_records_leave(void)
+{
     struct bw_config cfg;
-    CHECK_EQ(bw_config_parse(&cfg, 5, argv, err, sizeof err), BW_CONFIG_RUN);
-    cfg.max_flows = cfg.max_sessions = cfg.max_probes = cfg.max_probes_per_source = cfg.dpi_slots = 256;
-    cfg.stream_memcap = 1u << 20;
+    small_config(&cfg);
     cfg.stream_window = 4096;
     struct bw_workers *ws = NULL;
     CHECK_EQ(bw_workers_new(&ws, &cfg, 2, true, toy_tab, 1), 0);
@@ -278,12 +284,8 @@ static uint64_t ndpi_bytes_of(unsigned n, const struct bw_config *cfg)
 
 static void test_ndpi_memory(void)
 {
-    char err[256];
-    char *argv[] = { "brokerwatch", "-r", "x", "--sensor-name", "t", NULL };
     struct bw_config cfg;
-    CHECK_EQ(bw_config_parse(&cfg, 5, argv, err, sizeof err), BW_CONFIG_RUN);
-    cfg.max_flows = cfg.max_sessions = cfg.max_probes = cfg.max_probes_per_source = cfg.dpi_slots = 256;
-    cfg.stream_memcap = 1u << 20;
+    small_config(&cfg);
     uint64_t one = ndpi_bytes_of(1, &cfg);
     CHECK(one > 1000000);                       /* nDPI 4.2 makes some 4.6 MB per module */
     /* the stats sum the workers' parts: each part is its own module's, not the process's */
