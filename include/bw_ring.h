@@ -41,8 +41,10 @@ struct bw_ring {
     size_t size;                            /* power of two */
 };
 
-/* size: bytes, rounded up to a power of two (at least 64 KiB). Returns 0 or BW_ENOMEM. */
-int  bw_ring_init(struct bw_ring *r, size_t size) BW_WARN_UNUSED;
+/* size: bytes, rounded up to a power of two (at least 64 KiB); prefault: touch every page now
+ * (live capture: no page fault on the packet path), else pages come as the ring first goes
+ * round (a short file never touches most of it). Returns 0 or BW_ENOMEM. */
+int  bw_ring_init(struct bw_ring *r, size_t size, bool prefault) BW_WARN_UNUSED;
 void bw_ring_free(struct bw_ring *r);
 /* The largest data length one message can carry. */
 size_t bw_ring_max_data(const struct bw_ring *r);

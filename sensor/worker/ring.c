@@ -13,14 +13,14 @@
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-int bw_ring_init(struct bw_ring *r, size_t size)
+int bw_ring_init(struct bw_ring *r, size_t size, bool prefault)
 {
     size_t s = 65536;
     memset(r, 0, sizeof *r);
     while (s < size && s < ((size_t)1 << 30)) s <<= 1;
     r->buf = aligned_alloc(64, s);
     if (!r->buf) return BW_ENOMEM;
-    memset(r->buf, 0, s);                  /* every page now, none on the packet path */
+    if (prefault) memset(r->buf, 0, s);    /* every page now, none on the packet path */
     r->size = s;
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);

@@ -347,8 +347,8 @@ static int worker_setup(struct bw_worker *w, const struct bw_dissector *const *t
     if ((rc = bw_pipeline_init(w->pl, &w->cfg, tab, ntab)) != 0) { free(w->pl); w->pl = NULL; return rc; }
     bw_pipeline_share_known(w->pl, &w->ws->known);
     if (!w->ws->threaded) return 0;
-    if ((rc = bw_ring_init(&w->in, IN_RING_BYTES)) != 0) return rc;
-    if ((rc = bw_ring_init(&w->out, OUT_RING_BYTES)) != 0) return rc;
+    if ((rc = bw_ring_init(&w->in, IN_RING_BYTES, w->ws->live)) != 0) return rc;
+    if ((rc = bw_ring_init(&w->out, OUT_RING_BYTES, w->ws->live)) != 0) return rc;
     w->ring_sink.name = "worker";
     w->ring_sink.write = ring_write;
     w->ring_sink.flush = ring_flush;

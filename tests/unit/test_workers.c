@@ -1,4 +1,5 @@
-/* test_workers.c: the message ring (order, wrap with pads, full and empty, batches of release),
+/* test_workers.c: the message ring (order, wrap with pads, full and empty, batches of release,
+ * its pages touched at once only for live capture),
  * the choice of a worker (both directions of a pair alike, spread over the workers), the
  * report merge (two halves of a run give the whole run's report), the stats sum, and live
  * workers handing records on while the run goes on (a worker that has had no packet does not
@@ -6,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "check.h"
 #include "bw_config.h"
 #include "bw_packet.h"
@@ -20,7 +23,7 @@
 static void test_ring_order_and_wrap(void)
 {
     struct bw_ring r;
-    CHECK_EQ(bw_ring_init(&r, 1), 0);
+    CHECK_EQ(bw_ring_init(&r, 1, false), 0);
     CHECK_EQ(r.size, 65536);
     CHECK(bw_ring_peek(&r) == NULL);
     /* many rounds through the buffer with sizes that leave every kind of tail (pad or none) */
@@ -87,6 +90,40 @@ static void test_ring_order_and_wrap(void)
     bw_ring_publish(&r);
     CHECK(bw_ring_peek(&r) != NULL);
     CHECK(bw_ring_reserve(&r, bw_ring_max_data(&r) + 1) == NULL);
+    bw_ring_free(&r);
+}
+
+/* Pages [p, p + len) spans, and how many of them are in memory now. */
+static size_t resident_pages(const void *p, size_t len, size_t *spanned)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+    size_t np = (len + ((uintptr_t)p - a) + pg - 1) / pg;
+    unsigned char *v = malloc(np);
+    if (v && mincore((void *)a, np * pg, v) == 0)
+        for (size_t i = 0; i < np; i++) n += v[i] & 1;
+    free(v);
+    *spanned = np;
+    return n;
+}
+
+/* A live capture's rings are in memory before the first packet; a file's come as used. */
+static void test_ring_prefault(void)
+{
+    struct bw_ring r;
+    size_t pages;
+    CHECK_EQ(bw_ring_init(&r, 8u << 20, false), 0);
+    size_t in = resident_pages(r.buf, r.size, &pages);
+    CHECK(in < pages / 8);
+    CHECK(pages >= 2048);
+    struct bw_ring_msg *m = bw_ring_reserve(&r, 100);
+    CHECK(m != NULL);
+    if (m) { m->type = 1; bw_ring_commit(&r, m); bw_ring_publish(&r); }
+    CHECK(bw_ring_peek(&r) == m);
+    bw_ring_free(&r);
+    CHECK_EQ(bw_ring_init(&r, 8u << 20, true), 0);
+    in = resident_pages(r.buf, r.size, &pages);
+    CHECK_EQ(in, pages);
     bw_ring_free(&r);
 }
 
@@ -298,6 +335,7 @@ static void test_ndpi_memory(void)
 int main(void)
 {
     test_ring_order_and_wrap();
+    test_ring_prefault();
     test_pick();
     test_report_merge();
     test_stats_add();
