@@ -120,7 +120,7 @@ struct bw_flow_stats {
     uint64_t slab_chunks, buckets, rehashes;
 };
 
-#define BW_FLOW_CHUNK  4096         /* records per slab chunk */
+#define BW_FLOW_CHUNK  16384        /* records per slab chunk: 2 MiB, one huge page */
 #define BW_BUCKET_WAYS 8            /* records per bucket */
 
 /* One cache line: tags first (compared all at once), then indexes. */

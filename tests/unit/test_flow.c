@@ -1,6 +1,9 @@
 /* test_flow.c: flow keys, orientation (SYN, known broker, ports, first speaker), the bucket
  * table (lookup, growth, removal inside overflow runs), lazy LRU expiry on packet time, eviction
- * by class, and the bounded session pool. */
+ * by class, the bounded session pool, and where the table's memory lies (huge pages). */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "check.h"
 #include "bw_flow.h"
@@ -308,6 +311,73 @@ static void test_session_pool(void)
     bw_flow_table_free(&t);
 }
 
+/* The THPeligible field of /proc/self/smaps for the mapping holding p: 1 when the kernel may
+ * back it with huge pages, 0 when not, -1 when the kernel does not say. */
+static int thp_eligible(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    bool in = false;
+    int v = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        if (in && sscanf(line, "THPeligible: %d", &v) == 1) break;
+    }
+    fclose(f);
+    return v;
+}
+
+/* Whether this system lets madvise'd memory have transparent huge pages. */
+static bool thp_for_madvise(void)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char buf[128] = "";
+    if (!f) return false;
+    bool ok = fgets(buf, sizeof buf, f) && !strstr(buf, "[never]");
+    fclose(f);
+    return ok;
+}
+
+/* Slabs and bucket arrays of 2 MiB and more are 2 MiB-aligned and offered as huge pages; a
+ * small table's one slab holds only its records. */
+static void test_huge_pages(void)
+{
+    const uintptr_t huge = 2u << 20;
+    bool thp = thp_for_madvise();
+    struct bw_flow_table t;
+    struct bw_flow_cfg cfg = cfg_of(200000, 16);
+    CHECK_EQ(bw_flow_table_init(&t, &cfg), 0);
+    int missing = 0;
+    for (int i = 0; i < 70000; i++) {
+        struct bw_packet p = pkt((uint8_t)(i & 255), (uint16_t)(1000 + i / 256), 200, 1883, BW_TCP_SYN);
+        if (!add(&t, &p, (uint64_t)i)) missing++;
+    }
+    CHECK_EQ(missing, 0);
+    CHECK(t.nbuckets * sizeof(struct bw_flow_bucket) >= huge);
+    const struct bw_flow *rec[2] = { bw_flow_at(&t, 1), bw_flow_at(&t, BW_FLOW_CHUNK + 1) };
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ((uintptr_t)rec[i] & (huge - 1), 0);
+        if (thp) CHECK_EQ(thp_eligible(rec[i]), 1);
+    }
+    CHECK_EQ((uintptr_t)t.buckets & (huge - 1), 0);
+    if (thp) CHECK_EQ(thp_eligible(t.buckets), 1);
+    bw_flow_table_free(&t);
+
+    cfg = cfg_of(64, 16);
+    CHECK_EQ(bw_flow_table_init(&t, &cfg), 0);
+    struct bw_packet p = pkt(1, 1000, 2, 1883, BW_TCP_SYN);
+    CHECK(add(&t, &p, 1) != NULL);
+    size_t slab = malloc_usable_size(bw_flow_at(&t, 1));
+    CHECK(slab >= 64 * sizeof(struct bw_flow));
+    CHECK(slab < 64 * sizeof(struct bw_flow) + 4096);
+    bw_flow_table_free(&t);
+}
+
 int main(void)
 {
     test_keys_and_orientation();
@@ -316,5 +386,6 @@ int main(void)
     test_linger_waits();
     test_eviction_order();
     test_session_pool();
+    test_huge_pages();
     return check_summary("flow");
 }
