@@ -13,9 +13,11 @@ bundled captures' .checks files times the copies). Then the cost per packet with
 100 k flows open at once (same flows, same packets, only the concurrency differs): it must not
 grow with the flow count. --scale 2 doubles the mix (peak RSS must stay flat). --against EXE
 times another build in the same rounds, for comparing two builds on a machine whose speed drifts.
+--halves also times one-worker processes that each take half the address pairs (a BPF filter)
+and read the whole file, alone and side by side: what parting the work costs with no sharing.
 
 usage: scripts/bench.py [--runs N] [--workers 1,2] [--scale K] [--keep DIR] [--against EXE]
-                        [--no-concurrency] [BROKERWATCH]
+                        [--halves] [--no-concurrency] [BROKERWATCH]
        scripts/bench.py --live [--rates 1000,2000] [--pps] [-r FILE] [--live-packets N]
                         [--settle S] [-B MIB] [--scale K] [--keep DIR] [BROKERWATCH]
        (--live: the capture replayed into a veth at each rate; see docs/performance.md)
@@ -342,7 +344,43 @@ def run_rss(cmd):
     if p.returncode:
         sys.stderr.write(err)
         raise SystemExit(f"bench: {' '.join(cmd)} failed with status {p.returncode}")
-    return el, usage.ru_maxrss / 1024
+    return el, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def run_together(cmds):
+    """Processes started at once: (seconds until the last ends, CPU seconds of all)."""
+    import time
+    t0 = time.perf_counter()
+    ps = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in cmds]
+    cpu = 0.0
+    for p in ps:
+        _, status, usage = os.wait4(p.pid, 0)
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit(f"bench: {' '.join(p.args)} failed with status {status}")
+        cpu += usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - t0, cpu
+
+
+def halves_filters(path):
+    """Two BPF filters that part a capture's IPv4 address pairs in two: one bit of the sum of
+    the two addresses' last bytes (the same whichever end sent the packet), the bit that parts
+    the packets most evenly. Returns (filter of each half, packets of each half)."""
+    counts = [[0, 0] for _ in range(8)]
+    with open(path, "rb") as f:
+        head = f.read(24)
+        e = "<" if struct.unpack("<I", head[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            frame = f.read(struct.unpack(e + "IIII", rec)[2])
+            if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
+                s = frame[29] + frame[33]
+                for b in range(8):
+                    counts[b][(s >> b) & 1] += 1
+    bit = min(range(8), key=lambda b: abs(counts[b][0] - counts[b][1]))
+    expr = f"((ip[15] + ip[19]) & {1 << bit})"
+    return [f"{expr} = 0", f"{expr} != 0"], counts[bit]
 
 
 def sensor_cmd(exe, cap, workers, out=os.devnull):
@@ -715,6 +753,32 @@ def live_main(a):
 
 
 
+def halves(a, cap, npk):
+    """--halves: what parting the work by address pair costs on this machine without any
+    sharing: one-worker processes, each reading the whole file and keeping half the address
+    pairs (a BPF filter), alone and both at once, against one process taking all."""
+    filters, counts = halves_filters(cap)
+    one = sensor_cmd(a.exe, cap, 1)
+    cmds = [one + [f] for f in filters]
+    t = {k: [] for k in ("all", "a", "b", "both", "none")}
+    c = {k: [] for k in t}
+    for _ in range(a.runs):
+        for k, cmd in (("all", [one]), ("a", [cmds[0]]), ("b", [cmds[1]]), ("both", cmds),
+                       ("none", [one + ["ip[0] = 0"]])):
+            el, cp = run_together(cmd)
+            t[k].append(el)
+            c[k].append(cp)
+    print(f"\nhalves (--workers 1 processes, each reading the whole file; half the address pairs "
+          f"each by '{filters[0]}' and '{filters[1]}'):")
+    rows = (("all pairs", "all", npk), ("half A alone", "a", counts[0]), ("half B alone", "b", counts[1]),
+            ("A and B at once", "both", None), ("no pair (read)", "none", 0))
+    for label, k, n in rows:
+        rr = [x / y for x, y in zip(t[k], t["all"])]
+        pk = f"{n:>10,} packets" if n is not None else f"{'':>18}"
+        print(f"  {label:16} {statistics.median(t[k]):6.3f} s {pk}  {statistics.median(rr):.2f} of all "
+              f"(per round {min(rr):.2f} to {max(rr):.2f}), CPU {statistics.median(c[k]):.3f} s")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="alternated rounds (default 5)")
@@ -723,6 +787,8 @@ def main():
     ap.add_argument("--keep", metavar="DIR", help="keep (and reuse) the generated captures in DIR")
     ap.add_argument("--no-concurrency", action="store_true", help="skip the 10 k / 100 k flows test")
     ap.add_argument("--against", metavar="EXE", help="another build, timed in the same rounds (A/B)")
+    ap.add_argument("--halves", action="store_true",
+                    help="also time two --workers 1 processes each taking half the address pairs")
     ap.add_argument("--build-only", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("exe", nargs="?", default=os.path.join(ROOT, "build", "brokerwatch"))
     add_live_args(ap)
@@ -759,32 +825,37 @@ def main():
 
     times = {"readloop": []}
     rss = {w: [] for w in workers}
+    cpu = {w: [] for w in workers}
     other = {w: [] for w in workers}                 # --against: the other build, same rounds
     for w in workers:
         times[w] = []
     for _ in range(a.runs):
         times["readloop"].append(run_rss([readloop, cap])[0])
         for w in workers:
-            el, r = run_rss(sensor_cmd(a.exe, cap, w))
+            el, r, c = run_rss(sensor_cmd(a.exe, cap, w))
             times[w].append(el)
             rss[w].append(r)
+            cpu[w].append(c)
             if a.against:
                 other[w].append(run_rss(sensor_cmd(a.against, cap, w))[0])
     base, base_sp = spread(times["readloop"])
-    print(f"\n{'':16} {'median s':>9} {'spread':>7} {'x read':>7} {'packets/s':>12} {'Gbit/s':>7} {'peak RSS':>9}")
+    print(f"\n{'':16} {'median s':>9} {'spread':>7} {'x read':>7} {'packets/s':>12} {'Gbit/s':>7} {'peak RSS':>9} {'CPU s':>6}")
     print(f"{'read loop':16} {base:9.3f} {base_sp:6.1f}% {1.0:7.2f} {npk / base:12,.0f} {nby * 8 / base / 1e9:7.2f} {'':>9}")
     for w in workers:
         m, sp = spread(times[w])
         label = "brokerwatch" if w is None else f"--workers {w}"
-        print(f"{label:16} {m:9.3f} {sp:6.1f}% {m / base:7.2f} {npk / m:12,.0f} {nby * 8 / m / 1e9:7.2f} {max(rss[w]):7.0f} MiB")
+        print(f"{label:16} {m:9.3f} {sp:6.1f}% {m / base:7.2f} {npk / m:12,.0f} {nby * 8 / m / 1e9:7.2f} "
+              f"{max(rss[w]):7.0f} MiB {statistics.median(cpu[w]):6.3f}")
     if len(workers) > 1 and workers[0] is not None:
         w1 = statistics.median(times[workers[0]])
         for w in workers[1:]:
             # each round's own ratio too: its runs are seconds apart, so a machine whose speed
             # drifts from minute to minute moves both alike
             rr = [b / x for x, b in zip(times[workers[0]], times[w])]
+            cr = [b / x for x, b in zip(cpu[workers[0]], cpu[w])]
             print(f"--workers {w} / --workers {workers[0]}: {statistics.median(times[w]) / w1:.2f} "
-                  f"(per round: median {statistics.median(rr):.2f}, {min(rr):.2f} to {max(rr):.2f})")
+                  f"(per round: median {statistics.median(rr):.2f}, {min(rr):.2f} to {max(rr):.2f}); "
+                  f"CPU time {statistics.median(cr):.2f} times as much")
     if a.against:
         print(f"\nagainst {a.against} (timed in the same rounds):")
         for w in workers:
@@ -793,6 +864,9 @@ def main():
             rr = [y / x for x, y in zip(times[w], other[w])]
             print(f"  {label:14} {m:9.3f} s {sp:6.1f}%  its time / this build's, per round: median "
                   f"{statistics.median(rr):.2f}, {min(rr):.2f} to {max(rr):.2f}")
+
+    if a.halves:
+        halves(a, cap, npk)
 
     truth = meta["truth"]
     print(f"\nalerts (truth from the bundled captures' .checks: {truth['total']:,})")
@@ -820,20 +894,28 @@ def main():
     if not a.no_concurrency:
         print("\ncost per packet by flows open at once (100 k flows, 10 packets each; --workers 1):")
         w = workers[0]
+        concs = (10_000, 100_000)
+        paths = {c: os.path.join(outdir, f"conc-{c}.pcap") for c in concs}
+        cms = {c: ensure(paths[c], "conc", c) for c in concs}
+        rl = {c: [] for c in concs}
+        bw = {c: [] for c in concs}
+        for _ in range(a.runs):                  # both captures in every round
+            for c in concs:
+                rl[c].append(run_rss([readloop, paths[c]])[0])
+                bw[c].append(run_rss(sensor_cmd(a.exe, paths[c], w))[0])
         costs = {}
-        for conc in (10_000, 100_000):
-            cpath = os.path.join(outdir, f"conc-{conc}.pcap")
-            cm = ensure(cpath, "conc", conc)
-            rl, bw = [], []
-            for _ in range(a.runs):
-                rl.append(run_rss([readloop, cpath])[0])
-                bw.append(run_rss(sensor_cmd(a.exe, cpath, w))[0])
-            r, b = statistics.median(rl), statistics.median(bw)
-            costs[conc] = (b - r) / cm["packets"] * 1e9
-            print(f"  {conc:>7,} open: {cm['packets']:,} packets, read loop {r:.3f} s, sensor {b:.3f} s, "
-                  f"sensor cost {costs[conc]:.0f} ns/packet beyond the read")
-        if costs[10_000] > 0:
-            print(f"  100 k / 10 k: {costs[100_000] / costs[10_000]:.2f}")
+        for c in concs:
+            r, b = statistics.median(rl[c]), statistics.median(bw[c])
+            costs[c] = (b - r) / cms[c]["packets"] * 1e9
+            print(f"  {c:>7,} open: {cms[c]['packets']:,} packets, read loop {r:.3f} s, sensor {b:.3f} s, "
+                  f"sensor cost {costs[c]:.0f} ns/packet beyond the read")
+        # The sensor reads a file faster than the read loop (its own reader), so "beyond the read"
+        # can come near 0; the growth itself is the sensor's own two times, round by round.
+        grow = [(y - x) / cms[concs[1]]["packets"] * 1e9 for x, y in zip(bw[concs[0]], bw[concs[1]])]
+        print(f"  100 k open - 10 k open: {statistics.median(grow):+.0f} ns/packet "
+              f"(per round {min(grow):+.0f} to {max(grow):+.0f})")
+        if costs[concs[0]] > 0 and costs[concs[1]] > 0:
+            print(f"  100 k / 10 k: {costs[concs[1]] / costs[concs[0]]:.2f}")
     return 0
 
 
