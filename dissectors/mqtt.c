@@ -57,7 +57,10 @@ struct mqtt_cstream {             /* a CONNECT too big to buffer, read as it pas
     bool     in_ws;               /* inside WebSocket frames: mqtt_ws feeds it unmasked bytes */
 };
 
+struct ws_map;
+
 struct mqtt_state {
+    const struct ws_map *map;     /* during one parse of unmasked WebSocket bytes: where they lie */
     uint8_t level;                /* from CONNECT (midstream: 5 once a packet proves it); 0 = unknown */
     bool    connect_seen, connack_seen, upgrade_seen, ws_accepted;
     bool    connect_method;       /* the CONNECT named an authentication method (5.0 §4.12) */
@@ -69,6 +72,40 @@ _Static_assert(sizeof(struct mqtt_state) <= BW_DISSECTOR_STATE_MAX, "mqtt state 
 
 static struct bw_mqtt_facts *ext_of(struct bw_facts *f)
 { return (struct bw_mqtt_facts *)(void *)f->ext; }
+
+/* Where the bytes of an unmasked copy of WebSocket payload came from (ws_pull fills it): pieces
+ * of the frames on the wire, each with the mask it was read through, so that a password read in
+ * the copy is placed on the wire for the evidence writer. */
+#define WS_MAP_PIECES 8
+struct ws_map {
+    const uint8_t *copy;
+    size_t mapped;                /* bytes of the copy from its start that the pieces cover */
+    unsigned n;
+    struct ws_piece { size_t at, len; const uint8_t *wire; uint8_t key[4], key_off; } p[WS_MAP_PIECES];
+};
+
+/* A password read at ptr[0..len): on the wire where a copy's map places it (one position per
+ * frame it crosses), else where it lies (TCP; or unplaced, bw_facts_secret). */
+static void mqtt_secret(const struct mqtt_state *st, struct bw_facts *f, const uint8_t *ptr, size_t len)
+{
+    const struct ws_map *m = st->map;
+    uintptr_t q = (uintptr_t)ptr, b = m ? (uintptr_t)m->copy : 0;
+    if (!m || q < b || q - b > m->mapped || len > m->mapped - (q - b)) {
+        bw_facts_secret(f, ptr, len);
+        return;
+    }
+    size_t at = q - b, end = at + len;
+    bool placed = false;
+    for (unsigned i = 0; i < m->n; i++) {
+        const struct ws_piece *pc = &m->p[i];
+        size_t lo = at > pc->at ? at : pc->at, hi = end < pc->at + pc->len ? end : pc->at + pc->len;
+        if (lo > hi || (lo == hi && (len || placed))) continue;    /* an empty one: placed once */
+        bw_facts_secret_masked(f, pc->wire + (lo - pc->at), hi - lo, pc->key,
+                               (uint8_t)((pc->key_off + (lo - pc->at)) & 3));
+        placed = true;
+    }
+    if (!placed) f->secret_unplaced = true;
+}
 
 static void anomaly(struct bw_facts *f, enum bw_mqtt_anomaly a)
 {
@@ -365,7 +402,7 @@ static enum bw_parse mqtt_connect(struct mqtt_state *st, struct bw_cur *b, bool 
     if (b->bad && !cut) anomaly(f, BW_MQTT_ANOM_LENGTH);  /* a field ran past the packet */
     else if (!b->bad && bw_cur_left(b)) anomaly(f, BW_MQTT_ANOM_TRAILING);
     if (user.ptr) bw_fid_set(&f->user, user.ptr, user.len);
-    if (pass.ptr) bw_facts_secret(f, pass.ptr, pass.len);    /* where it lies, never what it is */
+    if (pass.ptr) mqtt_secret(st, f, pass.ptr, pass.len);    /* where it lies, never what it is */
     bool dflt = user.ptr && pass.ptr && bw_defcreds_match(user.ptr, user.len, pass.ptr, pass.len);
     connect_creds(f, flags, level, has_method, user.ptr != NULL, pass.ptr != NULL, (uint32_t)pass.len, dflt);
     /* A 5.0 CONNECT cut in its properties may hide a method: not proved anonymous. */
@@ -561,7 +598,7 @@ static enum bw_parse mqtt_cstream(struct mqtt_state *st, enum bw_dir dir, const 
             if (n > cs->left - 2) { bad_len = true; break; }
             /* Its position for the evidence writer (never its bytes); past the bytes at hand,
              * or in an unmasked WebSocket copy, it is recorded as unplaced. */
-            bw_facts_secret(f, c.base + 2, n);
+            mqtt_secret(st, f, c.base + 2, n);
             if (n <= CS_PASS_CHECK) {
                 /* Compared in place with the default list, then forgotten: never stored. */
                 struct bw_bytes pw = bw_cur_bytes(&c, n);
@@ -1567,12 +1604,14 @@ static enum ws_stop ws_header(struct ws_walk *w, enum bw_dir dir, const uint8_t 
 }
 
 /* Copy up to want unmasked payload bytes (out may be NULL: skip them) from the frames at w,
- * crossing frame headers and skipping whole control frames. Stops short when bytes run out. */
+ * crossing frame headers and skipping whole control frames. Stops short when bytes run out.
+ * map (with out): where the copied bytes lie on the wire. */
 static size_t ws_pull(struct ws_walk *w, enum bw_dir dir, const uint8_t *buf, size_t len, uint8_t *out,
-                      size_t want, struct bw_facts *f)
+                      size_t want, struct bw_facts *f, struct ws_map *map)
 {
     size_t got = 0;
     w->stop = WS_GO;
+    if (map) { map->copy = out; map->mapped = 0; map->n = 0; }
     while (got < want) {
         if (w->w.frame_left == 0) {
             struct ws_walk t = *w;
@@ -1597,6 +1636,12 @@ static size_t ws_pull(struct ws_walk *w, enum bw_dir dir, const uint8_t *buf, si
         struct bw_bytes p = bw_cur_bytes(&c, k);
         for (size_t i = 0; out && i < p.len; i++)
             out[got + i] = (uint8_t)(p.ptr[i] ^ (w->w.masked ? w->w.mask[(w->w.mask_off + i) & 3] : 0));
+        if (map && out && p.len && map->n < WS_MAP_PIECES && map->mapped == got) {
+            struct ws_piece *pc = &map->p[map->n++];
+            *pc = (struct ws_piece){ .at = got, .len = p.len, .wire = p.ptr, .key_off = w->w.mask_off };
+            if (w->w.masked) memcpy(pc->key, w->w.mask, 4);
+            map->mapped = got + p.len;
+        }
         w->w.mask_off = (uint8_t)((w->w.mask_off + k) & 3);
         w->off += k;
         w->w.frame_left -= k;
@@ -1612,6 +1657,7 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
                              size_t *used, struct bw_facts *f)
 {
     uint8_t pkt[MQTT_PARSE_MAX + 5];
+    struct ws_map map;
     struct ws_walk w = { st->d[dir].ws, 0, WS_GO };
     enum bw_parse r = BW_PARSE_OK;
     *used = 0;
@@ -1643,13 +1689,15 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
              * fields need at most a few hundred bytes at a time) and move on by what it used. */
             struct ws_walk t = w;
             size_t want = st->cs.left < MQTT_PARSE_MAX ? st->cs.left : MQTT_PARSE_MAX;
-            size_t got = ws_pull(&t, dir, buf, len, pkt, want, f);
+            size_t got = ws_pull(&t, dir, buf, len, pkt, want, f, &map);
             size_t u = 0;
+            st->map = &map;
             enum bw_parse cr = got ? mqtt_cstream(st, dir, pkt, got, &u, f) : BW_PARSE_NEED_MORE;
+            st->map = NULL;
             if (cr == BW_PARSE_MALFORMED) { r = cr; break; }
             enum ws_stop why = t.stop;
             t = w;
-            (void)ws_pull(&t, dir, buf, len, NULL, u < got ? u : got, f);
+            (void)ws_pull(&t, dir, buf, len, NULL, u < got ? u : got, f, NULL);
             w = t;
             if (u > got) w.w.inner_skip = (uint32_t)(u - got);   /* skipped across frames */
             if (u == 0 && st->cs.active) { w.stop = why == WS_GO ? WS_SHORT : why; break; }
@@ -1657,14 +1705,14 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
         }
         struct ws_walk t = w;
         uint8_t hb[5];
-        size_t got = ws_pull(&t, dir, buf, len, hb, sizeof hb, f);
+        size_t got = ws_pull(&t, dir, buf, len, hb, sizeof hb, f, NULL);
         struct mqtt_hdr h;
         enum vi v = mqtt_header(hb, got, &h);
         if (v == VI_SHORT) { w.stop = t.stop == WS_GO ? WS_SHORT : t.stop; break; }
         if (v == VI_BAD) { anomaly(f, BW_MQTT_ANOM_REMAINING_LENGTH); r = BW_PARSE_MALFORMED; break; }
         if (h.type == MQTT_CONNECT && dir == BW_DIR_TOSERVER && h.rlen > MQTT_PARSE_MAX && !st->connect_seen) {
             t = w;
-            (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f);
+            (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f, NULL);
             w = t;
             r = mqtt_packet(st, dir, &h, NULL, f);          /* counts it, checks its flags */
             if (r != BW_PARSE_OK) break;
@@ -1677,17 +1725,19 @@ static enum bw_parse mqtt_ws(struct mqtt_state *st, enum bw_dir dir, const uint8
         if (!wanted(dir, h.type) || h.rlen > MQTT_PARSE_MAX) {
             if (wanted(dir, h.type)) anomaly(f, BW_MQTT_ANOM_OVERSIZE);
             t = w;
-            (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f);
+            (void)ws_pull(&t, dir, buf, len, NULL, h.hlen, f, NULL);
             w = t;
             w.w.inner_skip = h.rlen;
             r = mqtt_packet(st, dir, &h, NULL, f);
         } else {
             t = w;
-            got = ws_pull(&t, dir, buf, len, pkt, h.hlen + h.rlen, f);
+            got = ws_pull(&t, dir, buf, len, pkt, h.hlen + h.rlen, f, &map);
             if (got < h.hlen + h.rlen) { w.stop = t.stop; break; }
             w = t;
             struct bw_cur body = bw_cur_init(pkt + h.hlen, h.rlen);
+            st->map = &map;
             r = mqtt_packet(st, dir, &h, &body, f);
+            st->map = NULL;
         }
         if (r != BW_PARSE_OK) break;
     }

@@ -34,8 +34,10 @@
 
 /* Where a password lies in the TCP stream, as a fact: never its bytes. seq is the TCP sequence
  * number of its first byte in direction dir (serial arithmetic), len its length. The evidence
- * writer overwrites those bytes in every captured packet that holds them. */
-struct bw_secret_pos { uint32_t seq, len; uint8_t dir; };
+ * writer overwrites those bytes in every captured packet that holds them. key: how the bytes
+ * are masked on the wire (a WebSocket client's frames, RFC 6455 §5.3): byte i of the range is
+ * written as '*' XOR key[(key_off + i) % 4], so that it unmasks to '*'; all zero elsewhere. */
+struct bw_secret_pos { uint32_t seq, len; uint8_t dir, key_off; uint8_t key[4]; };
 
 /* The bytes a parse call is looking at (set by the pipeline around each call, cleared after it):
  * lets bw_facts_secret() turn a pointer into the buffer into a stream position. */
@@ -87,6 +89,10 @@ void bw_fstr_set(struct bw_fstr *dst, const uint8_t *src, size_t n);
  * stream (f->feed says where those bytes lie), never the bytes. A pointer outside the feed (a
  * decoded copy) or a full list sets secret_unplaced instead. Call wherever a password is read. */
 void bw_facts_secret(struct bw_facts *f, const uint8_t *ptr, size_t len);
+/* The same for bytes read through a 4-byte XOR mask: ptr[i] was masked with
+ * key[(key_off + i) % 4] (see bw_secret_pos). */
+void bw_facts_secret_masked(struct bw_facts *f, const uint8_t *ptr, size_t len, const uint8_t key[4],
+                            uint8_t key_off);
 /* Copy up to BW_FACTS_ID_MAX bytes of src into dst, setting cut when longer; clears unread. */
 void bw_fid_set(struct bw_fid *dst, const uint8_t *src, size_t n);
 

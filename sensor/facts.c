@@ -15,6 +15,13 @@ void bw_fstr_set(struct bw_fstr *dst, const uint8_t *src, size_t n)
 
 void bw_facts_secret(struct bw_facts *f, const uint8_t *ptr, size_t len)
 {
+    static const uint8_t none[4] = { 0, 0, 0, 0 };
+    bw_facts_secret_masked(f, ptr, len, none, 0);
+}
+
+void bw_facts_secret_masked(struct bw_facts *f, const uint8_t *ptr, size_t len, const uint8_t key[4],
+                            uint8_t key_off)
+{
     /* Addresses compared as integers: ptr may belong to another object (a decoded copy). */
     uintptr_t b = (uintptr_t)f->feed.buf, q = (uintptr_t)ptr;
     if (!f->feed.buf || !ptr || q < b || q - b > f->feed.len || len > f->feed.len - (q - b) ||
@@ -26,6 +33,8 @@ void bw_facts_secret(struct bw_facts *f, const uint8_t *ptr, size_t len)
     s->seq = f->feed.seq + (uint32_t)(q - b);
     s->len = (uint32_t)len;
     s->dir = f->feed.dir;
+    s->key_off = key_off & 3;
+    memcpy(s->key, key, 4);
 }
 
 void bw_fid_set(struct bw_fid *dst, const uint8_t *src, size_t n)

@@ -161,6 +161,17 @@ void bw_evidence_scrub(int dlt, uint8_t *frame, size_t caplen, const struct bw_e
         out->masked += iv[k].b - from;
         end = iv[k].b;
     }
+    /* A range read through a WebSocket mask: its bytes (overwritten above) written again so
+     * that they unmask to the fill, as a dissector of the file reads them. */
+    for (size_t i = 0; plen && i < m->npos && !m->all[dir]; i++) {
+        const struct bw_secret_pos *r = &m->pos[i];
+        size_t a, n;
+        if (r->dir != dir || !(r->key[0] | r->key[1] | r->key[2] | r->key[3]) || !overlap(s, plen, r, &a, &n))
+            continue;
+        uint32_t into = s + (uint32_t)a - r->seq;    /* offset of pay[a] in the range */
+        for (size_t j = 0; j < n; j++)
+            pay[a + j] = (uint8_t)(BW_EVIDENCE_FILL ^ r->key[(r->key_off + into + j) & 3]);
+    }
     if (whole) {
         /* The whole segment is here: compute the checksum afresh (RFC 793 pseudo-header). */
         uint32_t tcp_len = (uint32_t)(doff + pk.seg_len);

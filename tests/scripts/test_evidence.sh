@@ -93,6 +93,102 @@ for cap in mqtt_creds amqp_user amqp10_plain_ok mqtt_bruteforce amqp_amqplain mq
     [[ $n -gt 0 && $good -eq $n && $badck -eq 0 ]] && ok || bad "$cap: $n frames, $good good checksums, $badck bad"
 done
 
+# MQTT over WebSocket (tshark 4.0 does not read MQTT inside WebSocket frames, so the frames are
+# unmasked here): per session, the client's bytes after the upgrade, unmasked, are those of the
+# original except the CONNECT's password, which reads as '*' (same length; a session without one
+# is unchanged); a listed password is in the original's unmasked bytes and not in the evidence's.
+ws_client() { python3 - "$1" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+e = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+off, seen, streams = 24, set(), {}
+while off + 16 <= len(data):
+    caplen = struct.unpack(e + "I", data[off + 8:off + 12])[0]
+    fr = data[off + 16:off + 16 + caplen]
+    off += 16 + caplen
+    if fr[12:14] != b"\x08\x00" or fr[23] != 6:
+        continue
+    ihl = (fr[14] & 15) * 4
+    t = 14 + ihl
+    sport, dport, seq = struct.unpack(">HHI", fr[t:t + 8])
+    pay = fr[t + (fr[t + 12] >> 4) * 4:14 + struct.unpack(">H", fr[16:18])[0]]
+    key = (fr[26:30], sport)
+    if not pay or (key, seq) in seen:
+        continue
+    seen.add((key, seq))
+    streams.setdefault(key, b"")
+    streams[key] += pay
+for key, s in sorted(streams.items()):
+    if not s.startswith(b"GET "):
+        continue
+    i = s.find(b"\r\n\r\n") + 4
+    out = b""
+    while i + 2 <= len(s):
+        b1 = s[i + 1]
+        n, i = b1 & 127, i + 2
+        if n == 126:
+            n, i = struct.unpack(">H", s[i:i + 2])[0], i + 2
+        elif n == 127:
+            n, i = struct.unpack(">Q", s[i:i + 8])[0], i + 8
+        k = s[i:i + 4] if b1 & 128 else b"\0\0\0\0"
+        i += 4 if b1 & 128 else 0
+        out += bytes(c ^ k[j & 3] for j, c in enumerate(s[i:i + n]))
+        i += n
+    # where the first CONNECT's password lies (3.1.1 and 5.0)
+    def s16(p): return struct.unpack(">H", out[p:p + 2])[0]
+    p = 1
+    while out[p] & 128: p += 1
+    p += 1
+    p += 2 + s16(p)
+    level, flags = out[p], out[p + 1]
+    p += 4
+    if level == 5:
+        m, sh, q = 0, 0, p
+        while True:
+            m |= (out[q] & 127) << sh; sh += 7; q += 1
+            if not out[q - 1] & 128: break
+        p = q + m
+    p += 2 + s16(p)
+    if flags & 4:
+        if level == 5:
+            m, sh, q = 0, 0, p
+            while True:
+                m |= (out[q] & 127) << sh; sh += 7; q += 1
+                if not out[q - 1] & 128: break
+            p = q + m
+        p += 2 + s16(p); p += 2 + s16(p)
+    if flags & 128: p += 2 + s16(p)
+    pw = (p + 2, s16(p)) if flags & 64 else (p, 0)
+    print("%s:%d %d %d %s" % (".".join(map(str, key[0])), key[1], pw[0], pw[1], out.hex()))
+PY
+}
+for cap in mqtt_websocket mqtt_ws_browser; do
+    orig=$src/pcaps/$cap.pcap ev=$tmp/$cap.pcap
+    "$bin" -q -r "$orig" -w "$ev" --evidence-packets 1000 -o "$tmp/$cap.jsonl" 2>"$tmp/$cap.err" ||
+        { bad "$cap: exit $?: $(cat "$tmp/$cap.err")"; continue; }
+    out=$(python3 - <(ws_client "$orig") <(ws_client "$ev") "$list" <<'PY'
+import sys
+rows = [dict((l.split()[0], l.split()[1:]) for l in open(f)) for f in sys.argv[1:3]]
+words = [w.strip().encode() for w in open(sys.argv[3]) if w.strip() and not w.startswith("#")]
+o, e = rows
+if not o or set(o) != set(e):
+    print("sessions %s in the evidence, %s in the original" % (sorted(e), sorted(o))); sys.exit()
+if all(int(o[k][1]) == 0 for k in o): print("no session with a password in the original")
+for k in o:
+    at, n, ob = int(o[k][0]), int(o[k][1]), bytes.fromhex(o[k][2])
+    eb = bytes.fromhex(e[k][2])
+    if n and not any(w in ob for w in words): print(k, "no listed password in the original"); continue
+    if any(w in eb for w in words): print(k, "a listed password in the evidence"); continue
+    want = ob[:at] + b"*" * n + ob[at + n:]
+    if eb != want:
+        d = [i for i in range(min(len(eb), len(want))) if eb[i] != want[i]]
+        print(k, "client bytes differ from the original but for the password: %d and %d bytes, first at %s"
+              % (len(eb), len(want), d[:1]))
+PY
+)
+    [[ -z $out ]] && ok || bad "$cap: $out"
+done
+
 # Caps: 3 packets per session; the exit line and the counters say it.
 cap=$src/pcaps/mqtt_bruteforce.pcap
 "$bin" -v -r "$cap" -w "$tmp/small.pcap" --evidence-packets 3 -o /dev/null 2>"$tmp/small.err"

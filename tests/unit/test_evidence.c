@@ -121,7 +121,8 @@ static void test_all_and_ranges(void)
     uint8_t a[2048], s2c[2048];
     size_t la = mk(a, &cli, &srv, 1000, "0123456789");
     size_t ls = mk(s2c, &srv, &cli, 5000, "abcdef");
-    struct bw_secret_pos two[2] = { { 1002, 2, BW_DIR_TOSERVER }, { 1003, 4, BW_DIR_TOSERVER } };
+    struct bw_secret_pos two[2] = { { .seq = 1002, .len = 2, .dir = BW_DIR_TOSERVER },
+                                     { .seq = 1003, .len = 4, .dir = BW_DIR_TOSERVER } };
     struct bw_evidence_mask m = mask_for(two, 2);
     struct bw_scrub_result sr;
     size_t n;
@@ -141,7 +142,7 @@ static void test_all_and_ranges(void)
     bw_evidence_scrub(BW_DLT_EN10MB, s2c, ls, &m, &sr);
     CHECK_EQ(sr.masked, 0);
     /* Not examined yet: everything from a sequence number on (a half-space range). */
-    struct bw_secret_pos front = { 1005, 0x80000000u, BW_DIR_TOSERVER };
+    struct bw_secret_pos front = { .seq = 1005, .len = 0x80000000u, .dir = BW_DIR_TOSERVER };
     m = mask_for(&front, 1);
     la = mk(a, &cli, &srv, 1000, "0123456789");
     bw_evidence_scrub(BW_DLT_EN10MB, a, la, &m, &sr);
@@ -152,6 +153,44 @@ static void test_all_and_ranges(void)
     CHECK_EQ(sr.masked, 0);
 }
 
+/* A range read through a WebSocket mask is written so that it unmasks to '*', whatever part
+ * of it a segment holds; other ranges of the frame are plain '*'. Checksums stay valid. */
+static void test_masked_range(void)
+{
+    static const uint8_t key[4] = { 0x12, 0x34, 0x56, 0x78 };
+    const char *pl = "abcdefghijklmnopqrstuvwxyz";
+    struct bw_secret_pos pos[2] = {
+        { .seq = 500 + 4, .len = 9, .dir = BW_DIR_TOSERVER, .key_off = 3, .key = { 0x12, 0x34, 0x56, 0x78 } },
+        { .seq = 500 + 20, .len = 2, .dir = BW_DIR_TOSERVER },
+    };
+    struct bw_evidence_mask m = mask_for(pos, 2);
+    struct bw_scrub_result sr;
+    for (uint32_t start = 500; start <= 510; start += 5) {   /* the segment begins before, inside */
+        uint8_t fr[2048];
+        size_t lf = mk(fr, &cli, &srv, start, pl + (start - 500));
+        bw_evidence_scrub(BW_DLT_EN10MB, fr, lf, &m, &sr);
+        size_t n;
+        const uint8_t *p = payload_of(fr, lf, &n);
+        CHECK(p != NULL);
+        if (!p) continue;
+        size_t masked = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t sq = start + (uint32_t)i;
+            if (sq >= 504 && sq < 513) {
+                CHECK_EQ(p[i] ^ key[(3 + sq - 504) & 3], '*');
+                masked++;
+            } else if (sq >= 520 && sq < 522) {
+                CHECK_EQ(p[i], '*');
+                masked++;
+            } else {
+                CHECK_EQ(p[i], (uint8_t)pl[sq - 500]);
+            }
+        }
+        CHECK_EQ(sr.masked, masked);
+        CHECK_EQ(tcp_checksum_ok(fr, lf), 1);
+    }
+}
+
 /* A frame cut by the snaplen: the checksum is adjusted for the changed bytes only, and equals
  * the one computed over the whole segment. Odd offsets and lengths on purpose. */
 static void test_cut_frame(void)
@@ -159,7 +198,7 @@ static void test_cut_frame(void)
     uint8_t whole[2048], cut[2048];
     const char *pl = "abcdefghijklmnopqrstuvwxyz0123456789";
     size_t lw = mk(whole, &cli, &srv, 77, pl);
-    struct bw_secret_pos pw = { 77 + 3, 7, BW_DIR_TOSERVER };
+    struct bw_secret_pos pw = { .seq = 77 + 3, .len = 7, .dir = BW_DIR_TOSERVER };
     struct bw_evidence_mask m = mask_for(&pw, 1);
     struct bw_scrub_result sr;
     struct bw_evidence_mask none = mask_for(NULL, 0);
@@ -212,7 +251,7 @@ static void test_ipv6(void)
     cli = c6;
     uint8_t a[2048];
     size_t la = mk(a, &c6, &s6, 0xfffffffeu, "pw:XYZW!");    /* the password spans the wrap */
-    struct bw_secret_pos pw = { 0xfffffffeu + 3, 4, BW_DIR_TOSERVER };
+    struct bw_secret_pos pw = { .seq = 0xfffffffeu + 3, .len = 4, .dir = BW_DIR_TOSERVER };
     struct bw_evidence_mask m = mask_for(&pw, 1);
     struct bw_scrub_result sr;
     size_t n;
@@ -424,6 +463,7 @@ int main(void)
     test_split_and_retransmit(0xfffffff8u);                   /* the password crosses 2^32 */
     test_all_and_ranges();
     test_cut_frame();
+    test_masked_range();
     test_ipv6();
     test_mqtt_position();
     test_hold();

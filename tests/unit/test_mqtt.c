@@ -393,6 +393,55 @@ static void test_websocket(void)
     CHECK_EQ(s.f.anomalies, 0);
 }
 
+/* A password read inside WebSocket frames is placed on the wire, one position per frame it
+ * crosses, each with the mask it went through: unmasked there, the positions hold the password. */
+static void test_websocket_secret_position(void)
+{
+    static const char up[] = "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+    static const char pw[] = "ws-pass-xyz";
+    const uint32_t isn = 0xfffffff0u;                      /* the stream wraps inside the password */
+    for (size_t v = 0; v < 12; v++) {
+        size_t tail = 1 + (v % 3) * 5;                      /* the password's last bytes in frame 3 */
+        size_t head = 9 + v / 3;                            /* every offset modulo 4 of the mask */
+        struct vec c = { .n = 0 }, w = { .n = 0 };
+        struct sess s;
+        fresh(&s);
+        connect_pkt(&c, 4, "ws-id", "wsuser", pw, NULL, NULL);
+        praw(&w, (const uint8_t *)up, sizeof up - 1);
+        ws_frame(&w, 2, false, c.b, head);
+        ws_frame(&w, 9, true, (const uint8_t *)"hi", 2);    /* a ping between two fragments */
+        ws_frame(&w, 0, false, c.b + head, c.n - head - tail);
+        ws_frame(&w, 0, true, c.b + c.n - tail, tail);
+        size_t off = 0;
+        while (off < w.n) {                                 /* one parse call per step, as the stream does */
+            size_t used = 0;
+            s.f.feed = (struct bw_feed){ w.b + off, w.n - off, isn + (uint32_t)off, BW_DIR_TOSERVER };
+            enum bw_parse r = bw_dissector_mqtt.parse(s.st, BW_DIR_TOSERVER, w.b + off, w.n - off, &used, &s.f);
+            s.f.feed.buf = NULL;
+            if (r != BW_PARSE_OK || used == 0) break;
+            off += used;
+        }
+        CHECK_EQ(s.f.pass_len, 11);
+        CHECK(!s.f.secret_unplaced);
+        CHECK_EQ(s.f.nsecrets, tail == 11 ? 1 : 2);
+        char got[32];
+        size_t n = 0;
+        for (unsigned i = 0; i < s.f.nsecrets && i < BW_FACTS_SECRETS_MAX; i++) {
+            const struct bw_secret_pos *p = &s.f.secret[i];
+            CHECK_EQ(p->dir, BW_DIR_TOSERVER);
+            CHECK(p->key[0] == 0x12 && p->key[1] == 0x34 && p->key[2] == 0x56 && p->key[3] == 0x78);
+            for (uint32_t k = 0; k < p->len && n < sizeof got; k++) {
+                size_t at = (uint32_t)(p->seq + k - isn);
+                CHECK(at < w.n);
+                if (at < w.n) got[n++] = (char)(w.b[at] ^ p->key[(p->key_off + k) & 3]);
+            }
+        }
+        CHECK_EQ(n, 11);
+        CHECK_MEM(got, pw, 11);
+    }
+}
+
 /* ---- answers across versions, credentials without a user name, filters, re-authentication,
  * midstream version: byte vectors, each also replayed split at every offset ---- */
 
@@ -1181,6 +1230,7 @@ int main(void)
     test_midstream();
     test_probes();
     test_websocket();
+    test_websocket_secret_position();
     test_connack_version_mismatch();
     test_password_without_user();
     test_wildcard_filters();
