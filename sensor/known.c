@@ -21,20 +21,6 @@ static void pack(uint8_t ver, const uint8_t *ip, uint16_t port, uint8_t app, uin
     w[2] = (uint64_t)ver | (uint64_t)app << 8 | (uint64_t)port << 16;
 }
 
-static void slot_put(struct bw_known_slot *s, const uint64_t w[3])
-{
-    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    for (;;) {                                     /* writers are rare; two at once take turns */
-        if (!(q & 1) && atomic_compare_exchange_weak_explicit(&s->seq, &q, q + 1, memory_order_relaxed,
-                                                              memory_order_relaxed))
-            break;
-        q = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    }
-    atomic_thread_fence(memory_order_release);     /* the odd sequence before any word */
-    for (int i = 0; i < 3; i++) atomic_store_explicit(&s->w[i], w[i], memory_order_relaxed);
-    atomic_store_explicit(&s->seq, q + 2, memory_order_release);
-}
-
 static bool slot_get(const struct bw_known_slot *s, uint64_t w[3])
 {
     for (int tries = 0; tries < 4; tries++) {
@@ -47,6 +33,24 @@ static bool slot_get(const struct bw_known_slot *s, uint64_t w[3])
     return false;
 }
 
+/* Store w, unless the slot holds it already: a server told again (every confirmed session of a
+ * known broker) costs a read, not a write that takes the line from every core reading it. */
+static void slot_put(struct bw_known_slot *s, const uint64_t w[3])
+{
+    uint64_t cur[3];
+    if (slot_get(s, cur) && cur[0] == w[0] && cur[1] == w[1] && cur[2] == w[2]) return;
+    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    for (;;) {                                     /* writers are rare; two at once take turns */
+        if (!(q & 1) && atomic_compare_exchange_weak_explicit(&s->seq, &q, q + 1, memory_order_relaxed,
+                                                              memory_order_relaxed))
+            break;
+        q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    }
+    atomic_thread_fence(memory_order_release);     /* the odd sequence before any word */
+    for (int i = 0; i < 3; i++) atomic_store_explicit(&s->w[i], w[i], memory_order_relaxed);
+    atomic_store_explicit(&s->seq, q + 2, memory_order_release);
+}
+
 void bw_known_init(struct bw_known *k)
 {
     memset(k, 0, sizeof *k);
@@ -57,7 +61,9 @@ void bw_known_remember(struct bw_known *k, uint8_t ip_ver, const uint8_t *ip, ui
     uint64_t w[3];
     pack(ip_ver, ip, port, app, w);
     slot_put(&k->ep[ep_hash(ip_ver, ip, port) % BW_KNOWN_BROKERS], w);
-    if (app) slot_put(&k->addr[ep_hash(ip_ver, ip, 0x10000) % BW_KNOWN_BROKERS], w);
+    if (!app) return;
+    pack(ip_ver, ip, 0, app, w);                   /* by address: any port of it is the same entry */
+    slot_put(&k->addr[ep_hash(ip_ver, ip, 0x10000) % BW_KNOWN_BROKERS], w);
 }
 
 bool bw_known_endpoint(const struct bw_known *k, uint8_t ip_ver, const uint8_t *ip, uint16_t port)
