@@ -2,7 +2,8 @@
  * its handshake). Their TLS sessions are broker sessions too (by address), and with no SYN seen
  * the endpoint (address and port) is the server. This is the one piece of state that spans the
  * workers: each worker owns the flows of its address pairs, but a server's clients are spread
- * over all of them. So the table is shared, written rarely (once per confirmed session) and read
+ * over all of them. So the table is shared, written rarely (a server not known yet, or known as
+ * another protocol: a session of a server already held is only read) and read
  * once per new flow: every slot is a small seqlock of atomic words, so readers never block and
  * never see half an entry (a slot being rewritten reads as empty). One slot per hash: the newest
  * server wins. With several workers, a worker learns of a broker when the worker that saw it has
