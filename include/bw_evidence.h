@@ -49,7 +49,9 @@ struct bw_evidence_stats {
     uint64_t frames_masked, bytes_masked;   /* frames with overwritten bytes, and those bytes */
     uint64_t sessions_total_cap;            /* sessions left out: --evidence-max-total reached */
     uint64_t frames_total_cap;              /* ... their frames */
-    uint64_t frames_other_link;             /* frames of another link type than the file's */
+    uint64_t frames_relinked;               /* frames of another link type than the file's,
+                                             * written with the file's link header instead */
+    uint64_t frames_other_link;             /* ... that the file's link type cannot hold: left out */
     uint64_t write_errors;
 };
 
@@ -69,7 +71,11 @@ void bw_evidence_link_hint(struct bw_evidence *w, int dlt);
 /* A session of `frames` frames and `caplen_sum` captured bytes is about to be written: false
  * (counted) when --evidence-max-total would be passed, and then nothing of it is written. */
 bool bw_evidence_begin(struct bw_evidence *w, uint32_t frames, uint64_t caplen_sum);
-/* One frame of the session (already scrubbed). Counted; errors are remembered, not returned. */
+/* One frame of the session (already scrubbed). Counted; errors are remembered, not returned.
+ * A frame of another link type than the file's (a second -r file) is written with the file's
+ * link header in place of its own (Ethernet: zero addresses; Linux cooked: no address; BSD
+ * loopback: the family; raw IP: none), the IP packet as captured; one the file's type cannot
+ * hold (IPv6 in an IPv4-only file, a link type the sensor does not write) is left out. */
 void bw_evidence_frame(struct bw_evidence *w, int dlt, uint64_t ts_us, const uint8_t *frame, size_t caplen,
                        const struct bw_scrub_result *sr);
 /* End of the session: its records go to the file (whole records only). */

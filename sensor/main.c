@@ -779,8 +779,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "; %llu sessions left out at --evidence-max-total", (unsigned long long)e->sessions_total_cap);
         if (st.hold.refused)
             fprintf(stderr, "; %llu flows without evidence (--evidence-memcap full)", (unsigned long long)st.hold.refused);
+        if (e->frames_relinked)
+            fprintf(stderr, "; %llu packets of another link type written with the file's link header",
+                    (unsigned long long)e->frames_relinked);
         if (e->frames_other_link)
-            fprintf(stderr, "; %llu packets of another link type left out", (unsigned long long)e->frames_other_link);
+            fprintf(stderr, "; %llu packets of a link type the file cannot hold left out",
+                    (unsigned long long)e->frames_other_link);
         fputc('\n', stderr);
     }
     if (redis) {

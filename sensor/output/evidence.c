@@ -17,6 +17,7 @@
 
 #define PCAP_MAGIC_US 0xa1b2c3d4u
 #define BUF_BYTES (256u << 10)
+#define LINK_HDR_MAX 20u               /* the longest link header a frame is given (SLL2) */
 
 struct pcap_hdr { uint32_t magic; uint16_t major, minor; int32_t zone; uint32_t sigfigs, snaplen, linktype; };
 struct pcap_rec { uint32_t sec, usec, caplen, len; };
@@ -308,6 +309,7 @@ bool bw_evidence_begin(struct bw_evidence *w, uint32_t frames, uint64_t caplen_s
     pthread_mutex_lock(&w->lock);
     uint64_t need = (uint64_t)frames * sizeof(struct pcap_rec) + caplen_sum +
                     (w->dlt < 0 ? sizeof(struct pcap_hdr) : 0);
+    if (w->dlt >= 0 && w->hint_dlt != w->dlt) need += (uint64_t)frames * LINK_HDR_MAX;   /* relinked */
     if (w->max_total && (w->grown > w->max_total || need > w->max_total - w->grown)) {
         w->st.sessions_total_cap++;
         w->st.frames_total_cap += frames;
@@ -315,6 +317,39 @@ bool bw_evidence_begin(struct bw_evidence *w, uint32_t frames, uint64_t caplen_s
         return false;
     }
     return true;
+}
+
+/* The link header a frame of IP version ip_ver gets in a file of link type to, written to hdr;
+ * its length, or -1 when that file cannot hold it. */
+static int link_header(int to, uint8_t ip_ver, uint8_t hdr[LINK_HDR_MAX])
+{
+    uint16_t et = ip_ver == 4 ? 0x0800 : 0x86dd;
+    uint32_t af = ip_ver == 4 ? 2 : 24;             /* AF_INET; AF_INET6 as NetBSD and OpenBSD */
+    memset(hdr, 0, LINK_HDR_MAX);
+    switch (to) {
+    case BW_DLT_EN10MB:                             /* no addresses known: zero */
+        hdr[12] = (uint8_t)(et >> 8), hdr[13] = (uint8_t)et;
+        return 14;
+    case BW_DLT_LINUX_SLL:                          /* to us, ARPHRD_ETHER, no address */
+        hdr[3] = 1;
+        hdr[14] = (uint8_t)(et >> 8), hdr[15] = (uint8_t)et;
+        return 16;
+    case BW_DLT_LINUX_SLL2:
+        hdr[0] = (uint8_t)(et >> 8), hdr[1] = (uint8_t)et;
+        hdr[9] = 1;
+        return 20;
+    case BW_DLT_NULL:                               /* the family in this host's byte order */
+        memcpy(hdr, &af, 4);
+        return 4;
+    case BW_DLT_LOOP:                               /* ... in network byte order */
+        hdr[3] = (uint8_t)af;
+        return 4;
+    case BW_DLT_RAW: case BW_DLT_RAW_ALT: case BW_DLT_RAW101:
+        return 0;
+    case BW_DLT_IPV4: return ip_ver == 4 ? 0 : -1;
+    case BW_DLT_IPV6: return ip_ver == 6 ? 0 : -1;
+    default: return -1;
+    }
 }
 
 void bw_evidence_frame(struct bw_evidence *w, int dlt, uint64_t ts_us, const uint8_t *frame, size_t caplen,
@@ -325,17 +360,34 @@ void bw_evidence_frame(struct bw_evidence *w, int dlt, uint64_t ts_us, const uin
         put_header(w, dlt);
         w->grown += sizeof(struct pcap_hdr);
     }
-    if (dlt != w->dlt) {                            /* one link type per pcap file */
-        w->st.frames_other_link++;
-        return;
-    }
     size_t len = sr && sr->wire_len > caplen ? sr->wire_len : caplen;   /* as captured: cut or not */
-    if (caplen > BW_EVIDENCE_SNAPLEN) caplen = BW_EVIDENCE_SNAPLEN;
+    uint8_t hdr[LINK_HDR_MAX];
+    size_t hlen = 0;
+    if (dlt != w->dlt) {                            /* one link type per pcap file: relink */
+        struct bw_packet pk;
+        struct bw_decode_stats ds;
+        memset(&ds, 0, sizeof ds);
+        int h = -1;
+        if (bw_decode_packet(dlt, frame, caplen, 0, &pk, &ds) == BW_DEC_TCP)
+            h = link_header(w->dlt, pk.ip_ver, hdr);
+        size_t l2 = h >= 0 ? (size_t)(pk.l3 - frame) : 0;
+        uint64_t rec = sizeof(struct pcap_rec) + (uint64_t)h + caplen - l2;
+        if (h < 0) { w->st.frames_other_link++; return; }
+        if (w->max_total && w->grown + rec > w->max_total) { w->st.frames_total_cap++; return; }
+        hlen = (size_t)h;
+        frame += l2;
+        caplen -= l2;
+        len = len - l2 + hlen;
+        w->st.frames_relinked++;
+    }
+    if (caplen + hlen > BW_EVIDENCE_SNAPLEN) caplen = BW_EVIDENCE_SNAPLEN - hlen;
     if (len > UINT32_MAX) len = UINT32_MAX;
-    struct pcap_rec r = { (uint32_t)(ts_us / 1000000u), (uint32_t)(ts_us % 1000000u), (uint32_t)caplen,
+    struct pcap_rec r = { (uint32_t)(ts_us / 1000000u), (uint32_t)(ts_us % 1000000u), (uint32_t)(hlen + caplen),
                           (uint32_t)len };
     put(w, &r, sizeof r);
+    if (hlen) put(w, hdr, hlen);
     put(w, frame, caplen);
+    caplen += hlen;
     w->grown += sizeof r + caplen;
     w->st.frames++;
     w->st.bytes += sizeof r + caplen;

@@ -125,6 +125,7 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
     bw_json_u64(&j, "packets_capped", s->hold.frames_capped);
     bw_json_u64(&j, "sessions_over_total", s->evidence.sessions_total_cap);
     bw_json_u64(&j, "packets_over_total", s->evidence.frames_total_cap);
+    bw_json_u64(&j, "packets_relinked", s->evidence.frames_relinked);
     bw_json_u64(&j, "packets_other_link", s->evidence.frames_other_link);
     bw_json_u64(&j, "write_errors", s->evidence.write_errors);
     bw_json_u64(&j, "hold_in_use", s->hold.in_use);

@@ -3,8 +3,9 @@
 # tshark reads them back: the same TCP sessions as the alerts name, the same user names as
 # tshark sees in the original capture, every password overwritten with '*' (same length, none
 # of scripts/pcaps/passwords.txt in the file, which the original does contain), every TCP
-# checksum valid; the per-session and per-run caps are hit, counted and said at exit; the
-# writer appends to its own pcap and refuses a file that is not one.
+# checksum valid; MQTT over WebSocket keeps the client's bytes but for the password; two link
+# types in one run both land in the file; the per-session and per-run caps are hit, counted and
+# said at exit; the writer appends to its own pcap and refuses a file that is not one.
 set -uo pipefail
 bin=$1 src=$2
 command -v tshark >/dev/null || { echo "SKIP: tshark missing"; exit 77; }
@@ -187,6 +188,43 @@ for k in o:
 PY
 )
     [[ -z $out ]] && ok || bad "$cap: $out"
+done
+
+# Two files of two link types in one run (an Ethernet capture and a Linux cooked one made here
+# from a real capture): the file takes the first one's link type and the other's packets get its
+# link header, so both sessions are in it, as tshark reads them, credentials masked.
+python3 - "$src/pcaps/amqp_user.pcap" "$tmp/amqp_user_sll.pcap" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+e = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+out = bytearray(struct.pack(e + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 113))
+off = 24
+while off + 16 <= len(data):
+    sec, usec, caplen, wire = struct.unpack(e + "IIII", data[off:off + 16])
+    fr = data[off + 16:off + 16 + caplen]
+    off += 16 + caplen
+    sll = struct.pack(">HHH8sH", 0, 1, 6, fr[6:12] + b"\0\0", struct.unpack(">H", fr[12:14])[0])
+    out += struct.pack(e + "IIII", sec, usec, caplen - 14 + 16, wire - 14 + 16) + sll + fr[14:]
+open(sys.argv[2], "wb").write(out)
+PY
+linktype() { python3 -c 'import struct,sys; print(struct.unpack("<I", open(sys.argv[1],"rb").read()[20:24])[0])' "$1"; }
+for order in eth-first sll-first; do
+    a=$src/pcaps/mqtt_creds.pcap b=$tmp/amqp_user_sll.pcap want=1
+    [[ $order == sll-first ]] && { a=$tmp/amqp_user_sll.pcap b=$src/pcaps/mqtt_creds.pcap want=113; }
+    ev=$tmp/mixed-$order.pcap
+    "$bin" -r "$a" -r "$b" -w "$ev" --evidence-packets 1000 -o "$tmp/mixed-$order.jsonl" 2>"$tmp/mixed.err" ||
+        { bad "$order: exit $?: $(cat "$tmp/mixed.err")"; continue; }
+    [[ $(linktype "$ev") == "$want" ]] && ok || bad "$order: link type $(linktype "$ev"), want $want"
+    al=$(alerted "$tmp/mixed-$order.jsonl") se=$(sessions "$ev")
+    [[ $(wc -l <<<"$al") -ge 2 && $al == "$se" ]] && ok || bad "$order: sessions in the file '$se' are not the alerted '$al'"
+    co=$( { creds "$src/pcaps/mqtt_creds.pcap"; creds "$src/pcaps/amqp_user.pcap"; } | sort) ce=$(creds "$ev")
+    [[ $(cut -f1 <<<"$co") == "$(cut -f1 <<<"$ce")" ]] && ok || bad "$order: user names '$(cut -f1 <<<"$ce")', want '$(cut -f1 <<<"$co")'"
+    masked=$(awk -F'\t' '{ p = $2; gsub(/\*/, "", p); if (p != "" || $2 == "") print "x" }' <<<"$ce")
+    [[ -n $ce && -z $masked ]] && ok || bad "$order: a password is not overwritten: $(cut -f2 <<<"$ce" | tr '\n' ' ')"
+    n=$(ts -r "$ev" | wc -l) good=$(ts -r "$ev" -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 1' | wc -l)
+    [[ $n -gt 0 && $good -eq $n ]] && ok || bad "$order: $n frames, $good good checksums"
+    grep -q "packets of another link type written with the file's link header" "$tmp/mixed.err" && ok ||
+        bad "$order: the exit line does not say so: $(cat "$tmp/mixed.err")"
 done
 
 # Caps: 3 packets per session; the exit line and the counters say it.

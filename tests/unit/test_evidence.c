@@ -3,7 +3,8 @@
  * snaplen; only the client's direction; the TCP checksum valid afterwards (verified by summing,
  * not by recomputing). Also where dissectors say a password lies, the hold pool's caps, and the
  * whole path: an MQTT session through the pipeline with its CONNECT split inside the password,
- * reordered and retransmitted, written by -w and read back. */
+ * reordered and retransmitted, written by -w and read back. Ranges behind a WebSocket mask, and
+ * frames of another link type than the file's. */
 #include <stdlib.h>
 #include <unistd.h>
 #include "check.h"
@@ -242,6 +243,118 @@ static void test_cut_frame(void)
     unlink(path);
 }
 
+/* Frames of other link types than the file's: written with the file's link header and the IP
+ * packet as captured, the record lengths following; one the file cannot hold is left out. */
+struct relink_case { int from; size_t l2; int file; size_t hlen; const char *hdr; };
+
+static void test_relink(void)
+{
+    static const struct relink_case cases[] = {
+        /* a Linux cooked frame into an Ethernet file: zero addresses, IPv4's ethertype */
+        { BW_DLT_LINUX_SLL, 16, BW_DLT_EN10MB, 14, "\0\0\0\0\0\0\0\0\0\0\0\0\x08\x00" },
+        /* Ethernet into Linux cooked: to us, ARPHRD_ETHER, no address */
+        { BW_DLT_EN10MB, 14, BW_DLT_LINUX_SLL, 16, "\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\x08\x00" },
+        { BW_DLT_EN10MB, 14, BW_DLT_LINUX_SLL2, 20, "\x08\x00\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0" },
+        { BW_DLT_EN10MB, 14, BW_DLT_LOOP, 4, "\0\0\0\x02" },
+        { BW_DLT_EN10MB, 14, BW_DLT_RAW101, 0, "" },
+        { BW_DLT_RAW, 0, BW_DLT_EN10MB, 14, "\0\0\0\0\0\0\0\0\0\0\0\0\x08\x00" },
+    };
+    uint8_t eth[2048], fr[2048];
+    size_t le = mk(eth, &cli, &srv, 4000, "CONNECT bytes");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const struct relink_case *k = &cases[c];
+        /* the frame in its own link type: the same IP packet behind that link's header */
+        size_t lf = 0;
+        if (k->from == BW_DLT_LINUX_SLL) {
+            static const uint8_t sll[16] = { 0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00 };
+            memcpy(fr, sll, 16);
+            lf = 16;
+        } else if (k->from == BW_DLT_EN10MB) {
+            memcpy(fr, eth, ETH);
+            lf = ETH;
+        }
+        memcpy(fr + lf, eth + ETH, le - ETH);
+        lf += le - ETH;
+        char path[] = "/tmp/bw_test_evidence_link_XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd < 0) return;
+        close(fd);
+        unlink(path);
+        char err[512];
+        struct bw_evidence *w = bw_evidence_open(path, 0, NULL, err, sizeof err);
+        CHECK(w != NULL);
+        if (!w) return;
+        bw_evidence_link_hint(w, k->file);
+        /* the file gets its link type from its first frame: an empty record of it */
+        uint8_t first[64];
+        memset(first, 0, sizeof first);
+        CHECK(bw_evidence_begin(w, 2, sizeof first + lf));
+        struct bw_scrub_result sr;
+        memset(&sr, 0, sizeof sr);
+        bw_evidence_frame(w, k->file, 1, first, sizeof first, &sr);
+        sr.wire_len = lf + 9;                               /* as if cut by the snaplen */
+        bw_evidence_frame(w, k->from, 2, fr, lf, &sr);
+        bw_evidence_end(w);
+        struct bw_evidence_stats st;
+        bw_evidence_get_stats(w, &st);
+        CHECK_EQ(st.frames, 2);
+        CHECK_EQ(st.frames_relinked, 1);
+        CHECK_EQ(st.frames_other_link, 0);
+        CHECK_EQ(bw_evidence_close(w, err, sizeof err), 0);
+        static uint8_t file[8192];
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(file, 1, sizeof file, f) : 0;
+        if (f) fclose(f);
+        unlink(path);
+        uint32_t lt, caplen, len;
+        memcpy(&lt, file + 20, 4);
+        CHECK_EQ(lt, (uint32_t)k->file);
+        size_t at = 24 + 16 + sizeof first;                 /* the second record */
+        CHECK(n >= at + 16);
+        if (n < at + 16) continue;
+        memcpy(&caplen, file + at + 8, 4);
+        memcpy(&len, file + at + 12, 4);
+        CHECK_EQ(caplen, k->hlen + le - ETH);
+        CHECK_EQ(len, k->hlen + le - ETH + 9);
+        CHECK_EQ(n, at + 16 + caplen);
+        CHECK_MEM(file + at + 16, k->hdr, k->hlen);
+        CHECK_MEM(file + at + 16 + k->hlen, eth + ETH, le - ETH);
+        if (k->file != BW_DLT_RAW101) {                     /* and the sensor's decoder reads it back */
+            struct bw_packet pk;
+            struct bw_decode_stats ds;
+            memset(&ds, 0, sizeof ds);
+            CHECK_EQ(bw_decode_packet(k->file, file + at + 16, caplen, 0, &pk, &ds), BW_DEC_TCP);
+        }
+    }
+    /* IPv6 cannot go into an IPv4-only file: left out, counted */
+    struct tcp_ep c6 = { .ver = 6, .port = 40000 }, s6 = { .ver = 6, .port = 1883 };
+    c6.ip[0] = 0xfd; c6.ip[15] = 1;
+    s6.ip[0] = 0xfd; s6.ip[15] = 2;
+    size_t l6 = frame_tcp(fr, sizeof fr, &c6, &s6, 1, 1, BW_TCP_ACK, "x", 1);
+    char path[] = "/tmp/bw_test_evidence_link_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    unlink(path);
+    char err[512];
+    struct bw_evidence *w = bw_evidence_open(path, 0, NULL, err, sizeof err);
+    CHECK(w != NULL);
+    if (!w) return;
+    CHECK(bw_evidence_begin(w, 2, 2 * l6));
+    bw_evidence_frame(w, BW_DLT_IPV4, 1, eth + ETH, le - ETH, NULL);
+    bw_evidence_frame(w, BW_DLT_EN10MB, 2, fr, l6, NULL);
+    bw_evidence_end(w);
+    struct bw_evidence_stats st;
+    bw_evidence_get_stats(w, &st);
+    CHECK_EQ(st.frames, 1);
+    CHECK_EQ(st.frames_relinked, 0);
+    CHECK_EQ(st.frames_other_link, 1);
+    CHECK_EQ(bw_evidence_close(w, err, sizeof err), 0);
+    unlink(path);
+}
+
 static void test_ipv6(void)
 {
     struct tcp_ep c6 = { .ver = 6, .port = 40000 }, s6 = { .ver = 6, .port = 1883 };
@@ -464,6 +577,7 @@ int main(void)
     test_all_and_ranges();
     test_cut_frame();
     test_masked_range();
+    test_relink();
     test_ipv6();
     test_mqtt_position();
     test_hold();
