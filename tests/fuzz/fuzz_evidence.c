@@ -2,7 +2,8 @@
  * rewrites captured frames in place. Input: one byte picks the link type, seven describe a mask
  * (sequence number, length, direction, all-bytes flags), the rest is the frame, copied into an
  * exact-size heap buffer. Checked: nothing outside the TCP payload changes but the checksum,
- * overwritten bytes read as the fill byte and are no more than the payload. */
+ * overwritten bytes read as the fill byte (through the range's mask when it has one) and are no
+ * more than the payload. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .len = (uint32_t)(data[5] << 8 | data[6]), .dir = (uint8_t)(data[7] & 1),
     };
     if (tcp && (data[7] & 8)) pos.seq += pk.seq;       /* aim inside the segment */
+    if (data[7] & 16) {                                 /* a range behind a WebSocket mask */
+        memcpy(pos.key, data + 1, 4);
+        pos.key[0] |= 1;
+        pos.key_off = data[5] & 3;
+    }
     struct bw_evidence_mask m;
     memset(&m, 0, sizeof m);
     m.pos = &pos;
@@ -72,8 +78,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (!ok)
                     abort();
             }
-            if (in_payload && buf[i] != orig[i] && buf[i] != BW_EVIDENCE_FILL)
-                abort();
+            if (in_payload && buf[i] != orig[i] && buf[i] != BW_EVIDENCE_FILL) {
+                /* inside the masked range, the fill as the mask makes it */
+                uint32_t sq = pk.seq + ((pk.tcp_flags & BW_TCP_SYN) ? 1u : 0u) + (uint32_t)(i - pay);
+                uint32_t into = sq - pos.seq;
+                if (!(data[7] & 16) || into >= pos.len ||
+                    buf[i] != (uint8_t)(BW_EVIDENCE_FILL ^ pos.key[(pos.key_off + into) & 3]))
+                    abort();
+            }
         }
     }
     free(buf);
