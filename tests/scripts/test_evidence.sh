@@ -137,26 +137,21 @@ for key, s in sorted(streams.items()):
         i += n
     # where the first CONNECT's password lies (3.1.1 and 5.0)
     def s16(p): return struct.unpack(">H", out[p:p + 2])[0]
+    def past_props(p):                             # a 5.0 property length, then the properties
+        m, sh = 0, 0
+        while True:
+            m |= (out[p] & 127) << sh; sh += 7; p += 1
+            if not out[p - 1] & 128: return p + m
     p = 1
     while out[p] & 128: p += 1
     p += 1
     p += 2 + s16(p)
     level, flags = out[p], out[p + 1]
     p += 4
-    if level == 5:
-        m, sh, q = 0, 0, p
-        while True:
-            m |= (out[q] & 127) << sh; sh += 7; q += 1
-            if not out[q - 1] & 128: break
-        p = q + m
+    if level == 5: p = past_props(p)
     p += 2 + s16(p)
     if flags & 4:
-        if level == 5:
-            m, sh, q = 0, 0, p
-            while True:
-                m |= (out[q] & 127) << sh; sh += 7; q += 1
-                if not out[q - 1] & 128: break
-            p = q + m
+        if level == 5: p = past_props(p)
         p += 2 + s16(p); p += 2 + s16(p)
     if flags & 128: p += 2 + s16(p)
     pw = (p + 2, s16(p)) if flags & 64 else (p, 0)

@@ -74,6 +74,21 @@ static const uint8_t *payload_of(const uint8_t *fr, size_t len, size_t *plen)
     return pk.payload;
 }
 
+/* An evidence writer on a new file in /tmp; its path in path (at least 40 bytes). */
+static struct bw_evidence *new_evidence(char *path)
+{
+    strcpy(path, "/tmp/bw_test_evidence_XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return NULL;
+    close(fd);
+    unlink(path);
+    char err[512];
+    struct bw_evidence *w = bw_evidence_open(path, 0, NULL, err, sizeof err);
+    CHECK(w != NULL);
+    return w;
+}
+
 /* "user=alice pass=" then the password "SecretPw" split as "Secr" | "etPw", then " end". */
 static void test_split_and_retransmit(uint32_t base)
 {
@@ -217,15 +232,8 @@ static void test_cut_frame(void)
     CHECK_EQ(sr.wire_len, lw);                                /* by the IP header: cut, not short */
 
     /* In the evidence file the record says so: captured lw - 11 of lw bytes. */
-    char path[] = "/tmp/bw_test_evidence_cut_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd < 0) return;
-    close(fd);
-    unlink(path);
-    char err[512];
-    struct bw_evidence *w = bw_evidence_open(path, 0, NULL, err, sizeof err);
-    CHECK(w != NULL);
+    char path[64], err[512];
+    struct bw_evidence *w = new_evidence(path);
     if (!w) return;
     CHECK(bw_evidence_begin(w, 1, lw - 11));
     bw_evidence_frame(w, BW_DLT_EN10MB, 1000001, cut, lw - 11, &sr);
@@ -246,6 +254,15 @@ static void test_cut_frame(void)
 /* Frames of other link types than the file's: written with the file's link header and the IP
  * packet as captured, the record lengths following; one the file cannot hold is left out. */
 struct relink_case { int from; size_t l2; int file; size_t hlen; const char *hdr; };
+
+static void link_counts(const struct bw_evidence *w, uint64_t frames, uint64_t relinked, uint64_t other)
+{
+    struct bw_evidence_stats st;
+    bw_evidence_get_stats(w, &st);
+    CHECK_EQ(st.frames, frames);
+    CHECK_EQ(st.frames_relinked, relinked);
+    CHECK_EQ(st.frames_other_link, other);
+}
 
 static void test_relink(void)
 {
@@ -275,15 +292,8 @@ static void test_relink(void)
         }
         memcpy(fr + lf, eth + ETH, le - ETH);
         lf += le - ETH;
-        char path[] = "/tmp/bw_test_evidence_link_XXXXXX";
-        int fd = mkstemp(path);
-        CHECK(fd >= 0);
-        if (fd < 0) return;
-        close(fd);
-        unlink(path);
-        char err[512];
-        struct bw_evidence *w = bw_evidence_open(path, 0, NULL, err, sizeof err);
-        CHECK(w != NULL);
+        char path[64], err[512];
+        struct bw_evidence *w = new_evidence(path);
         if (!w) return;
         bw_evidence_link_hint(w, k->file);
         /* the file gets its link type from its first frame: an empty record of it */
@@ -296,11 +306,7 @@ static void test_relink(void)
         sr.wire_len = lf + 9;                               /* as if cut by the snaplen */
         bw_evidence_frame(w, k->from, 2, fr, lf, &sr);
         bw_evidence_end(w);
-        struct bw_evidence_stats st;
-        bw_evidence_get_stats(w, &st);
-        CHECK_EQ(st.frames, 2);
-        CHECK_EQ(st.frames_relinked, 1);
-        CHECK_EQ(st.frames_other_link, 0);
+        link_counts(w, 2, 1, 0);
         CHECK_EQ(bw_evidence_close(w, err, sizeof err), 0);
         static uint8_t file[8192];
         FILE *f = fopen(path, "rb");
@@ -332,25 +338,14 @@ static void test_relink(void)
     c6.ip[0] = 0xfd; c6.ip[15] = 1;
     s6.ip[0] = 0xfd; s6.ip[15] = 2;
     size_t l6 = frame_tcp(fr, sizeof fr, &c6, &s6, 1, 1, BW_TCP_ACK, "x", 1);
-    char path[] = "/tmp/bw_test_evidence_link_XXXXXX";
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    if (fd < 0) return;
-    close(fd);
-    unlink(path);
-    char err[512];
-    struct bw_evidence *w = bw_evidence_open(path, 0, NULL, err, sizeof err);
-    CHECK(w != NULL);
+    char path[64], err[512];
+    struct bw_evidence *w = new_evidence(path);
     if (!w) return;
     CHECK(bw_evidence_begin(w, 2, 2 * l6));
     bw_evidence_frame(w, BW_DLT_IPV4, 1, eth + ETH, le - ETH, NULL);
     bw_evidence_frame(w, BW_DLT_EN10MB, 2, fr, l6, NULL);
     bw_evidence_end(w);
-    struct bw_evidence_stats st;
-    bw_evidence_get_stats(w, &st);
-    CHECK_EQ(st.frames, 1);
-    CHECK_EQ(st.frames_relinked, 0);
-    CHECK_EQ(st.frames_other_link, 1);
+    link_counts(w, 1, 0, 1);
     CHECK_EQ(bw_evidence_close(w, err, sizeof err), 0);
     unlink(path);
 }
