@@ -110,9 +110,12 @@ static int report_write(struct report_out *o, const struct bw_report *rep, const
     int rc = 0;
     if (!o->path && !o->std) return 0;
     if (!out) {
-        /* rewrite in place through the descriptor opened at start */
+        /* rewrite in place through the descriptor opened at start; a device or a FIFO
+         * (/dev/null, a pipe to another program) is written to as it is */
         int fd2 = -1;
-        if (ftruncate(o->fd, 0) != 0 || lseek(o->fd, 0, SEEK_SET) != 0 || (fd2 = dup(o->fd)) < 0 ||
+        struct stat sb;
+        bool regular = fstat(o->fd, &sb) == 0 && S_ISREG(sb.st_mode);
+        if ((regular && (ftruncate(o->fd, 0) != 0 || lseek(o->fd, 0, SEEK_SET) != 0)) || (fd2 = dup(o->fd)) < 0 ||
             !(out = fdopen(fd2, "w"))) {
             fprintf(stderr, "brokerwatch: cannot write the %s to '%s': %s\n", o->what, o->path, strerror(errno));
             if (fd2 >= 0) close(fd2);

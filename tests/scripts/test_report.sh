@@ -28,6 +28,18 @@ rc=$?
 [[ $rc -eq 1 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -q "cannot write the HTML report to '/nonexistent-dir/r.html'" "$tmp/err" ||
     { echo "FAIL: unwritable --report-html: exit $rc: $(cat "$tmp/err")"; fail=1; }
 [[ ! -e $tmp/kept.jsonl ]] || { echo "FAIL: the capture was read despite an unwritable report file"; fail=1; }
+# A report to a device or a FIFO (another program reading it) is written as it is, not truncated.
+"$bin" -q -r "$src/pcaps/mqtt_creds.pcap" -o /dev/null --report /dev/null --report-json /dev/null 2>"$tmp/err"
+rc=$?
+[[ $rc -eq 0 && ! -s $tmp/err ]] || { echo "FAIL: --report /dev/null: exit $rc: $(cat "$tmp/err")"; fail=1; }
+mkfifo "$tmp/fifo"
+cat "$tmp/fifo" >"$tmp/from-fifo.json" &
+reader=$!
+"$bin" -q -r "$src/pcaps/mqtt_creds.pcap" -o /dev/null --report-json "$tmp/fifo" 2>"$tmp/err"
+rc=$?
+wait "$reader"
+[[ $rc -eq 0 ]] && /usr/bin/python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["totals"]["brokers"] >= 1' \
+    "$tmp/from-fifo.json" || { echo "FAIL: --report-json to a FIFO: exit $rc: $(cat "$tmp/err")"; fail=1; }
 
 /usr/bin/python3 - "$tmp" "$src" "${args[@]}" <<'PY' || fail=1
 import collections, csv, datetime, json, struct, sys
