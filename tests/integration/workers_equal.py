@@ -135,6 +135,9 @@ def main():
         pcaps.append(long_capture(sys.argv[2:], os.path.join(tmp, "long.pcap")))
         for pcap in pcaps:
             rc1, rec1, rep1, pk1 = run(exe, pcap, 1, tmp)
+            if rc1 not in (0, 1):                      # 1: a runtime error, said; else a crash
+                bad += 1
+                print("MISMATCH: %s --workers 1: exit %d" % (os.path.relpath(pcap, ROOT), rc1))
             for w in (2, 3):
                 rc, rec, rep, pk = run(exe, pcap, w, tmp)
                 name = "%s --workers %d" % (os.path.relpath(pcap, ROOT), w)
