@@ -77,7 +77,8 @@ static const uint8_t *payload_of(const uint8_t *fr, size_t len, size_t *plen)
 /* An evidence writer on a new file in /tmp; its path in path (at least 40 bytes). */
 static struct bw_evidence *new_evidence(char *path)
 {
-    strcpy(path, "/tmp/bw_test_evidence_XXXXXX");
+    static const char tmpl[] = "/tmp/bw_test_evidence_XXXXXX";
+    memcpy(path, tmpl, sizeof tmpl);
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     if (fd < 0) return NULL;
