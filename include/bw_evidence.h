@@ -34,6 +34,8 @@ struct bw_scrub_result {
                                        * or updated for the overwritten bytes (cut by snaplen) */
     size_t wire_len;                  /* the frame's length on the wire by its IP header (cut by
                                        * snaplen: more than captured); 0 when not TCP */
+    size_t l3_off;                    /* where its IP header begins (TCP only) */
+    uint8_t ip_ver;                   /* 4 or 6 (TCP only) */
 };
 
 /* Overwrite, in place, the payload bytes of `frame` that m covers with BW_EVIDENCE_FILL, then
@@ -68,14 +70,17 @@ struct bw_evidence *bw_evidence_open(const char *path, uint64_t max_total, bool 
  * was ever written (an empty but valid capture). */
 void bw_evidence_link_hint(struct bw_evidence *w, int dlt);
 
-/* A session of `frames` frames and `caplen_sum` captured bytes is about to be written: false
- * (counted) when --evidence-max-total would be passed, and then nothing of it is written. */
-bool bw_evidence_begin(struct bw_evidence *w, uint32_t frames, uint64_t caplen_sum);
+/* A session of `frames` frames of link type dlt and `caplen_sum` captured bytes is about to be
+ * written: false (counted) when --evidence-max-total would be passed, and then nothing of it is
+ * written. Frames of another link type than the file's are counted at their largest relinked
+ * size. */
+bool bw_evidence_begin(struct bw_evidence *w, int dlt, uint32_t frames, uint64_t caplen_sum);
 /* One frame of the session (already scrubbed). Counted; errors are remembered, not returned.
  * A frame of another link type than the file's (a second -r file) is written with the file's
  * link header in place of its own (Ethernet: zero addresses; Linux cooked: no address; BSD
- * loopback: the family; raw IP: none), the IP packet as captured; one the file's type cannot
- * hold (IPv6 in an IPv4-only file, a link type the sensor does not write) is left out. */
+ * loopback: the family; raw IP: none), the IP packet as captured, where sr (the frame's
+ * scrub) says it begins; one the file's type cannot hold (IPv6 in an IPv4-only file, a link
+ * type the sensor does not write, a frame that is not TCP) is left out. */
 void bw_evidence_frame(struct bw_evidence *w, int dlt, uint64_t ts_us, const uint8_t *frame, size_t caplen,
                        const struct bw_scrub_result *sr);
 /* End of the session: its records go to the file (whole records only). */

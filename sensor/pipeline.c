@@ -498,9 +498,13 @@ static void evidence_write(struct bw_pipeline *p, struct bw_flow *f, struct bw_s
     m.npos = n;
     size_t off = 0;
     uint64_t sum = 0;
+    int dlt = -1;
     struct bw_hold_frame fr;
-    while (bw_hold_next(&p->hold, f->hold, &off, &fr)) sum += fr.caplen;
-    if (!bw_evidence_begin(p->evidence, sl->npkts, sum)) return;
+    while (bw_hold_next(&p->hold, f->hold, &off, &fr)) {
+        sum += fr.caplen;
+        if (dlt < 0) dlt = fr.dlt;
+    }
+    if (!bw_evidence_begin(p->evidence, dlt, sl->npkts, sum)) return;
     off = 0;
     while (bw_hold_next(&p->hold, f->hold, &off, &fr)) {
         struct bw_scrub_result sr;

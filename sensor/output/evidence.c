@@ -115,6 +115,8 @@ void bw_evidence_scrub(int dlt, uint8_t *frame, size_t caplen, const struct bw_e
     out->tcp = true;
     /* what the frame was on the wire by its IP header, so that one cut by the snaplen shows as cut */
     out->wire_len = (size_t)(pk.l3 - frame) + pk.ip_len;
+    out->l3_off = (size_t)(pk.l3 - frame);
+    out->ip_ver = pk.ip_ver;
     size_t alen = pk.ip_ver == 4 ? 4 : 16;
     bool from_cli = pk.ip_ver == m->ip_ver && memcmp(pk.src, m->cli, alen) == 0 && pk.sport == m->cli_port;
     uint8_t dir = from_cli ? BW_DIR_TOSERVER : BW_DIR_TOCLIENT;
@@ -304,12 +306,12 @@ void bw_evidence_link_hint(struct bw_evidence *w, int dlt)
     pthread_mutex_unlock(&w->lock);
 }
 
-bool bw_evidence_begin(struct bw_evidence *w, uint32_t frames, uint64_t caplen_sum)
+bool bw_evidence_begin(struct bw_evidence *w, int dlt, uint32_t frames, uint64_t caplen_sum)
 {
     pthread_mutex_lock(&w->lock);
     uint64_t need = (uint64_t)frames * sizeof(struct pcap_rec) + caplen_sum +
                     (w->dlt < 0 ? sizeof(struct pcap_hdr) : 0);
-    if (w->dlt >= 0 && w->hint_dlt != w->dlt) need += (uint64_t)frames * LINK_HDR_MAX;   /* relinked */
+    if (w->dlt >= 0 && dlt != w->dlt) need += (uint64_t)frames * LINK_HDR_MAX;   /* relinked */
     if (w->max_total && (w->grown > w->max_total || need > w->max_total - w->grown)) {
         w->st.sessions_total_cap++;
         w->st.frames_total_cap += frames;
@@ -364,16 +366,15 @@ void bw_evidence_frame(struct bw_evidence *w, int dlt, uint64_t ts_us, const uin
     uint8_t hdr[LINK_HDR_MAX];
     size_t hlen = 0;
     if (dlt != w->dlt) {                            /* one link type per pcap file: relink */
-        struct bw_packet pk;
-        struct bw_decode_stats ds;
-        memset(&ds, 0, sizeof ds);
-        int h = -1;
-        if (bw_decode_packet(dlt, frame, caplen, 0, &pk, &ds) == BW_DEC_TCP)
-            h = link_header(w->dlt, pk.ip_ver, hdr);
-        size_t l2 = h >= 0 ? (size_t)(pk.l3 - frame) : 0;
-        uint64_t rec = sizeof(struct pcap_rec) + (uint64_t)h + caplen - l2;
+        int h = sr && sr->tcp && sr->l3_off <= caplen ? link_header(w->dlt, sr->ip_ver, hdr) : -1;
         if (h < 0) { w->st.frames_other_link++; return; }
-        if (w->max_total && w->grown + rec > w->max_total) { w->st.frames_total_cap++; return; }
+        size_t l2 = sr->l3_off;
+        /* begin() counted the session at its first frame's link type: a later frame of
+         * another one (a flow that goes on in the next file) may still not fit */
+        if (w->max_total && w->grown + sizeof(struct pcap_rec) + (size_t)h + caplen - l2 > w->max_total) {
+            w->st.frames_total_cap++;
+            return;
+        }
         hlen = (size_t)h;
         frame += l2;
         caplen -= l2;

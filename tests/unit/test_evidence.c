@@ -236,7 +236,7 @@ static void test_cut_frame(void)
     char path[64], err[512];
     struct bw_evidence *w = new_evidence(path);
     if (!w) return;
-    CHECK(bw_evidence_begin(w, 1, lw - 11));
+    CHECK(bw_evidence_begin(w, BW_DLT_EN10MB, 1, lw - 11));
     bw_evidence_frame(w, BW_DLT_EN10MB, 1000001, cut, lw - 11, &sr);
     bw_evidence_end(w);
     CHECK_EQ(bw_evidence_close(w, err, sizeof err), 0);
@@ -279,6 +279,9 @@ static void test_relink(void)
     };
     uint8_t eth[2048], fr[2048];
     size_t le = mk(eth, &cli, &srv, 4000, "CONNECT bytes");
+    struct bw_evidence_mask none = mask_for(NULL, 0);
+    struct bw_scrub_result sr;
+    bw_evidence_scrub(BW_DLT_EN10MB, eth, le, &none, &sr);   /* its checksum valid, as written */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct relink_case *k = &cases[c];
         /* the frame in its own link type: the same IP packet behind that link's header */
@@ -300,11 +303,12 @@ static void test_relink(void)
         /* the file gets its link type from its first frame: an empty record of it */
         uint8_t first[64];
         memset(first, 0, sizeof first);
-        CHECK(bw_evidence_begin(w, 2, sizeof first + lf));
-        struct bw_scrub_result sr;
-        memset(&sr, 0, sizeof sr);
-        bw_evidence_frame(w, k->file, 1, first, sizeof first, &sr);
-        sr.wire_len = lf + 9;                               /* as if cut by the snaplen */
+        CHECK(bw_evidence_begin(w, k->file, 2, sizeof first + lf));
+        bw_evidence_frame(w, k->file, 1, first, sizeof first, NULL);
+        bw_evidence_scrub(k->from, fr, lf, &none, &sr);     /* where its IP header begins */
+        CHECK(sr.tcp);
+        CHECK_EQ(sr.l3_off, k->l2);
+        sr.wire_len += 9;                                   /* as if cut by the snaplen */
         bw_evidence_frame(w, k->from, 2, fr, lf, &sr);
         bw_evidence_end(w);
         link_counts(w, 2, 1, 0);
@@ -342,9 +346,11 @@ static void test_relink(void)
     char path[64], err[512];
     struct bw_evidence *w = new_evidence(path);
     if (!w) return;
-    CHECK(bw_evidence_begin(w, 2, 2 * l6));
+    CHECK(bw_evidence_begin(w, BW_DLT_IPV4, 2, 2 * l6));
     bw_evidence_frame(w, BW_DLT_IPV4, 1, eth + ETH, le - ETH, NULL);
-    bw_evidence_frame(w, BW_DLT_EN10MB, 2, fr, l6, NULL);
+    bw_evidence_scrub(BW_DLT_EN10MB, fr, l6, &none, &sr);
+    CHECK(sr.tcp && sr.ip_ver == 6);
+    bw_evidence_frame(w, BW_DLT_EN10MB, 2, fr, l6, &sr);
     bw_evidence_end(w);
     link_counts(w, 1, 0, 1);
     CHECK_EQ(bw_evidence_close(w, err, sizeof err), 0);
