@@ -31,6 +31,24 @@ int bw_capture_open_file(struct bw_capture **out, const char *path, const char *
 int bw_capture_open_live(struct bw_capture **out, const char *iface, int snaplen, int buffer_mib,
                          const char *bpf, bool (*dlt_ok)(int), char *err, size_t errlen) BW_WARN_UNUSED;
 
+/* Live with workers: one socket per worker, all in one PACKET_FANOUT group of the interface
+ * whose classic BPF program (PACKET_FANOUT_CBPF) picks the socket by a symmetric hash of the
+ * packet's address pair, so both directions of every session between two hosts reach one
+ * worker. bw_capture_fanout joins c (opened by bw_capture_open_live) to the group `*group`:
+ * with *group 0 the kernel makes a new group of a unique id, sets the program and stores the
+ * id in *group for the next sockets. Returns 0, or BW_EIO with err filled (the kernel refused:
+ * the caller falls back to one socket). */
+int bw_capture_fanout(struct bw_capture *c, uint32_t *group, char *err, size_t errlen) BW_WARN_UNUSED;
+/* The group's program, one instruction per element (the layout of struct sock_filter and of
+ * libpcap's struct bpf_insn), its loads relative to base: SKF_NET_OFF for the kernel (the
+ * network header, wherever the link header ends), 0 to run it on a raw IP packet (tests).
+ * IPv4: the sum of the two addresses; IPv6: of their eight 32-bit words; then multiplied and
+ * folded (the kernel takes the result modulo the group's size). Anything else: 0. Returns the
+ * number of instructions (at most BW_CAPTURE_FANOUT_INSNS). */
+struct bw_bpf_insn { uint16_t code; uint8_t jt, jf; uint32_t k; };
+#define BW_CAPTURE_FANOUT_INSNS 40
+size_t bw_capture_fanout_prog(struct bw_bpf_insn *out, int32_t base);
+
 /* Next packet: 1 = a packet (views valid until the next call, or kept: see below), 0 = end of
  * file (or bw_capture_break), 2 = live and no packet for BW_CAPTURE_IDLE_MS or a signal arrived
  * (call again), 3 = kept and every buffer still held (release, then call again), negative =

@@ -20,6 +20,8 @@
 #define BW_WORKERS_MAX 16
 
 struct bw_workers;
+struct bw_capture;
+struct bw_capture_stats;
 
 /* n workers (1..BW_WORKERS_MAX) over cfg (kept by pointer); live: a live capture or a paced
  * replay (each packet is handed on at once rather than in batches, so records leave promptly).
@@ -37,6 +39,22 @@ int  bw_workers_add_sink(struct bw_workers *ws, struct bw_sink *s) BW_WARN_UNUSE
 void bw_workers_set_notice(struct bw_workers *ws, void (*fn)(void *ctx, const char *line), void *ctx);
 /* Start the threads (nothing with one worker). Returns 0 or BW_ENOMEM (no thread could start). */
 int  bw_workers_start(struct bw_workers *ws) BW_WARN_UNUSED;
+
+/* Live, before start: every worker reads a socket of its own, caps[i] (n: one per worker), all
+ * in one PACKET_FANOUT group (bw_capture_fanout), so that no reader stands between the kernel
+ * and the workers: each worker takes its packets, its timers run on the wall clock while its
+ * socket is quiet, and it answers the control requests between two packets. Packets with a
+ * time before start_us were received before the group was whole (then every socket had a copy)
+ * and are left out. The captures stay the caller's; close them after bw_workers_finish.
+ * Returns 0, BW_EINVAL (not live, or not one per worker) or BW_ENOMEM. */
+int  bw_workers_capture(struct bw_workers *ws, struct bw_capture *const *caps, unsigned n, uint64_t start_us)
+    BW_WARN_UNUSED;
+bool bw_workers_fanout(const struct bw_workers *ws);
+/* Fanout: the first capture error of any worker (one line, in err); false while none failed. */
+bool bw_workers_capture_failed(struct bw_workers *ws, char *err, size_t errlen);
+/* Fanout: the kernel's counters of all the sockets, summed as of the last bw_workers_stats (or
+ * the finish); zero otherwise. */
+void bw_workers_kernel_stats(const struct bw_workers *ws, struct bw_capture_stats *out);
 
 /* One captured frame (borrowed). Waits while the chosen worker's ring is full, handing records
  * on meanwhile; never drops. */
@@ -71,6 +89,8 @@ const struct bw_report *bw_workers_report(struct bw_workers *ws);
 uint64_t bw_workers_earliest(const struct bw_workers *ws);
 uint64_t bw_workers_latest(const struct bw_workers *ws);
 uint64_t bw_workers_now(const struct bw_workers *ws);
+/* After finish: the packets worker i handled (its pipeline's count), to show the balance. */
+uint64_t bw_workers_handled(const struct bw_workers *ws, unsigned i);
 /* For a progress line: packets handed on, alerts delivered. */
 uint64_t bw_workers_packets(const struct bw_workers *ws);
 uint64_t bw_workers_alerts(const struct bw_workers *ws);

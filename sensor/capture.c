@@ -12,6 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
 #include <pcap/pcap.h>
 #include "bw_capture.h"
 #include "bw_pcapfile.h"
@@ -345,6 +348,76 @@ int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, 
     snprintf(err, errlen, "%s '%s': %s", c->live ? "capture failed on interface" : "cannot read capture",
              c->name, pcap_geterr(c->pc));
     return BW_EIO;
+}
+
+/* ---- live fanout ---- */
+
+_Static_assert(sizeof(struct bw_bpf_insn) == sizeof(struct sock_filter), "one classic BPF instruction");
+_Static_assert(sizeof(struct bw_bpf_insn) == sizeof(struct bpf_insn), "libpcap's layout too");
+
+static struct bw_bpf_insn insn(uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
+{
+    return (struct bw_bpf_insn){ code, jt, jf, k };
+}
+
+size_t bw_capture_fanout_prog(struct bw_bpf_insn *o, int32_t base)
+{
+    size_t n = 0;
+    uint32_t b = (uint32_t)base;
+    /* the IP version, from the network header's first byte */
+    o[n++] = insn(BPF_LD | BPF_B | BPF_ABS, 0, 0, b);
+    o[n++] = insn(BPF_ALU | BPF_RSH | BPF_K, 0, 0, 4);
+    o[n++] = insn(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 4);           /* 4: next block */
+    o[n++] = insn(BPF_JMP | BPF_JEQ | BPF_K, 5, 32, 6);          /* 6: the IPv6 block; else 0 */
+    /* IPv4: source + destination */
+    o[n++] = insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, b + 12);
+    o[n++] = insn(BPF_MISC | BPF_TAX, 0, 0, 0);
+    o[n++] = insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, b + 16);
+    o[n++] = insn(BPF_ALU | BPF_ADD | BPF_X, 0, 0, 0);
+    o[n++] = insn(BPF_JMP | BPF_JA, 0, 0, 22);                   /* to the mix */
+    /* IPv6: the eight words of source and destination (bytes 8 to 39) */
+    o[n++] = insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, b + 8);
+    o[n++] = insn(BPF_MISC | BPF_TAX, 0, 0, 0);
+    for (uint32_t off = 12; off < 40; off += 4) {
+        o[n++] = insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, b + off);
+        o[n++] = insn(BPF_ALU | BPF_ADD | BPF_X, 0, 0, 0);
+        if (off < 36) o[n++] = insn(BPF_MISC | BPF_TAX, 0, 0, 0);
+    }
+    /* the mix: multiplied by an odd constant, the high half folded onto the low one */
+    o[n++] = insn(BPF_ALU | BPF_MUL | BPF_K, 0, 0, 0x9e3779b1u);
+    o[n++] = insn(BPF_MISC | BPF_TAX, 0, 0, 0);
+    o[n++] = insn(BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16);
+    o[n++] = insn(BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0);
+    o[n++] = insn(BPF_RET | BPF_A, 0, 0, 0);
+    o[n++] = insn(BPF_RET | BPF_K, 0, 0, 0);                     /* neither IPv4 nor IPv6 */
+    return n;
+}
+
+int bw_capture_fanout(struct bw_capture *c, uint32_t *group, char *err, size_t errlen)
+{
+    /* PACKET_FANOUT's argument: the group id in the low 16 bits, mode and flags above */
+    uint32_t arg = *group ? (*group & 0xffffu) | ((uint32_t)PACKET_FANOUT_CBPF << 16)
+                          : (uint32_t)(PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
+    if (setsockopt(c->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
+        snprintf(err, errlen, "interface '%s': cannot join a PACKET_FANOUT group: %s", c->name, strerror(errno));
+        return BW_EIO;
+    }
+    if (*group) return 0;
+    uint32_t got = 0;
+    socklen_t len = sizeof got;
+    if (getsockopt(c->fd, SOL_PACKET, PACKET_FANOUT, &got, &len) != 0) {
+        snprintf(err, errlen, "interface '%s': cannot read the PACKET_FANOUT group: %s", c->name, strerror(errno));
+        return BW_EIO;
+    }
+    struct bw_bpf_insn prog[BW_CAPTURE_FANOUT_INSNS];
+    struct sock_fprog fp = { .len = (unsigned short)bw_capture_fanout_prog(prog, SKF_NET_OFF),
+                             .filter = (struct sock_filter *)prog };
+    if (setsockopt(c->fd, SOL_PACKET, PACKET_FANOUT_DATA, &fp, sizeof fp) != 0) {
+        snprintf(err, errlen, "interface '%s': cannot set the PACKET_FANOUT program: %s", c->name, strerror(errno));
+        return BW_EIO;
+    }
+    *group = (got & 0xffffu) | 0x10000u;           /* never 0 once made */
+    return 0;
 }
 
 int bw_capture_dlt(const struct bw_capture *c) { return pcap_datalink(c->pc); }

@@ -213,9 +213,11 @@ static void push_stats(struct run *r)
     struct bw_sink **sinks;
     size_t nsinks = bw_workers_sinks(r->ws, &sinks);
     char line[4096];
-    if (r->live && r->cap && bw_capture_stats(r->cap, &k) != 0) memset(&k, 0, sizeof k);
-    bw_workers_stats(r->ws, &st);
-    st.kernel = k;
+    bw_workers_stats(r->ws, &st);                  /* with a fanout group, the sockets' counters */
+    if (r->live && r->cap) {
+        if (bw_capture_stats(r->cap, &k) != 0) memset(&k, 0, sizeof k);
+        st.kernel = k;
+    }
     if (r->live) {
         uint64_t now = wall_us();
         if (now > st.now_us) st.now_us = now;      /* a quiet network is not a stale sensor */
@@ -400,6 +402,66 @@ static int read_source(struct run *r, struct bw_capture *cap, bool kept, struct 
         fprintf(stderr, "brokerwatch: %s\n", err);
         return 1;
     }
+}
+
+/* Live in a fanout group: the workers read their own sockets; this thread hands on what they
+ * found and runs the upkeep every BW_CAPTURE_IDLE_WORKERS_MS, until a stop or a capture error. */
+static int read_fanout(struct run *r)
+{
+    char err[512];
+    while (!stop_requested) {
+        struct timespec nap = { 0, BW_CAPTURE_IDLE_WORKERS_MS * 1000000L };
+        nanosleep(&nap, NULL);
+        if (bw_workers_capture_failed(r->ws, err, sizeof err)) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            return 1;
+        }
+        bw_workers_deliver(r->ws, false);
+        uint64_t now = mono_us();
+        if (signal_pending || now >= r->next_service) {
+            r->next_service = now + 10000;
+            service(r);
+        }
+    }
+    return 0;
+}
+
+/* Live: one socket; with workers (and no -c, which one reader counts exactly) one per worker,
+ * joined in one PACKET_FANOUT group, -B shared out among them. A group the kernel refuses
+ * falls back to one socket and one reader, said in one line. Returns 0 or 1 (said). */
+static int open_live(const struct bw_config *cfg, struct bw_workers *ws, struct bw_capture **caps, unsigned *ncaps)
+{
+    char err[512], why[512];
+    unsigned n = bw_workers_count(ws);
+    *ncaps = 0;
+    if (n > 1 && !cfg->max_packets) {
+        int mib = (cfg->buffer_mib + (int)n - 1) / (int)n;
+        uint32_t group = 0;
+        int rc = 0;
+        for (unsigned i = 0; i < n && rc == 0; i++) {
+            rc = bw_capture_open_live(&caps[i], cfg->iface, cfg->snaplen, mib, cfg->bpf, bw_decode_dlt_supported,
+                                      why, sizeof why);
+            if (rc != 0) break;
+            *ncaps = i + 1;
+            rc = bw_capture_fanout(caps[i], &group, why, sizeof why);
+        }
+        /* from now on every packet reaches one socket only */
+        if (rc == 0 && (rc = bw_workers_capture(ws, caps, n, wall_us())) != 0)
+            snprintf(why, sizeof why, "%s", bw_strerror(rc));
+        if (rc == 0) return 0;
+        for (unsigned i = 0; i < *ncaps; i++) { bw_capture_close(caps[i]); caps[i] = NULL; }
+        *ncaps = 0;
+        if (!cfg->quiet)
+            fprintf(stderr, "brokerwatch: %s; capturing with one socket, whose packets one reader hands to the "
+                    "workers\n", why);
+    }
+    if (bw_capture_open_live(&caps[0], cfg->iface, cfg->snaplen, cfg->buffer_mib, cfg->bpf,
+                             bw_decode_dlt_supported, err, sizeof err) != 0) {
+        fprintf(stderr, "brokerwatch: %s\n", err);
+        return 1;
+    }
+    *ncaps = 1;
+    return 0;
 }
 
 /* With workers, a file the sensor reads itself is read in chunks the capture keeps, and every
@@ -657,37 +719,51 @@ int main(int argc, char **argv)
     if (status != 0) {
         /* a file could not be handed to USER: said above */
     } else if (cfg.iface) {
-        if (bw_capture_open_live(&live_capture, cfg.iface, cfg.snaplen, cfg.buffer_mib, cfg.bpf,
-                                 bw_decode_dlt_supported, err, sizeof err) != 0) {
-            fprintf(stderr, "brokerwatch: %s\n", err);
+        struct bw_capture *caps[BW_WORKERS_MAX] = { NULL };
+        unsigned ncaps = 0;
+        if (open_live(&cfg, ws, caps, &ncaps) != 0) {
             status = 1;
         } else {
+            bool fanout = bw_workers_fanout(ws);
+            /* the stop handler breaks the one reader's wait; in a group this thread only naps */
+            live_capture = fanout ? NULL : caps[0];
+            run.cap = fanout ? NULL : caps[0];
             bw_workers_prefault(ws);               /* no page faults on the packet path */
             if (cfg.verbose >= 2)
                 fprintf(stderr, "brokerwatch: capture on %s: snaplen %d, %d MiB ring of TPACKET_V3 blocks "
-                        "handed over after at most %d ms%s%s%s\n", cfg.iface, cfg.snaplen, cfg.buffer_mib,
-                        BW_CAPTURE_BLOCK_MS, cfg.bpf ? ", filter '" : "", cfg.bpf ? cfg.bpf : "",
-                        cfg.bpf ? "'" : "");
+                        "handed over after at most %d ms%s%s%s%s\n", cfg.iface, cfg.snaplen,
+                        fanout ? (cfg.buffer_mib + (int)ncaps - 1) / (int)ncaps : cfg.buffer_mib,
+                        BW_CAPTURE_BLOCK_MS, fanout ? " per socket" : "", cfg.bpf ? ", filter '" : "",
+                        cfg.bpf ? cfg.bpf : "", cfg.bpf ? "'" : "");
             if (cfg.run_as && drop_and_confine(&cfg, &rcfg) != 0) {
                 status = 1;
             } else {
-                if (!cfg.quiet) fprintf(stderr, "brokerwatch: capturing on %s%s%s\n", cfg.iface,
-                                        cfg.run_as ? " as " : "", cfg.run_as ? cfg.run_as : "");
+                if (!cfg.quiet) {
+                    fprintf(stderr, "brokerwatch: capturing on %s%s%s", cfg.iface, cfg.run_as ? " as " : "",
+                            cfg.run_as ? cfg.run_as : "");
+                    if (fanout) fprintf(stderr, " (%u sockets in a PACKET_FANOUT group, one per worker)", ncaps);
+                    fputc('\n', stderr);
+                }
                 /* Threads start after the drop: they inherit the user, no capabilities and
                  * the seccomp filter. Records of workers are handed on within a few ms. */
-                if (bw_workers_count(ws) > 1) bw_capture_set_idle(live_capture, BW_CAPTURE_IDLE_WORKERS_MS);
+                if (bw_workers_count(ws) > 1)
+                    for (unsigned i = 0; i < ncaps; i++) bw_capture_set_idle(caps[i], BW_CAPTURE_IDLE_WORKERS_MS);
                 if (bw_workers_start(ws) != 0) {
                     fprintf(stderr, "brokerwatch: cannot start the worker threads: %s\n", strerror(errno));
                     status = 1;
                 } else {
-                    status = run_source(&run, live_capture, NULL, NULL, 0);
+                    status = fanout ? read_fanout(&run) : run_source(&run, caps[0], NULL, NULL, 0);
                 }
-                if (bw_capture_stats(live_capture, &kstats) != 0) memset(&kstats, 0, sizeof kstats);
+                if (fanout) {
+                    bw_workers_finish(ws);         /* the workers read the sockets until here */
+                    bw_workers_kernel_stats(ws, &kstats);
+                } else if (bw_capture_stats(caps[0], &kstats) != 0) {
+                    memset(&kstats, 0, sizeof kstats);
+                }
             }
-            struct bw_capture *c = live_capture;
             live_capture = NULL;
             run.cap = NULL;
-            bw_capture_close(c);
+            for (unsigned i = 0; i < ncaps; i++) bw_capture_close(caps[i]);
         }
     } else {
         struct pacer pc = { .speed = cfg.pace };
@@ -769,6 +845,12 @@ int main(int argc, char **argv)
         if (refused) fprintf(stderr, ", %llu refused by full pools or caps (see the capacity records)",
                              (unsigned long long)refused);
         fputc('\n', stderr);
+        if (cfg.verbose && bw_workers_count(ws) > 1) {
+            fprintf(stderr, "brokerwatch: packets per worker%s:", bw_workers_fanout(ws) ? " (one socket each)" : "");
+            for (unsigned i = 0; i < bw_workers_count(ws); i++)
+                fprintf(stderr, " %llu", (unsigned long long)bw_workers_handled(ws, i));
+            fputc('\n', stderr);
+        }
     }
     if (cfg.evidence_path && !cfg.quiet && (status == 0 || st.pipe.packets > 0)) {
         const struct bw_evidence_stats *e = &st.evidence;

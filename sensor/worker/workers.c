@@ -1,7 +1,8 @@
 /* workers.c: the reader's side (pick a worker, copy the packet into its ring, or a reference to
  * it where the capture keeps it), the workers'
- * threads (each runs its own pipeline on what its ring brings), and the writer (records from
- * every worker's ring to the sinks, in the reader's thread). Control requests (clock, stats,
+ * threads (each runs its own pipeline on what its ring brings, or, live in a fanout group, on
+ * what its own socket brings), and the writer (records from every worker's ring to the sinks,
+ * in the reader's thread). Control requests (clock, stats,
  * report, finish) travel in the packet rings, so a worker answers them between two packets, in
  * order. Owns the threads, the rings and the pipelines; the sinks and the evidence writer are
  * the caller's. No lock anywhere on the packet path: the rings are the only shared memory
@@ -11,14 +12,17 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bw_capture.h"
 #include "bw_packet.h"
 #include "bw_report.h"
 #include "bw_ring.h"
 
 #define IN_RING_BYTES  (8u << 20)   /* per worker: about 5,000 full-size frames */
+#define IN_RING_CONTROL (64u << 10) /* ... with a socket of its own: control requests only */
 #define OUT_RING_BYTES (2u << 20)   /* per worker: records waiting for the writer */
 #define BW_WORKERS_CLOCK_US 10000u  /* every worker's timers look 100 times a second */
 
@@ -45,12 +49,21 @@ struct bw_worker {
     struct bw_stats snap;              /* MSG_STATS answer */
     struct bw_report *snaprep;         /* MSG_REPORT answer */
     int snaprep_rc;
+    /* Fanout: the worker's own socket (the caller's), and what the others read of it */
+    struct bw_capture *cap;
+    int cap_dlt;
+    uint64_t cap_start_us;             /* packets before it were received by every socket */
+    struct bw_capture_stats kstats;    /* with MSG_STATS and MSG_FINISH */
+    _Atomic uint64_t cap_packets, cap_first, cap_last;
+    _Atomic int cap_failed;            /* then cap_err holds the line */
+    char cap_err[512];
 };
 
 struct bw_workers {
     const struct bw_config *cfg;
     unsigned n, nalloc;                /* running, made */
     bool live, threaded, finished;
+    bool fanout;                       /* every worker reads its own socket (bw_workers_capture) */
     struct bw_known known;
     struct bw_worker w[BW_WORKERS_MAX];
     struct bw_sink *sinks[BW_SINKS_MAX];
@@ -192,7 +205,8 @@ static size_t merge_out(struct bw_workers *ws, bool all)
     size_t n = 0;
     /* clocks and idleness first, then the rings: what the clocks promise is in the rings */
     for (unsigned i = 0; i < ws->n; i++) {
-        idle[i] = all || bw_ring_drained(&ws->w[i].in);
+        /* with sockets of their own, workers are never idle: their clocks say how far they are */
+        idle[i] = all || (!ws->fanout && bw_ring_drained(&ws->w[i].in));
         clock[i] = atomic_load_explicit(&ws->w[i].clock, memory_order_acquire);
     }
     for (;;) {
@@ -228,6 +242,72 @@ void bw_workers_deliver(struct bw_workers *ws, bool flush)
 
 /* ---- the workers ---- */
 
+static uint64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+/* One message of the in ring: a packet, or a control request answered now. Returns true after
+ * MSG_FINISH (the worker ends). */
+static bool handle(struct bw_worker *w, const struct bw_ring_msg *m)
+{
+    uint32_t req = m->aux;
+    switch (m->type) {
+    case MSG_PACKET:
+        bw_pipeline_packet(w->pl, m->dlt, m->data, m->len, m->ts_us);
+        atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
+        break;
+    case MSG_KEPT: {
+        struct kept_ref ref, next;
+        /* the next frame was read in by the other core: its headers come in meanwhile */
+        const struct bw_ring_msg *nx = bw_ring_peek_next(&w->in, m);
+        if (nx && nx->type == MSG_KEPT) {
+            memcpy(&next, nx->data, sizeof next);
+            __builtin_prefetch(next.data);
+            __builtin_prefetch(next.data + 64);
+        }
+        memcpy(&ref, m->data, sizeof ref);
+        bw_pipeline_packet(w->pl, m->dlt, ref.data, ref.caplen, m->ts_us);
+        atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
+        atomic_store_explicit(&w->kept_chunk, ref.chunk, memory_order_release);
+        break;
+    }
+    case MSG_CLOCK:
+        /* A worker that has had no packet yet keeps no clock of its own (nothing to time
+         * out), but it promises the same: every record it will write is of a later packet. */
+        bw_pipeline_clock(w->pl, m->ts_us);
+        atomic_store_explicit(&w->clock, w->pl->now_us > m->ts_us ? w->pl->now_us : m->ts_us,
+                              memory_order_release);
+        break;
+    case MSG_STATS:
+        if (w->cap && bw_capture_stats(w->cap, &w->kstats) != 0) memset(&w->kstats, 0, sizeof w->kstats);
+        bw_pipeline_stats(w->pl, &w->snap);
+        break;
+    case MSG_REPORT:
+        w->snaprep_rc = bw_pipeline_report_now(w->pl, w->snaprep);
+        break;
+    case MSG_SYNC:
+        break;
+    case MSG_FINISH:
+        if (w->cap && bw_capture_stats(w->cap, &w->kstats) != 0) memset(&w->kstats, 0, sizeof w->kstats);
+        bw_pipeline_finish(w->pl);
+        bw_pipeline_stats(w->pl, &w->snap);
+        bw_pipeline_release_dpi(w->pl);    /* the biggest teardown, each worker its own */
+        break;
+    }
+    bool finish = m->type == MSG_FINISH;
+    bool control = m->type != MSG_PACKET && m->type != MSG_KEPT && m->type != MSG_CLOCK;
+    bw_ring_release(&w->in, m);
+    if (control) {
+        bw_ring_release_all(&w->in);
+        bw_ring_publish(&w->out);          /* every record before the answer is out */
+        atomic_store_explicit(&w->done, req, memory_order_release);
+    }
+    return finish;
+}
+
 static void *worker_main(void *arg)
 {
     struct bw_worker *w = arg;
@@ -241,56 +321,55 @@ static void *worker_main(void *arg)
             continue;
         }
         spins = 0;
-        uint32_t req = m->aux;
-        switch (m->type) {
-        case MSG_PACKET:
-            bw_pipeline_packet(w->pl, m->dlt, m->data, m->len, m->ts_us);
+        if (handle(w, m)) return NULL;
+    }
+}
+
+/* Fanout: the worker reads its own socket; between two packets (or after a quiet wait of
+ * BW_CAPTURE_IDLE_WORKERS_MS) it answers what its ring brings. While the socket is quiet the
+ * wall clock runs its timers and its clock for the writer's merge. After a capture error it
+ * keeps answering until the caller finishes it. */
+static void *worker_capture_main(void *arg)
+{
+    struct bw_worker *w = arg;
+    char err[sizeof w->cap_err];
+    bool started = false, failed = false;
+    uint64_t n = 0, first = 0, last = 0;
+    unsigned spins = 0;
+    for (;;) {
+        const struct bw_ring_msg *m = bw_ring_peek(&w->in);
+        if (m) {
+            if (handle(w, m)) return NULL;
+            continue;
+        }
+        const uint8_t *data;
+        size_t caplen;
+        uint64_t ts;
+        int rc = failed ? 0 : bw_capture_next(w->cap, &data, &caplen, &ts, err, sizeof err);
+        if (rc == 1) {
+            /* until the first packet of the whole group: every socket had a copy */
+            if (!started && ts < w->cap_start_us) continue;
+            started = true;
+            spins = 0;
+            bw_pipeline_packet(w->pl, w->cap_dlt, data, caplen, ts);
             atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
-            break;
-        case MSG_KEPT: {
-            struct kept_ref ref, next;
-            /* the next frame was read in by the other core: its headers come in meanwhile */
-            const struct bw_ring_msg *nx = bw_ring_peek_next(&w->in, m);
-            if (nx && nx->type == MSG_KEPT) {
-                memcpy(&next, nx->data, sizeof next);
-                __builtin_prefetch(next.data);
-                __builtin_prefetch(next.data + 64);
-            }
-            memcpy(&ref, m->data, sizeof ref);
-            bw_pipeline_packet(w->pl, m->dlt, ref.data, ref.caplen, m->ts_us);
-            atomic_store_explicit(&w->clock, w->pl->now_us, memory_order_release);
-            atomic_store_explicit(&w->kept_chunk, ref.chunk, memory_order_release);
-            break;
+            if (!first || ts < first) atomic_store_explicit(&w->cap_first, first = ts, memory_order_relaxed);
+            if (ts > last) atomic_store_explicit(&w->cap_last, last = ts, memory_order_relaxed);
+            atomic_store_explicit(&w->cap_packets, ++n, memory_order_relaxed);
+            continue;
         }
-        case MSG_CLOCK:
-            /* A worker that has had no packet yet keeps no clock of its own (nothing to time
-             * out), but it promises the same: every record it will write is of a later packet. */
-            bw_pipeline_clock(w->pl, m->ts_us);
-            atomic_store_explicit(&w->clock, w->pl->now_us > m->ts_us ? w->pl->now_us : m->ts_us,
-                                  memory_order_release);
-            break;
-        case MSG_STATS:
-            bw_pipeline_stats(w->pl, &w->snap);
-            break;
-        case MSG_REPORT:
-            w->snaprep_rc = bw_pipeline_report_now(w->pl, w->snaprep);
-            break;
-        case MSG_SYNC:
-            break;
-        case MSG_FINISH:
-            bw_pipeline_finish(w->pl);
-            bw_pipeline_stats(w->pl, &w->snap);
-            bw_pipeline_release_dpi(w->pl);    /* the biggest teardown, each worker its own */
-            break;
+        if (rc < 0) {
+            memcpy(w->cap_err, err, sizeof err);
+            atomic_store_explicit(&w->cap_failed, 1, memory_order_release);
+            failed = true;
         }
-        bool finish = m->type == MSG_FINISH;
-        bw_ring_release(&w->in, m);
-        if (m->type != MSG_PACKET && m->type != MSG_KEPT && m->type != MSG_CLOCK) {
-            bw_ring_release_all(&w->in);
-            bw_ring_publish(&w->out);          /* every record before the answer is out */
-            atomic_store_explicit(&w->done, req, memory_order_release);
-        }
-        if (finish) return NULL;
+        /* quiet (2), broken off (0) or failed: the wall clock runs the timers */
+        uint64_t now = wall_us();
+        bw_pipeline_clock(w->pl, now);
+        atomic_store_explicit(&w->clock, w->pl->now_us > now ? w->pl->now_us : now, memory_order_release);
+        bw_ring_publish(&w->out);
+        bw_ring_release_all(&w->in);
+        if (rc != 2) backoff(&spins);          /* no socket wait to pace the loop */
     }
 }
 
@@ -459,7 +538,7 @@ int bw_workers_start(struct bw_workers *ws)
     queue_capacity(ws);
     for (unsigned i = 0; i < ws->n; i++) {
         struct bw_worker *w = &ws->w[i];
-        if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+        if (pthread_create(&w->th, NULL, ws->fanout ? worker_capture_main : worker_main, w) != 0) {
             if (i == 0) return BW_ENOMEM;
             ws->n = i;                          /* run with the ones that started */
             break;
@@ -645,6 +724,7 @@ void bw_workers_stats(struct bw_workers *ws, struct bw_stats *out)
     }
     if (!ws->finished) request_all(ws, MSG_STATS, 0);
     merged_stats(ws, out);
+    bw_workers_kernel_stats(ws, &out->kernel);  /* the sockets' (fanout), else the caller's */
     /* the evidence writer is one for all (it takes its own lock): its counters are not a sum */
     memset(&out->evidence, 0, sizeof out->evidence);
     if (ws->w[0].pl->evidence) bw_evidence_get_stats(ws->w[0].pl->evidence, &out->evidence);
@@ -689,10 +769,83 @@ void bw_workers_finish(struct bw_workers *ws)
 }
 
 const struct bw_report *bw_workers_report(struct bw_workers *ws) { return ws->report; }
-uint64_t bw_workers_earliest(const struct bw_workers *ws) { return ws->earliest_us; }
-uint64_t bw_workers_latest(const struct bw_workers *ws) { return ws->latest_us; }
-uint64_t bw_workers_now(const struct bw_workers *ws) { return ws->now_us; }
-uint64_t bw_workers_packets(const struct bw_workers *ws) { return ws->packets; }
+/* With sockets of their own, what the reader would count is the workers' (their last values) */
+uint64_t bw_workers_earliest(const struct bw_workers *ws)
+{
+    if (!ws->fanout) return ws->earliest_us;
+    uint64_t t = 0;
+    for (unsigned i = 0; i < ws->n; i++) {
+        uint64_t f = atomic_load_explicit(&ws->w[i].cap_first, memory_order_relaxed);
+        if (f && (!t || f < t)) t = f;
+    }
+    return t;
+}
+
+uint64_t bw_workers_latest(const struct bw_workers *ws)
+{
+    if (!ws->fanout) return ws->latest_us;
+    uint64_t t = 0;
+    for (unsigned i = 0; i < ws->n; i++) {
+        uint64_t l = atomic_load_explicit(&ws->w[i].cap_last, memory_order_relaxed);
+        if (l > t) t = l;
+    }
+    return t;
+}
+
+uint64_t bw_workers_now(const struct bw_workers *ws) { return ws->fanout ? bw_workers_latest(ws) : ws->now_us; }
+
+uint64_t bw_workers_packets(const struct bw_workers *ws)
+{
+    if (!ws->fanout) return ws->packets;
+    uint64_t n = 0;
+    for (unsigned i = 0; i < ws->n; i++) n += atomic_load_explicit(&ws->w[i].cap_packets, memory_order_relaxed);
+    return n;
+}
+
+int bw_workers_capture(struct bw_workers *ws, struct bw_capture *const *caps, unsigned n, uint64_t start_us)
+{
+    if (!ws->live || !ws->threaded || n != ws->n) return BW_EINVAL;
+    for (unsigned i = 0; i < n; i++) {
+        struct bw_worker *w = &ws->w[i];
+        if (w->started || !caps[i]) return BW_EINVAL;
+        /* the ring carries control requests only now: a small one */
+        bw_ring_free(&w->in);
+        if (bw_ring_init(&w->in, IN_RING_CONTROL, true) != 0) return BW_ENOMEM;
+        w->cap = caps[i];
+        w->cap_dlt = bw_capture_dlt(caps[i]);
+        w->cap_start_us = start_us;
+    }
+    ws->fanout = true;
+    return 0;
+}
+
+bool bw_workers_fanout(const struct bw_workers *ws) { return ws->fanout; }
+
+bool bw_workers_capture_failed(struct bw_workers *ws, char *err, size_t errlen)
+{
+    for (unsigned i = 0; ws->fanout && i < ws->n; i++) {
+        if (!atomic_load_explicit(&ws->w[i].cap_failed, memory_order_acquire)) continue;
+        snprintf(err, errlen, "%s", ws->w[i].cap_err);
+        return true;
+    }
+    return false;
+}
+
+void bw_workers_kernel_stats(const struct bw_workers *ws, struct bw_capture_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; ws->fanout && i < ws->n; i++) {
+        out->received += ws->w[i].kstats.received;
+        out->dropped += ws->w[i].kstats.dropped;
+        out->if_dropped += ws->w[i].kstats.if_dropped;
+    }
+}
+
+uint64_t bw_workers_handled(const struct bw_workers *ws, unsigned i)
+{
+    if (i >= ws->n) return 0;
+    return ws->threaded ? ws->w[i].snap.pipe.packets : ws->w[0].pl->cnt.packets;
+}
 
 uint64_t bw_workers_alerts(const struct bw_workers *ws)
 {

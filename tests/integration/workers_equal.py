@@ -12,7 +12,11 @@ reader keeps them): every bundled Ethernet IPv4 capture in turn, over and over, 
 addresses of its own (checksums adjusted) and later times, so copies never meet in one flow,
 brute-force window or broker memory.
 
+A third one has every bundled capture once, each with addresses of its own, all at once (the
+copies overlap in time): many address pairs side by side, as test_live.sh replays it live.
+
 usage: workers_equal.py BROKERWATCH PCAP...
+       workers_equal.py --many-pairs OUT PCAP...     (only write that capture)
 """
 import json
 import os
@@ -69,35 +73,62 @@ def _segments(pcaps):
     return out
 
 
-def long_capture(pcaps, path, size=6 << 20):
-    segs = _segments(pcaps)
+def _copy(recs, k, start):
+    """One capture's records with addresses of copy k (10.k.k.n, checksums adjusted), its first
+    packet at time start: [(ts, wirelen, bytes)]."""
+    addrs, t0, out = {}, recs[0][0], []
+    for ts, wl, d in recs:
+        d = bytearray(d)
+        ihl = (d[14] & 15) * 4
+        old = [struct.unpack(">H", d[26 + i:28 + i])[0] for i in (0, 2, 4, 6)]
+        for a in (26, 30):
+            orig = bytes(d[a:a + 4])
+            if orig not in addrs:
+                addrs[orig] = bytes((10, k >> 8, k & 255, len(addrs) + 1))
+            d[a:a + 4] = addrs[orig]
+        new = [struct.unpack(">H", d[26 + i:28 + i])[0] for i in (0, 2, 4, 6)]
+        _csum_fix(d, 24, old, new)
+        frag = struct.unpack(">H", d[20:22])[0] & 0x1fff
+        if d[23] == 6 and not frag and len(d) >= 14 + ihl + 18:
+            _csum_fix(d, 14 + ihl + 16, old, new)
+        out.append((start + max(0, ts - t0), wl, bytes(d)))
+    return out
+
+
+def _write(path, recs):
     out = bytearray(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
-    t, k = 1700000000 * 1000000, 0
-    while len(out) < size and segs:
-        for recs in segs:
-            k += 1
-            addrs = {}
-            t0 = recs[0][0]
-            for ts, wl, d in recs:
-                d = bytearray(d)
-                ihl = (d[14] & 15) * 4
-                old = [struct.unpack(">H", d[26 + i:28 + i])[0] for i in (0, 2, 4, 6)]
-                for a in (26, 30):
-                    orig = bytes(d[a:a + 4])
-                    if orig not in addrs:
-                        addrs[orig] = bytes((10, k >> 8, k & 255, len(addrs) + 1))
-                    d[a:a + 4] = addrs[orig]
-                new = [struct.unpack(">H", d[26 + i:28 + i])[0] for i in (0, 2, 4, 6)]
-                _csum_fix(d, 24, old, new)
-                frag = struct.unpack(">H", d[20:22])[0] & 0x1fff
-                if d[23] == 6 and not frag and len(d) >= 14 + ihl + 18:
-                    _csum_fix(d, 14 + ihl + 16, old, new)
-                when = t + max(0, ts - t0)
-                out += struct.pack("<IIII", when // 1000000, when % 1000000, len(d), wl) + d
-            t += max(0, recs[-1][0] - t0) + 1000000
+    for when, wl, d in recs:
+        out += struct.pack("<IIII", when // 1000000, when % 1000000, len(d), wl) + d
     with open(path, "wb") as f:
         f.write(out)
     return path
+
+
+def long_capture(pcaps, path, size=6 << 20):
+    """The bundled captures one after the other, over and over, until size bytes."""
+    segs = _segments(pcaps)
+    out, total = [], 0
+    t, k = 1700000000 * 1000000, 0
+    while total < size and segs:
+        for recs in segs:
+            k += 1
+            c = _copy(recs, k, t)
+            out += c
+            total += sum(16 + len(d) for _, _, d in c)
+            t += max(0, recs[-1][0] - recs[0][0]) + 1000000
+    return _write(path, out)
+
+
+def many_pairs(pcaps, path, stagger_us=100000):
+    """Every bundled capture once, each with addresses of its own, all at once: copy k starts
+    stagger_us after copy k-1, so some 40 address pairs talk side by side (a live replay of it
+    takes about 8 s)."""
+    out, segs = [], _segments(pcaps)
+    t0 = min(recs[0][0] for recs in segs)          # the captures' own time (their certificates')
+    for k, recs in enumerate(segs, 1):
+        out += _copy(recs, k, t0 + k * stagger_us)
+    out.sort(key=lambda r: r[0])
+    return _write(path, out)
 
 
 def run(exe, pcap, workers, tmp):
@@ -133,6 +164,7 @@ def main():
     alerts = 0
     with tempfile.TemporaryDirectory() as tmp:
         pcaps.append(long_capture(sys.argv[2:], os.path.join(tmp, "long.pcap")))
+        pcaps.append(many_pairs(sys.argv[2:], os.path.join(tmp, "pairs.pcap")))
         for pcap in pcaps:
             rc1, rec1, rep1, pk1 = run(exe, pcap, 1, tmp)
             if rc1 not in (0, 1):                      # 1: a runtime error, said; else a crash
@@ -168,4 +200,7 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--many-pairs":
+        many_pairs(sys.argv[3:], sys.argv[2])
+        sys.exit(0)
     sys.exit(main())

@@ -5,7 +5,9 @@
  * snapshot length shorter than its packets, with a capture length past libpcap's limit, with
  * times past 2038 and fractions past a second. A pcapng file stays libpcap's. Kept packets
  * (bw_capture_keep, for the workers) stay as they were until their chunk is released, over a
- * file of many chunks made from a real capture. */
+ * file of many chunks made from a real capture. The live fanout group's program (run here by
+ * libpcap's interpreter on raw IP headers) picks the same socket for both directions of a pair,
+ * spreads pairs evenly, and sends what is not IP to the first socket. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -218,6 +220,91 @@ static void kept(void)
     bw_capture_close(cap);
 }
 
+/* ---- the fanout program ---- */
+
+static uint64_t rnd_state = 0x2545f4914f6cdd1dULL;
+static uint32_t rnd32(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (uint32_t)(rnd_state >> 16);
+}
+
+static unsigned run_prog(const struct bw_bpf_insn *prog, const uint8_t *pkt, size_t len)
+{
+    return bpf_filter((const struct bpf_insn *)prog, pkt, (u_int)len, (u_int)len);
+}
+
+/* a raw IP header (no payload needed: the program reads addresses only) */
+static size_t ip_header(uint8_t *p, int ver, const uint8_t *src, const uint8_t *dst)
+{
+    memset(p, 0, 40);
+    if (ver == 4) {
+        p[0] = 0x45;
+        p[9] = 6;
+        memcpy(p + 12, src, 4);
+        memcpy(p + 16, dst, 4);
+        return 20;
+    }
+    p[0] = 0x60;
+    p[6] = 6;
+    memcpy(p + 8, src, 16);
+    memcpy(p + 24, dst, 16);
+    return 40;
+}
+
+static void fanout_prog(void)
+{
+    struct bw_bpf_insn prog[BW_CAPTURE_FANOUT_INSNS];
+    size_t n = bw_capture_fanout_prog(prog, 0);
+    CHECK(n > 0 && n <= BW_CAPTURE_FANOUT_INSNS);
+    CHECK(bpf_validate((const struct bpf_insn *)prog, (int)n));
+    uint8_t fwd[40], rev[40];
+    unsigned mod2[2] = { 0, 0 }, mod3[3] = { 0, 0, 0 }, seq2[2] = { 0, 0 };
+    bool differ = false;
+    for (int ver = 4; ver <= 6; ver += 2) {
+        size_t alen = ver == 4 ? 4 : 16;
+        for (int i = 0; i < 10000; i++) {
+            uint8_t a[16], b[16];
+            for (size_t k = 0; k < alen; k += 4) {
+                uint32_t x = rnd32(), y = rnd32();
+                memcpy(a + k, &x, 4);
+                memcpy(b + k, &y, 4);
+            }
+            size_t len = ip_header(fwd, ver, a, b);
+            ip_header(rev, ver, b, a);
+            unsigned h = run_prog(prog, fwd, len), g = run_prog(prog, rev, len);
+            CHECK(h == g);                        /* both directions: one socket */
+            if (i == 0 && h == 0) fprintf(stderr, "fanout: a pair hashed to 0\n");
+            mod2[h % 2]++;
+            mod3[h % 3]++;
+            /* another pair sharing one address hashes apart now and then */
+            ip_header(rev, ver, a, a);
+            if (run_prog(prog, rev, len) != h) differ = true;
+        }
+    }
+    CHECK(differ);
+    /* random pairs: within 3 % of even */
+    CHECK(mod2[0] > 9400 && mod2[1] > 9400);
+    CHECK(mod3[0] > 6200 && mod3[1] > 6200 && mod3[2] > 6200);
+    /* clients numbered in a row, one broker: spread too */
+    uint8_t broker[4] = { 10, 0, 0, 1 };
+    for (unsigned c = 0; c < 2000; c++) {
+        uint8_t cli[4] = { 10, 1, (uint8_t)(c >> 8), (uint8_t)c };
+        size_t len = ip_header(fwd, 4, cli, broker);
+        seq2[run_prog(prog, fwd, len) % 2]++;
+    }
+    CHECK(seq2[0] > 800 && seq2[1] > 800);
+    /* not IP, or too short to hold the addresses: the first socket */
+    uint8_t other[40] = { 0x50 };
+    CHECK(run_prog(prog, other, sizeof other) == 0);
+    ip_header(fwd, 4, broker, broker);
+    CHECK(run_prog(prog, fwd, 16) == 0);
+    ip_header(fwd, 6, (const uint8_t *)"0123456789abcdef", (const uint8_t *)"fedcba9876543210");
+    CHECK(run_prog(prog, fwd, 30) == 0);
+}
+
 static void directory(const char *dir, const char *bpf, int depth)
 {
     DIR *d = opendir(dir);
@@ -248,6 +335,7 @@ static void directory(const char *dir, const char *bpf, int depth)
 int main(void)
 {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    fanout_prog();
     derived();
     kept();
     directory(BW_SOURCE_DIR "/pcaps", NULL, 0);
