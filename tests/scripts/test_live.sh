@@ -117,44 +117,8 @@ for _ in $(seq 40); do [[ $(nq) -ge 5 ]] && break; sleep 0.1; done
     { echo "FAIL: $(nq) of the 5 alerts out 4 s after the last reset on a quiet link"; fail=1; }
 kill -TERM "$pid"; wait "$pid"; pid=
 
-# ---- workers with a socket each, in one PACKET_FANOUT group ---------------------------------------
-# Many address pairs at once (every bundled MQTT and AMQP capture once, each with addresses of its
-# own, overlapping in time). The group's program must give both directions of a pair to one socket
-# (else a worker misses the broker's answers, or a brute force is split), every packet must reach
-# exactly one socket, and both sockets must be used; the alerts are the offline read's.
-python3 "$src/tests/integration/workers_equal.py" --many-pairs "$tmp/pairs.pcap" "$src"/pcaps/mqtt_*.pcap \
-    "$src"/pcaps/amqp_*.pcap || { echo "FAIL: cannot make the capture of many pairs"; exit 1; }
-npairs=$(/usr/bin/python3 -c '
-import struct, sys
-b, o, n = open(sys.argv[1], "rb").read(), 24, 0
-while o + 16 <= len(b):
-    o += 16 + struct.unpack("<I", b[o + 8:o + 12])[0]; n += 1
-print(n)' "$tmp/pairs.pcap")
-for i in va vb; do                                 # no router solicitation joins the replay
-    ip netns exec "$ns" sh -c "echo 1 > /proc/sys/net/ipv6/conf/$i/disable_ipv6" 2>/dev/null
-done
-sleep 0.2
-ip netns exec "$ns" "$bin" -v -i vb --workers 2 -Z nobody -o "$tmp/fan.jsonl" --sensor-name live 2>"$tmp/ferr" &
-pid=$!
-bw_wait "capturing on vb" "$tmp/ferr" || { cat "$tmp/ferr"; echo "FAIL: sensor with 2 workers did not start"; exit 1; }
-grep -q "capturing on vb as nobody (2 sockets in a PACKET_FANOUT group, one per worker)" "$tmp/ferr" ||
-    { echo "FAIL: no fanout group: $(grep brokerwatch: "$tmp/ferr" | head -3)"; fail=1; }
-ip netns exec "$ns" tcpreplay -q -i va "$tmp/pairs.pcap" >/dev/null 2>&1 || { echo "FAIL: tcpreplay"; exit 1; }
-sleep 1
-kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
-"$bin" -q --workers 1 -r "$tmp/pairs.pcap" -o "$tmp/pairs.jsonl" --sensor-name live
-fan=$(summary "$tmp/fan.jsonl") offl=$(summary "$tmp/pairs.jsonl")
-nf=$(echo "$offl" | grep -c .)
-if [[ $rc -ne 0 || $nf -lt 100 || "$fan" != "$offl" ]]; then
-    echo "FAIL: fanout: exit $rc; alerts differ from the offline read ($(echo "$fan" | grep -c .) live, $nf offline)"
-    diff <(echo "$offl") <(echo "$fan") | head -10
-    fail=1
-fi
-got=$(sed -n 's/^brokerwatch: \([0-9]*\) packets, .*/\1/p' "$tmp/ferr")
-read -r w0 w1 < <(sed -n 's/^brokerwatch: packets per worker (one socket each): //p' "$tmp/ferr")
-[[ $got == "$npairs" && -n $w0 && -n $w1 && $w0 -gt 0 && $w1 -gt 0 && $((w0 + w1)) -eq $npairs ]] ||
-    { echo "FAIL: fanout: $got packets of $npairs replayed, per worker '$w0' '$w1'"; fail=1; }
-grep -q 'SIGSYS\|seccomp' "$tmp/ferr" && { echo "FAIL: $(grep -v event_type "$tmp/ferr")"; fail=1; }
+# ---- workers with a socket each, in one PACKET_FANOUT group (a namespace of its own) -------------
+fanline=$(bash "$src/tests/scripts/live_fanout.sh" "$bin" "$src" -Z nobody) || { echo "$fanline"; fail=1; }
 
 # ---- the Redis writer thread under the sandbox ---------------------------------------------------
 if command -v redis-server >/dev/null; then
@@ -204,5 +168,5 @@ if command -v redis-server >/dev/null; then
 fi
 
 ((fail)) && exit 1
-echo "live capture: $(echo "$live" | wc -l) alerts, same as the offline read; confined; a fanout group of 2 sockets: $nf alerts of many pairs, as offline, packets $w0 + $w1; Redis and spool under the sandbox"
+echo "live capture: $(echo "$live" | wc -l) alerts, same as the offline read; confined; ${fanline#live fanout: }; Redis and spool under the sandbox"
 echo "1 passed, 0 failed"

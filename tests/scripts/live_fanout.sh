@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# live_fanout.sh BROKERWATCH SRC [SENSOR ARGS...]: two workers, each reading a socket of its own in
+# one PACKET_FANOUT group, on a replay of many address pairs at once (every bundled MQTT and AMQP
+# capture once, each with addresses of its own, overlapping in time: workers_equal.py
+# --many-pairs) into a veth pair in a network namespace made here. The group's program must give
+# both directions of a pair to one socket (else a worker misses the broker's answers, or a brute
+# force is split), every packet must reach exactly one socket, both sockets must be used, and the
+# alerts must be the offline read's. Run by test_live.sh (with -Z nobody: the workers confined) and
+# by scripts/test's ThreadSanitizer step. Prints one line; exit 0 (passed), 1 (failed), 77
+# (namespaces or tcpreplay not available).
+set -uo pipefail
+bin=$1 src=$2
+shift 2
+skip() { echo "SKIP: $*"; exit 77; }
+command -v tcpreplay >/dev/null || skip "tcpreplay is not installed (scripts/test installs it)"
+ns=bwfan$$
+ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace here (ip netns add)"
+tmp=$(mktemp -d)
+chmod 755 "$tmp"                                   # -Z nobody writes its output here
+pid=
+cleanup() {
+    [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+ip netns exec "$ns" ip link add va type veth peer name vb || skip "veth not available"
+for i in va vb; do                                 # no router solicitation joins the replay
+    ip netns exec "$ns" sh -c "echo 1 > /proc/sys/net/ipv6/conf/$i/disable_ipv6" 2>/dev/null
+    ip netns exec "$ns" ip link set "$i" up
+done
+python3 "$src/tests/integration/workers_equal.py" --many-pairs "$tmp/pairs.pcap" "$src"/pcaps/mqtt_*.pcap \
+    "$src"/pcaps/amqp_*.pcap || { echo "FAIL: cannot make the capture of many pairs"; exit 1; }
+npk=$(python3 -c '
+import struct, sys
+b, o, n = open(sys.argv[1], "rb").read(), 24, 0
+while o + 16 <= len(b):
+    o += 16 + struct.unpack("<I", b[o + 8:o + 12])[0]; n += 1
+print(n)' "$tmp/pairs.pcap")
+ip netns exec "$ns" "$bin" -v -i vb --workers 2 "$@" -o "$tmp/fan.jsonl" --sensor-name live 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 100); do
+    grep -q "capturing on vb" "$tmp/err" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q "capturing on vb.* (2 sockets in a PACKET_FANOUT group, one per worker)" "$tmp/err" ||
+    { echo "FAIL: no fanout group: $(grep brokerwatch: "$tmp/err" | head -3)"; exit 1; }
+ip netns exec "$ns" tcpreplay -q -i va "$tmp/pairs.pcap" >/dev/null 2>&1 || { echo "FAIL: tcpreplay"; exit 1; }
+sleep 1
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
+"$bin" -q --workers 1 -r "$tmp/pairs.pcap" -o "$tmp/file.jsonl" --sensor-name live
+summary() { python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["event_type"] == "alert":
+        print(r["alert"]["kind"], r["src_ip"], r["dest_ip"], r["dest_port"], r.get("mqtt", {}).get("username"))
+' "$1" | sort; }
+fan=$(summary "$tmp/fan.jsonl") file=$(summary "$tmp/file.jsonl")
+nf=$(echo "$file" | grep -c .)
+fail=0
+if [[ $rc -ne 0 || $nf -lt 100 || "$fan" != "$file" ]]; then
+    echo "FAIL: fanout: exit $rc; alerts differ from the offline read ($(echo "$fan" | grep -c .) live, $nf offline)"
+    diff <(echo "$file") <(echo "$fan") | head -10
+    grep -v event_type "$tmp/err" | head -5
+    fail=1
+fi
+got=$(sed -n 's/^brokerwatch: \([0-9]*\) packets, .*/\1/p' "$tmp/err")
+read -r w0 w1 < <(sed -n 's/^brokerwatch: packets per worker (one socket each): //p' "$tmp/err")
+if ! [[ $got == "$npk" && -n $w0 && -n $w1 && $w0 -gt 0 && $w1 -gt 0 && $((w0 + w1)) -eq $npk ]]; then
+    echo "FAIL: fanout: $got packets of $npk replayed, per worker '$w0' '$w1'"
+    fail=1
+fi
+grep -q 'SIGSYS\|seccomp\|ThreadSanitizer' "$tmp/err" && { echo "FAIL: $(grep -v event_type "$tmp/err" | head -20)"; fail=1; }
+((fail)) && exit 1
+echo "live fanout: a group of 2 sockets: $nf alerts of many address pairs, as offline; packets $w0 + $w1"
