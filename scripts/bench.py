@@ -440,6 +440,8 @@ def add_live_args(ap):
     g.add_argument("--settle", type=float, default=2.0,
                    help="seconds to wait after tcpreplay ends before stopping the sensor (default 2: "
                         "well over the 30 ms a session lingers after its reset)")
+    g.add_argument("--live-workers", type=int, metavar="N",
+                   help="--workers N for the live sensor (default: its own, one per core)")
     g.add_argument("-B", dest="live_buffer", type=int, metavar="MIB",
                    help="the sensor's -B (default: the sensor's own default)")
     g.add_argument("--live-self-check", action="store_true",
@@ -574,6 +576,8 @@ def live_rate(a, net, cap, rate, n, tmpdir):
            f"redis://127.0.0.1:{net.port}"]
     if a.live_buffer:
         cmd += ["-B", str(a.live_buffer)]
+    if a.live_workers:
+        cmd += ["--workers", str(a.live_workers)]
     with open(err_path, "w") as err:
         p = subprocess.Popen(net.wrap(*cmd), stdout=subprocess.DEVNULL, stderr=err)
     try:
@@ -593,6 +597,7 @@ def live_rate(a, net, cap, rate, n, tmpdir):
         rated = re.search(r"Rated:\s+[\d.]+ Bps,\s+([\d.]+) Mbps,\s+([\d.]+) pps", rp.stdout)
         time.sleep(a.settle)
         stop_ms = time.time() * 1000
+        cpu = sensor_cpu(p.pid)                 # `ip netns exec` became the sensor: same PID
         p.terminate()
         p.wait()
     except BaseException:
@@ -639,7 +644,16 @@ def live_rate(a, net, cap, rate, n, tmpdir):
             "kernel_received": capst["kernel_received"], "kernel_drops": capst["kernel_drops"],
             "interface_drops": capst["interface_drops"], "sensor_packets": capst["packets"],
             "alerts": alert_keys(records), "at_exit": at_exit, "delays": delays,
-            "end_delays": end_delays}
+            "end_delays": end_delays, "cpu": cpu}
+
+
+def sensor_cpu(pid):
+    """User and system time of a running process so far, in seconds (None if gone)."""
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def compare(live, offline):
@@ -721,7 +735,7 @@ def live_main(a):
     print(f"\n{'rate ' + unit:>12} {'sent':>10} {'got Mbit/s':>10} {'got kpps':>8} {'kernel rx':>10} {'k drops':>8} "
           f"{'if drops':>8} {'sensor':>10} {'alerts':>8} {'vs offline':>10} "
           f"{'delay ms median':>15} {'p99':>6} {'max':>6} {'at end':>6} {'p99':>6} {'max':>6} "
-          f"{'all p99':>7} {'at exit':>7}")
+          f"{'all p99':>7} {'at exit':>7} {'CPU s':>6}")
     try:
         net = LiveNet(tmp.name)
     except subprocess.CalledProcessError as e:
@@ -743,7 +757,8 @@ def live_main(a):
             print(f"{rate:12g} {row['sent']:10,} {got:>10} {kpps:>8} {row['kernel_received']:10,} "
                   f"{row['kernel_drops']:8,} {row['interface_drops']:8,} {row['sensor_packets']:10,} "
                   f"{sum(row['alerts'].values()):8,} {compare(row['alerts'], offline):>10} "
-                  f"{med:>15} {p99:>6} {mx:>6} {len(e):6,} {ep99:>6} {emx:>6} {ap99:>7} {row['at_exit']:7,}", flush=True)
+                  f"{med:>15} {p99:>6} {mx:>6} {len(e):6,} {ep99:>6} {emx:>6} {ap99:>7} {row['at_exit']:7,} "
+                  f"{row['cpu'] if row['cpu'] is None else format(row['cpu'], '.2f'):>6}", flush=True)
             if row["failed"]:
                 print(f"  tcpreplay: {row['failed']:,} packets failed to send")
             time.sleep(0.5)

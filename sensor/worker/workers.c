@@ -205,8 +205,11 @@ static size_t merge_out(struct bw_workers *ws, bool all)
     size_t n = 0;
     /* clocks and idleness first, then the rings: what the clocks promise is in the rings */
     for (unsigned i = 0; i < ws->n; i++) {
-        /* with sockets of their own, workers are never idle: their clocks say how far they are */
-        idle[i] = all || (!ws->fanout && bw_ring_drained(&ws->w[i].in));
+        /* With sockets of their own (fanout), workers are never waited for: their in rings
+         * hold control requests only, so they look idle here, and what one wrote leaves as soon
+         * as the writer sees it (waiting for the other sockets' clocks would add the time their
+         * kernel blocks take to fill; one session's records still keep their order). */
+        idle[i] = all || bw_ring_drained(&ws->w[i].in);
         clock[i] = atomic_load_explicit(&ws->w[i].clock, memory_order_acquire);
     }
     for (;;) {
