@@ -5,7 +5,7 @@
 # --many-pairs) into a veth pair in a network namespace made here. The group's program must give
 # both directions of a pair to one socket (else a worker misses the broker's answers, or a brute
 # force is split), every packet must reach exactly one socket, both sockets must be used, and the
-# alerts must be the offline read's. Run by test_live.sh (with -Z nobody: the workers confined) and
+# alerts must be the offline read's. With -c, one socket and one reader count exactly. Run by test_live.sh (with -Z nobody: the workers confined) and
 # by scripts/test's ThreadSanitizer step. Prints one line; exit 0 (passed), 1 (failed), 77
 # (namespaces or tcpreplay not available).
 set -uo pipefail
@@ -73,5 +73,17 @@ if ! [[ $got == "$npk" && -n $w0 && -n $w1 && $w0 -gt 0 && $w1 -gt 0 && $((w0 + 
     fail=1
 fi
 grep -q 'SIGSYS\|seccomp\|ThreadSanitizer' "$tmp/err" && { echo "FAIL: $(grep -v event_type "$tmp/err" | head -20)"; fail=1; }
+# -c N: one socket and one reader, which counts exactly: the run ends after N packets
+ip netns exec "$ns" "$bin" -i vb --workers 2 "$@" -c 100 -o "$tmp/c.jsonl" --sensor-name live 2>"$tmp/cerr" &
+pid=$!
+for _ in $(seq 100); do grep -q "capturing on vb" "$tmp/cerr" 2>/dev/null && break; sleep 0.1; done
+ip netns exec "$ns" tcpreplay -q -i va "$tmp/pairs.pcap" >/dev/null 2>&1
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && { echo "FAIL: -c 100 did not end the live run"; kill -TERM "$pid"; fail=1; }
+wait "$pid"; rc=$?; pid=
+if [[ $rc -ne 0 ]] || grep -q "PACKET_FANOUT" "$tmp/cerr" || ! grep -q "^brokerwatch: 100 packets," "$tmp/cerr"; then
+    echo "FAIL: -c 100 with 2 workers: exit $rc: $(grep -v event_type "$tmp/cerr" | grep -v '^ ' | head -4)"
+    fail=1
+fi
 ((fail)) && exit 1
 echo "live fanout: a group of 2 sockets: $nf alerts of many address pairs, as offline; packets $w0 + $w1"
