@@ -441,6 +441,10 @@ static int open_live(const struct bw_config *cfg, struct bw_workers *ws, struct 
         for (unsigned i = 0; i < n && rc == 0; i++) {
             rc = bw_capture_open_live(&caps[i], cfg->iface, cfg->snaplen, mib, cfg->bpf, bw_decode_dlt_supported,
                                       why, sizeof why);
+            if (rc != 0 && i == 0) {               /* the interface itself: no group changes that */
+                fprintf(stderr, "brokerwatch: %s\n", why);
+                return 1;
+            }
             if (rc != 0) break;
             *ncaps = i + 1;
             rc = bw_capture_fanout(caps[i], &group, why, sizeof why);
