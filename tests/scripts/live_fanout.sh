@@ -13,22 +13,9 @@ bin=$1 src=$2
 shift 2
 skip() { echo "SKIP: $*"; exit 77; }
 command -v tcpreplay >/dev/null || skip "tcpreplay is not installed (scripts/test installs it)"
-ns=bwfan$$
-ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace here (ip netns add)"
-tmp=$(mktemp -d)
+. "$src/tests/scripts/netns_lib.sh"
+bw_ns_up "bwfan$$"
 chmod 755 "$tmp"                                   # -Z nobody writes its output here
-pid=
-cleanup() {
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    ip netns del "$ns" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns exec "$ns" ip link add va type veth peer name vb || skip "veth not available"
-for i in va vb; do                                 # no router solicitation joins the replay
-    ip netns exec "$ns" sh -c "echo 1 > /proc/sys/net/ipv6/conf/$i/disable_ipv6" 2>/dev/null
-    ip netns exec "$ns" ip link set "$i" up
-done
 python3 "$src/tests/integration/workers_equal.py" --many-pairs "$tmp/pairs.pcap" "$src"/pcaps/mqtt_*.pcap \
     "$src"/pcaps/amqp_*.pcap || { echo "FAIL: cannot make the capture of many pairs"; exit 1; }
 npk=$(python3 -c '
@@ -50,13 +37,6 @@ ip netns exec "$ns" tcpreplay -q -i va "$tmp/pairs.pcap" >/dev/null 2>&1 || { ec
 sleep 1
 kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
 "$bin" -q --workers 1 -r "$tmp/pairs.pcap" -o "$tmp/file.jsonl" --sensor-name live
-summary() { python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["event_type"] == "alert":
-        print(r["alert"]["kind"], r["src_ip"], r["dest_ip"], r["dest_port"], r.get("mqtt", {}).get("username"))
-' "$1" | sort; }
 fan=$(summary "$tmp/fan.jsonl") file=$(summary "$tmp/file.jsonl")
 nf=$(echo "$file" | grep -c .)
 fail=0

@@ -15,20 +15,8 @@ pcap=$src/pcaps/mqtt_creds.pcap
 skip() { echo "SKIP: $*"; exit 77; }
 command -v tcpreplay >/dev/null || skip "tcpreplay is not installed (scripts/test installs it)"
 [[ -r $pcap ]] || skip "$pcap is missing"
-ns=bwlive$$
-ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace here (ip netns add)"
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    ip netns del "$ns" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-ip netns exec "$ns" ip link add va type veth peer name vb || skip "veth not available"
-ip netns exec "$ns" ip link set va up
-ip netns exec "$ns" ip link set vb up
-ip netns exec "$ns" ip link set lo up
+. "$src/tests/scripts/netns_lib.sh"
+bw_ns_up "bwlive$$"
 
 ip netns exec "$ns" "$bin" -i vb -Z nobody -o "$tmp/live.jsonl" --sensor-name live --stats-interval 1 \
     --report-interval 1 --report-json "$tmp/live.report.json" -w "$tmp/live.pcap" 2>"$tmp/err" &
@@ -83,13 +71,6 @@ pid=
 grep -q 'SIGSYS\|seccomp' "$tmp/err" && { echo "FAIL: $(cat "$tmp/err")"; fail=1; }
 [[ $rc -eq 0 ]] || { echo "FAIL: sensor exit status $rc after SIGTERM"; fail=1; }
 # Same kinds, clients, brokers and user names as the offline read.
-summary() { /usr/bin/python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["event_type"] == "alert":
-        print(r["alert"]["kind"], r["src_ip"], r["dest_ip"], r["dest_port"], r.get("mqtt", {}).get("username"))
-' "$1" | sort; }
 live=$(summary "$tmp/live.jsonl") file=$(summary "$tmp/file.jsonl")
 if [[ -z $file ]]; then echo "FAIL: the offline read found no alert"; fail=1; fi
 if [[ "$live" != "$file" ]]; then
