@@ -71,6 +71,20 @@ uint64_t bw_capture_chunk(const struct bw_capture *c);
 uint64_t bw_capture_held(const struct bw_capture *c);
 /* Every chunk below `below` may be overwritten. */
 void bw_capture_release(struct bw_capture *c, uint64_t below);
+/* Files the sensor reads itself, for readers of their own (the workers, bw_workers_read_file):
+ * the descriptor to pread, the record format, the offset of the first record and the name for
+ * error lines. False when libpcap reads this capture. */
+struct bw_pcapfile_fmt;
+struct bw_pcaprec;
+struct bw_capture_records { int fd; const struct bw_pcapfile_fmt *fmt; uint64_t start; const char *name; };
+bool bw_capture_records(const struct bw_capture *c, struct bw_capture_records *out);
+/* The capture's filter (-f) on one record such a reader found: true to keep it (no filter: true).
+ * Safe from several threads at once. */
+bool bw_capture_keeps(const struct bw_capture *c, const struct bw_pcaprec *rec);
+/* A record's time in microseconds, as bw_capture_next gives it (negative parts clamped). */
+uint64_t bw_capture_ts(int64_t sec, int64_t usec);
+/* Such a reader got to `end` (for bw_capture_offset). */
+void bw_capture_consumed(struct bw_capture *c, uint64_t end);
 /* Files: bytes of the file consumed so far (for progress); 0 when unknown (stdin, live). */
 uint64_t bw_capture_offset(struct bw_capture *c);
 /* Live only: kernel counters. Returns 0 or BW_EIO. */

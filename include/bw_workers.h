@@ -64,6 +64,22 @@ void bw_workers_packet(struct bw_workers *ws, int dlt, const uint8_t *data, size
  * chunks come in order. */
 void bw_workers_packet_kept(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts,
                             uint64_t chunk);
+/* A file the sensor reads itself (bw_capture_records), read by the workers themselves instead of
+ * handed on by this thread (bw_split.h): returns when every worker has handled all of it; until
+ * then this thread delivers the records and calls tick every millisecond or so with the bytes of
+ * the file walked so far (false: stop reading, as a stop request; what was read is handled).
+ * Returns 0, BW_EIO (err filled: a read failed or a record could not be read, as
+ * bw_capture_next says it, after every packet before it was handled), BW_ENOMEM (nothing read:
+ * the caller reads the file itself) or BW_EINVAL (one worker, or live). */
+int bw_workers_read_file(struct bw_workers *ws, struct bw_capture *cap, bool (*tick)(void *ctx, uint64_t offset),
+                         void *ctx, uint64_t stats_iv_us, uint64_t *next_stats_us, char *err, size_t errlen)
+    BW_WARN_UNUSED;
+/* The stats records of such a file: every stats_iv_us of packet time (*next_stats_us: when the
+ * next is due, as the read loop keeps it, in and out), after every record of the packets before
+ * it, every worker's counters as of that packet: fn gets them summed (the writer's thread). */
+void bw_workers_set_stats_hook(struct bw_workers *ws, void (*fn)(void *ctx, struct bw_stats *st), void *ctx);
+/* The worker a frame belongs to among n (its address pair's; what is not TCP: worker 0). */
+unsigned bw_workers_pick_frame(int dlt, const uint8_t *data, size_t caplen, uint64_t ts_us, unsigned n);
 /* Wait (delivering records meanwhile) until no worker reads chunk `chunk` or one before it any
  * more; returns the lowest chunk some worker may still read (every one below it is done). */
 uint64_t bw_workers_kept_done(struct bw_workers *ws, uint64_t chunk);

@@ -309,7 +309,7 @@ void bw_capture_set_idle(struct bw_capture *c, int ms)
 }
 
 /* Negative or absurd times in a hostile file are clamped, never trusted for arithmetic. */
-static uint64_t ts_of(int64_t sec, int64_t usec)
+uint64_t bw_capture_ts(int64_t sec, int64_t usec)
 {
     return (uint64_t)(sec < 0 ? 0 : sec) * 1000000u + (uint64_t)(usec < 0 ? 0 : usec) % 1000000u;
 }
@@ -320,7 +320,7 @@ int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, 
     if (c->own) {
         int64_t sec, usec;
         int rc = own_next(c, data, caplen, &sec, &usec, err, errlen);
-        if (rc == 1) *ts_us = ts_of(sec, usec);
+        if (rc == 1) *ts_us = bw_capture_ts(sec, usec);
         return rc;
     }
     struct pcap_pkthdr *h;
@@ -340,7 +340,7 @@ int bw_capture_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, 
     if (rc == 1) {
         *data = d;
         *caplen = h->caplen;
-        *ts_us = ts_of(h->ts.tv_sec, h->ts.tv_usec);
+        *ts_us = bw_capture_ts(h->ts.tv_sec, h->ts.tv_usec);
         return 1;
     }
     if (rc == 0) return 2;                         /* live timeout */
@@ -493,6 +493,26 @@ bool bw_capture_keep(struct bw_capture *c)
         }
     c->nchunks = BW_CAPTURE_CHUNKS;
     return true;
+}
+
+bool bw_capture_records(const struct bw_capture *c, struct bw_capture_records *out)
+{
+    if (!c->own || c->live) return false;
+    *out = (struct bw_capture_records){ c->fd, &c->fmt, BW_PCAPFILE_HDR, c->name };
+    return true;
+}
+
+bool bw_capture_keeps(const struct bw_capture *c, const struct bw_pcaprec *rec)
+{
+    if (!c->filtered) return true;
+    struct pcap_pkthdr h = { .caplen = rec->caplen, .len = rec->len };   /* the filter reads lengths only */
+    return pcap_offline_filter(&c->prog, &h, rec->data) != 0;
+}
+
+void bw_capture_consumed(struct bw_capture *c, uint64_t end)
+{
+    c->fpos = end;
+    c->have = c->off = 0;
 }
 
 uint64_t bw_capture_chunk(const struct bw_capture *c) { return c->gen; }

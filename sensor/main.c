@@ -206,14 +206,13 @@ static int write_reports(struct run *r, bool mid_run)
 
 /* The counters to every sink that takes them (JSONL writes a record, Redis its sensor keys), and
  * on stderr with -vv. Live: the kernel's counters as of now, and the wall clock as the time. */
-static void push_stats(struct run *r)
+static void push_stats_of(struct run *r, struct bw_stats *stp)
 {
-    struct bw_stats st;
+    struct bw_stats st = *stp;
     struct bw_capture_stats k = { 0, 0, 0 };
     struct bw_sink **sinks;
     size_t nsinks = bw_workers_sinks(r->ws, &sinks);
     char line[4096];
-    bw_workers_stats(r->ws, &st);                  /* with a fanout group, the sockets' counters */
     if (r->live && r->cap) {
         if (bw_capture_stats(r->cap, &k) != 0) memset(&k, 0, sizeof k);
         st.kernel = k;
@@ -228,6 +227,16 @@ static void push_stats(struct run *r)
         if (sinks[i]->stats) sinks[i]->stats(sinks[i], line, n, &st);
     if (r->cfg->verbose >= 2) fprintf(stderr, "%s\n", line);
 }
+
+static void push_stats(struct run *r)
+{
+    struct bw_stats st;
+    bw_workers_stats(r->ws, &st);                  /* with a fanout group, the sockets' counters */
+    push_stats_of(r, &st);
+}
+
+/* A stats point of a file the workers read themselves (bw_workers_set_stats_hook). */
+static void stats_hook(void *ctx, struct bw_stats *st) { push_stats_of(ctx, st); }
 
 static void reopen_outputs(struct run *r)
 {
@@ -300,6 +309,7 @@ static void stats_by_packet_time(struct run *r)
     uint32_t iv = r->cfg->stats_interval_s;
     if (!iv) return;
     uint64_t now = bw_workers_now(r->ws);
+    if (!now) return;                  /* no packet yet (workers reading a file themselves) */
     if (r->next_stats > now + (uint64_t)iv * 1000000u) r->next_stats = now + (uint64_t)iv * 1000000u;
     if (now < r->next_stats) return;   /* (above: an older file's clock went back; follow it) */
     if (r->next_stats) push_stats(r);
@@ -471,9 +481,39 @@ static int open_live(const struct bw_config *cfg, struct bw_workers *ws, struct 
 /* With workers, a file the sensor reads itself is read in chunks the capture keeps, and every
  * frame is handed on by reference instead of copied into a worker's ring; so the capture stays
  * open until every worker has handled every frame of it. */
+struct split_tick { struct run *r; struct bw_progress *prog; uint64_t done_before; };
+
+/* What the read loop does between packets, while the workers read a file themselves. */
+static bool split_tick(void *ctx, uint64_t offset)
+{
+    struct split_tick *t = ctx;
+    if (signal_pending) service(t->r);
+    if (t->prog) bw_progress_update(t->prog, t->done_before + offset, bw_workers_packets(t->r->ws),
+                                    bw_workers_alerts(t->r->ws));
+    return !stop_requested;
+}
+
 static int run_source(struct run *r, struct bw_capture *cap, struct pacer *pc,
                       struct bw_progress *prog, uint64_t done_before)
 {
+    /* With workers, a file the sensor reads itself is read by the workers themselves, unless
+     * packets must be counted (-c) or paced (--pace) one by one, which one reader does. */
+    if (bw_workers_count(r->ws) > 1 && !r->live && !r->paced && !r->cfg->max_packets &&
+        bw_capture_reads_records(cap)) {
+        char err[512];
+        struct split_tick t = { r, prog, done_before };
+        r->cap = cap;
+        bw_evidence_link_hint(r->evidence, bw_capture_dlt(cap));
+        uint64_t iv = (uint64_t)r->cfg->stats_interval_s * 1000000u;
+        bw_workers_set_stats_hook(r->ws, stats_hook, r);
+        int rc = bw_workers_read_file(r->ws, cap, split_tick, &t, iv, &r->next_stats, err, sizeof err);
+        if (rc == 0) return 0;
+        if (rc == BW_EIO) {
+            fprintf(stderr, "brokerwatch: %s\n", err);
+            return 1;
+        }
+        /* no memory for the workers' buffers: one reader below */
+    }
     bool kept = bw_workers_count(r->ws) > 1 && bw_capture_keep(cap);
     int rc = read_source(r, cap, kept, pc, prog, done_before);
     if (kept) bw_workers_sync(r->ws);

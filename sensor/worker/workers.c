@@ -20,17 +20,18 @@
 #include "bw_packet.h"
 #include "bw_report.h"
 #include "bw_ring.h"
+#include "bw_split.h"
 
 #define IN_RING_BYTES  (8u << 20)   /* per worker: about 5,000 full-size frames */
 #define IN_RING_CONTROL (64u << 10) /* ... with a socket of its own: control requests only */
 #define OUT_RING_BYTES (2u << 20)   /* per worker: records waiting for the writer */
 #define BW_WORKERS_CLOCK_US 10000u  /* every worker's timers look 100 times a second */
 
-enum { MSG_PACKET = 1, MSG_KEPT, MSG_CLOCK, MSG_STATS, MSG_REPORT, MSG_SYNC, MSG_FINISH };
+enum { MSG_PACKET = 1, MSG_KEPT, MSG_CLOCK, MSG_STATS, MSG_REPORT, MSG_SYNC, MSG_FINISH, MSG_SPLIT };
 
 /* MSG_KEPT: a frame read where the capture keeps it (bw_capture_keep), not copied */
 struct kept_ref { const uint8_t *data; uint64_t chunk; size_t caplen; };
-enum { OUT_RECORD = 1, OUT_NOTICE };
+enum { OUT_RECORD = 1, OUT_NOTICE, OUT_STATS };
 
 struct bw_worker {
     struct bw_workers *ws;
@@ -57,6 +58,12 @@ struct bw_worker {
     _Atomic uint64_t cap_packets, cap_first, cap_last;
     _Atomic int cap_failed;            /* then cap_err holds the line */
     char cap_err[512];
+    /* A file the workers read themselves (MSG_SPLIT, bw_workers_read_file) */
+    struct bw_split *split;
+    struct bw_split_pos split_pos;
+    uint64_t split_key;                /* the writer's order of what the item at hand writes */
+    struct bw_stats split_stats;       /* a stats point's counters, on their way out */
+    _Atomic uint32_t split_done;       /* the last MSG_SPLIT finished */
 };
 
 struct bw_workers {
@@ -64,6 +71,8 @@ struct bw_workers {
     unsigned n, nalloc;                /* running, made */
     bool live, threaded, finished;
     bool fanout;                       /* every worker reads its own socket (bw_workers_capture) */
+    bool splitting;                    /* the workers read a file themselves (MSG_SPLIT split_req) */
+    uint32_t split_req;
     struct bw_known known;
     struct bw_worker w[BW_WORKERS_MAX];
     struct bw_sink *sinks[BW_SINKS_MAX];
@@ -76,6 +85,11 @@ struct bw_workers {
     uint64_t next_clock_us;            /* packet time of the next clock sent to every worker */
     struct bw_report *report;          /* merged at finish */
     uint64_t refused;
+    /* stats points of a file the workers read themselves: every worker's part, then the hook */
+    void (*stats_hook)(void *ctx, struct bw_stats *st);
+    void *stats_ctx;
+    struct bw_stats stats_acc;
+    unsigned stats_parts;
     /* What the sinks' own queues refused (Redis), for worker 0's capacity records. */
     _Atomic uint64_t q_refused, q_cap, q_hwm;
 };
@@ -121,7 +135,7 @@ static int ring_write(struct bw_sink *s, const char *line, size_t len, const str
     /* Merged by when the record was decided (the worker's packet time), not by the time in it:
      * a session judged at its end carries its last packet's time, older than what the other
      * workers wrote meanwhile, and by that time the merge would depend on the threads' timing. */
-    out_put(w, OUT_RECORD, w->pl->now_us, meta, sizeof *meta, line, len);
+    out_put(w, OUT_RECORD, w->split ? w->split_key : w->pl->now_us, meta, sizeof *meta, line, len);
     return 0;
 }
 
@@ -150,8 +164,23 @@ static void ring_notice(void *ctx, const char *line)
 
 /* ---- the writer ---- */
 
+static void complete_stats(struct bw_workers *ws, struct bw_stats *out, bool sink_errors);
+
 static void deliver_one(struct bw_workers *ws, const struct bw_ring_msg *m)
 {
+    if (m->type == OUT_STATS) {
+        /* one worker's counters at a stats point; the record once every worker's are in */
+        struct bw_stats part;
+        memcpy(&part, m->data, sizeof part);
+        bw_stats_add(&ws->stats_acc, &part);
+        if (++ws->stats_parts == ws->n) {
+            complete_stats(ws, &ws->stats_acc, true);
+            if (ws->stats_hook) ws->stats_hook(ws->stats_ctx, &ws->stats_acc);
+            memset(&ws->stats_acc, 0, sizeof ws->stats_acc);
+            ws->stats_parts = 0;
+        }
+        return;
+    }
     if (m->type == OUT_NOTICE) {
         char line[1024];
         size_t n = m->len < sizeof line - 1 ? m->len : sizeof line - 1;
@@ -193,7 +222,8 @@ static void queue_capacity(struct bw_workers *ws)
 }
 
 /* The workers' records, merged by the packet time they were decided at (each ring is in that
- * order), ties by worker: the oldest head of all rings goes first, once no other worker can still
+ * order; reading a file themselves, by the number of the record at hand in the run instead, and
+ * each worker's clock is the number of its next), ties by worker: the oldest head of all rings goes first, once no other worker can still
  * write one that sorts before it (its clock has passed that time, or it has handled every packet
  * handed to it). So the order is the same from run to run, whatever the threads' timing, and
  * each ring is taken in its order: one session's records never reorder. `all`: no waiting (the
@@ -209,7 +239,11 @@ static size_t merge_out(struct bw_workers *ws, bool all)
          * hold control requests only, so they look idle here, and what one wrote leaves as soon
          * as the writer sees it (waiting for the other sockets' clocks would add the time their
          * kernel blocks take to fill; one session's records still keep their order). */
-        idle[i] = all || bw_ring_drained(&ws->w[i].in);
+        /* reading a file themselves, a worker is idle once its part of the file is done; before,
+         * its clock says which records it may still write */
+        idle[i] = all || (bw_ring_drained(&ws->w[i].in) &&
+                          (!ws->splitting ||
+                           atomic_load_explicit(&ws->w[i].split_done, memory_order_acquire) == ws->split_req));
         clock[i] = atomic_load_explicit(&ws->w[i].clock, memory_order_acquire);
     }
     for (;;) {
@@ -311,6 +345,59 @@ static bool handle(struct bw_worker *w, const struct bw_ring_msg *m)
     return finish;
 }
 
+/* MSG_SPLIT: this worker's part of a file the workers read themselves (bw_split.h), until the
+ * file is done for it; between two items it answers the control requests its ring brings. */
+static void run_split(struct bw_worker *w, struct bw_split *sp, int dlt)
+{
+    unsigned spins = 0, n = 0;
+    bool more = false;
+    w->split_pos = bw_split_start(sp, w->id);
+    w->split = sp;
+    for (;;) {
+        const struct bw_ring_msg *m = bw_ring_peek(&w->in);
+        if (m) {
+            (void)handle(w, m);                /* stats, report, sync: nothing else comes meanwhile */
+            continue;
+        }
+        /* the chain first, looked at every 16 items (a read waits at most that long for it) */
+        if ((++n & 15) == 0 || !more) {
+            if (bw_split_read(sp, &w->split_pos)) continue;
+        }
+        struct bw_split_item it;
+        uint64_t next_seq = 0;
+        int r = bw_split_next(sp, &w->split_pos, &it, &next_seq);
+        more = r > 0;
+        if (r > 0) {
+            spins = 0;
+            /* The writer's order: what an item (seq) writes has the key 2 seq, a stats point after
+             * it 2 seq + 1; the clock is the key this worker's next record has at least. */
+            w->split_key = 2 * it.seq;
+            if (it.kind == BW_SPLIT_CLOCK) {
+                bw_pipeline_clock(w->pl, it.ts);
+            } else if (it.kind == BW_SPLIT_PACKET) {
+                bw_pipeline_packet(w->pl, dlt, it.data, it.caplen, it.ts);
+            } else {
+                w->split_key = 2 * it.seq + 1;
+                bw_pipeline_stats(w->pl, &w->split_stats);
+                out_put(w, OUT_STATS, w->split_key, &w->split_stats, sizeof w->split_stats, "", 0);
+            }
+            atomic_store_explicit(&w->clock, w->split_key + 1, memory_order_release);
+            continue;
+        }
+        if (r < 0) break;
+        /* waiting for the chain: what was written leaves, and the writer learns that nothing
+         * of this worker's to come is before the next chunk */
+        bw_ring_publish(&w->out);
+        atomic_store_explicit(&w->clock, 2 * next_seq, memory_order_release);
+        bw_ring_release_all(&w->in);
+        backoff(&spins);
+    }
+    w->split = NULL;
+    bw_ring_publish(&w->out);
+}
+
+struct split_msg { struct bw_split *sp; int dlt; };
+
 static void *worker_main(void *arg)
 {
     struct bw_worker *w = arg;
@@ -324,6 +411,16 @@ static void *worker_main(void *arg)
             continue;
         }
         spins = 0;
+        if (m->type == MSG_SPLIT) {
+            struct split_msg sm;
+            uint32_t req = m->aux;
+            memcpy(&sm, m->data, sizeof sm);
+            bw_ring_release(&w->in, m);        /* its ring brings the control requests meanwhile */
+            bw_ring_release_all(&w->in);
+            run_split(w, sm.sp, sm.dlt);
+            atomic_store_explicit(&w->split_done, req, memory_order_release);
+            continue;
+        }
         if (handle(w, m)) return NULL;
     }
 }
@@ -604,18 +701,19 @@ static unsigned take(struct bw_workers *ws, int dlt, const uint8_t *data, size_t
             if (ws->live) bw_ring_publish(&ws->w[k].in);   /* or the merge waits on it */
         }
     }
-    unsigned i = 0;                             /* what is not TCP is counted by worker 0 */
+    return bw_workers_pick_frame(dlt, data, caplen, ts, ws->n);
+}
+
+unsigned bw_workers_pick_frame(int dlt, const uint8_t *data, size_t caplen, uint64_t ts, unsigned n)
+{
     uint8_t ver;
     const uint8_t *a, *b;
-    if (bw_decode_pair(dlt, data, caplen, &ver, &a, &b)) {
-        i = bw_workers_pick(ver, a, b, ws->n);
-    } else {
-        struct bw_packet pk;
-        struct bw_decode_stats scratch;
-        if (bw_decode_packet(dlt, data, caplen, ts, &pk, &scratch) == BW_DEC_TCP)
-            i = bw_workers_pick(pk.ip_ver, pk.src, pk.dst, ws->n);
-    }
-    return i;
+    if (bw_decode_pair(dlt, data, caplen, &ver, &a, &b)) return bw_workers_pick(ver, a, b, n);
+    struct bw_packet pk;
+    struct bw_decode_stats scratch;
+    if (bw_decode_packet(dlt, data, caplen, ts, &pk, &scratch) == BW_DEC_TCP)
+        return bw_workers_pick(pk.ip_ver, pk.src, pk.dst, n);
+    return 0;                                   /* what is not TCP is counted by worker 0 */
 }
 
 static void handed(struct bw_workers *ws, struct bw_worker *w, struct bw_ring_msg *m)
@@ -656,6 +754,73 @@ void bw_workers_packet_kept(struct bw_workers *ws, int dlt, const uint8_t *data,
     m->ts_us = ts;
     memcpy(m->data, &ref, sizeof ref);
     handed(ws, w, m);
+}
+
+static void split_clock(struct bw_workers *ws, const struct bw_split *sp)
+{
+    struct bw_split_clock c;
+    bw_split_clock_get(sp, &c);
+    ws->packets = c.packets;
+    ws->earliest_us = c.earliest_us;
+    ws->latest_us = c.latest_us;
+    ws->now_us = c.now_us;
+    ws->next_clock_us = c.next_clock_us;
+}
+
+int bw_workers_read_file(struct bw_workers *ws, struct bw_capture *cap, bool (*tick)(void *ctx, uint64_t offset),
+                         void *ctx, uint64_t stats_iv_us, uint64_t *next_stats_us, char *err, size_t errlen)
+{
+    if (!ws->threaded || ws->live || ws->finished) return BW_EINVAL;
+    struct bw_split_clock from = { ws->packets, ws->earliest_us, ws->latest_us, ws->now_us, ws->next_clock_us,
+                                   *next_stats_us };
+    struct split_msg sm = { bw_split_new(cap, bw_capture_dlt(cap), ws->n, (uint64_t)ws->cfg->flow_timeout_s * 1000000u,
+                                         stats_iv_us, &from), bw_capture_dlt(cap) };
+    if (!sm.sp) return BW_ENOMEM;
+    /* What the workers wrote before (an earlier file) leaves first: merged by time, not by number */
+    request_all(ws, MSG_SYNC, 0);
+    while (merge_out(ws, false)) {}
+    for (unsigned i = 0; i < ws->n; i++) atomic_store_explicit(&ws->w[i].clock, 2 * from.packets, memory_order_release);
+    memset(&ws->stats_acc, 0, sizeof ws->stats_acc);
+    ws->stats_parts = 0;
+    uint32_t req = ++ws->req;
+    ws->split_req = (uint16_t)req;             /* as the worker has it: the message's aux */
+    ws->splitting = true;
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct bw_ring_msg *m = in_reserve(ws, i, sizeof sm);
+        m->type = MSG_SPLIT;
+        m->aux = (uint16_t)req;
+        memcpy(m->data, &sm, sizeof sm);
+        bw_ring_commit(&ws->w[i].in, m);
+        bw_ring_publish(&ws->w[i].in);
+    }
+    bool stopped = false;
+    for (unsigned i = 0; i < ws->n; i++) {
+        unsigned spins = 0;
+        while ((uint16_t)atomic_load_explicit(&ws->w[i].split_done, memory_order_acquire) != (uint16_t)req) {
+            bw_workers_deliver(ws, false);
+            split_clock(ws, sm.sp);
+            if (!stopped && tick && !tick(ctx, bw_split_offset(sm.sp))) {
+                bw_split_stop(sm.sp);
+                stopped = true;
+            }
+            backoff(&spins);
+        }
+    }
+    while (merge_out(ws, false)) {}           /* numbered records before the clocks go back to time */
+    ws->splitting = false;
+    split_clock(ws, sm.sp);
+    struct bw_split_clock end;
+    bw_split_clock_get(sm.sp, &end);
+    *next_stats_us = end.next_stats_us;
+    bw_capture_consumed(cap, bw_split_offset(sm.sp));
+    int rc = 0;
+    if (bw_split_error(sm.sp)[0]) {
+        snprintf(err, errlen, "%s", bw_split_error(sm.sp));
+        rc = BW_EIO;
+    }
+    bw_split_free(sm.sp);
+    bw_workers_deliver(ws, false);
+    return rc;
 }
 
 uint64_t bw_workers_kept_done(struct bw_workers *ws, uint64_t chunk)
@@ -726,11 +891,24 @@ void bw_workers_stats(struct bw_workers *ws, struct bw_stats *out)
         return;
     }
     if (!ws->finished) request_all(ws, MSG_STATS, 0);
-    merged_stats(ws, out);
+    merged_stats(ws, out);                      /* the sink errors counted there */
+    complete_stats(ws, out, false);
+}
+
+/* What a sum of the workers' counters lacks: the writer's own, the sockets', the evidence. */
+static void complete_stats(struct bw_workers *ws, struct bw_stats *out, bool sink_errors)
+{
+    if (sink_errors) out->pipe.sink_errors += ws->sink_errors;
     bw_workers_kernel_stats(ws, &out->kernel);  /* the sockets' (fanout), else the caller's */
     /* the evidence writer is one for all (it takes its own lock): its counters are not a sum */
     memset(&out->evidence, 0, sizeof out->evidence);
     if (ws->w[0].pl->evidence) bw_evidence_get_stats(ws->w[0].pl->evidence, &out->evidence);
+}
+
+void bw_workers_set_stats_hook(struct bw_workers *ws, void (*fn)(void *ctx, struct bw_stats *st), void *ctx)
+{
+    ws->stats_hook = fn;
+    ws->stats_ctx = ctx;
 }
 
 int bw_workers_report_now(struct bw_workers *ws, struct bw_report *snap)

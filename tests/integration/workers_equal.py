@@ -12,7 +12,9 @@ reader keeps them): every bundled Ethernet IPv4 capture in turn, over and over, 
 addresses of its own (checksums adjusted) and later times, so copies never meet in one flow,
 brute-force window or broker memory.
 
-A third one has every bundled capture once, each with addresses of its own, all at once (the
+The long one is also read cut in the middle of a record (the same error line, after the same
+records) and with a filter. A third one is the long one with every record at one time (packet time never moves). A fourth
+one has every bundled capture once, each with addresses of its own, all at once (the
 copies overlap in time): many address pairs side by side, as test_live.sh replays it live.
 
 usage: workers_equal.py BROKERWATCH PCAP...
@@ -119,6 +121,19 @@ def long_capture(pcaps, path, size=6 << 20):
     return _write(path, out)
 
 
+def one_time(path_in, path):
+    """The same records, every one at one and the same time (a hostile file: packet time never
+    moves, so no worker's clock ever passes another's)."""
+    b = bytearray(open(path_in, "rb").read())
+    o = 24
+    while o + 16 <= len(b):
+        struct.pack_into("<II", b, o, 1700000000, 0)
+        o += 16 + struct.unpack("<I", b[o + 8:o + 12])[0]
+    with open(path, "wb") as f:
+        f.write(b)
+    return path
+
+
 def many_pairs(pcaps, path, stagger_us=100000):
     """Every bundled capture once, each with addresses of its own, all at once: copy k starts
     stagger_us after copy k-1, so some 40 address pairs talk side by side (a live replay of it
@@ -131,18 +146,32 @@ def many_pairs(pcaps, path, stagger_us=100000):
     return _write(path, out)
 
 
-def run(exe, pcap, workers, tmp):
+def cut(path_in, path):
+    """The capture cut in the middle of a record (2/3 of the way in): an error at the end."""
+    b = open(path_in, "rb").read()
+    with open(path, "wb") as f:
+        f.write(b[:len(b) * 2 // 3 | 1])
+    return path
+
+
+def run(exe, pcap, workers, tmp, bpf=None):
     jl = os.path.join(tmp, "w%d.jsonl" % workers)
     rj = os.path.join(tmp, "w%d.report.json" % workers)
     for p in (jl, rj):
         if os.path.exists(p):
             os.unlink(p)
-    p = subprocess.run([exe, "--workers", str(workers), "--session-log", "-r", pcap, "-o", jl,
-                        "--report-json", rj], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        p = subprocess.run([exe, "--workers", str(workers), "--session-log", "-r", pcap, "-o", jl,
+                            "--report-json", rj] + ([bpf] if bpf else []), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return -1, ["(still running after 300 s: killed)"], {}, None
     recs, packets = [], None
     for line in p.stderr.splitlines():             # the exit summary: "brokerwatch: N packets, ..."
         if line.startswith("brokerwatch: ") and " packets, " in line:
             packets = line.split()[1]
+        if line.startswith("brokerwatch: cannot read capture"):
+            recs.append(line)                      # an error line is the same whoever reads
     with open(jl, encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
@@ -152,7 +181,8 @@ def run(exe, pcap, workers, tmp):
             recs.append(json.dumps(r, sort_keys=True))
     with open(rj, encoding="utf-8") as f:
         rep = json.load(f)
-    rep["run"].pop("generated", None)
+    if rep:
+        rep["run"].pop("generated", None)
     return p.returncode, sorted(recs), rep, packets
 
 
@@ -164,15 +194,21 @@ def main():
     alerts = 0
     with tempfile.TemporaryDirectory() as tmp:
         pcaps.append(long_capture(sys.argv[2:], os.path.join(tmp, "long.pcap")))
+        # long enough (12 MiB) that the records of one worker fill its ring while the writer
+        # waits on another (whose clock never passes theirs)
+        pcaps.append(one_time(long_capture(sys.argv[2:], os.path.join(tmp, "long12.pcap"), 12 << 20),
+                              os.path.join(tmp, "one-time.pcap")))
         pcaps.append(many_pairs(sys.argv[2:], os.path.join(tmp, "pairs.pcap")))
-        for pcap in pcaps:
-            rc1, rec1, rep1, pk1 = run(exe, pcap, 1, tmp)
+        pcaps.append(cut(os.path.join(tmp, "long.pcap"), os.path.join(tmp, "cut.pcap")))
+        runs = [(p, None) for p in pcaps] + [(os.path.join(tmp, "long.pcap"), "tcp port 1883")]
+        for pcap, bpf in runs:
+            rc1, rec1, rep1, pk1 = run(exe, pcap, 1, tmp, bpf)
             if rc1 not in (0, 1):                      # 1: a runtime error, said; else a crash
                 bad += 1
                 print("MISMATCH: %s --workers 1: exit %d" % (os.path.relpath(pcap, ROOT), rc1))
             for w in (2, 3):
-                rc, rec, rep, pk = run(exe, pcap, w, tmp)
-                name = "%s --workers %d" % (os.path.relpath(pcap, ROOT), w)
+                rc, rec, rep, pk = run(exe, pcap, w, tmp, bpf)
+                name = "%s --workers %d%s" % (os.path.relpath(pcap, ROOT), w, " '%s'" % bpf if bpf else "")
                 if rc != rc1:
                     bad += 1
                     print("MISMATCH: %s: exit %d, one worker %d" % (name, rc, rc1))
@@ -195,7 +231,7 @@ def main():
                 compared += 1
             alerts += sum(1 for r in rec1 if '"event_type": "alert"' in r)
     print("workers_equal: %d captures, %d comparisons, %d alerts each, %d mismatches" %
-          (len(pcaps), compared, alerts, bad))
+          (len(runs), compared, alerts, bad))
     return 1 if bad else 0
 
 
