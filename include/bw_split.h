@@ -35,6 +35,21 @@ struct bw_split_item { enum bw_split_kind kind; const uint8_t *data; size_t capl
  * packet clock and when the next clock for every worker is due. */
 struct bw_split_clock { uint64_t packets, earliest_us, latest_us, now_us, next_clock_us, next_stats_us; };
 
+/* The reader's step for one packet of time ts, as the reader of bw_workers and the walk of a
+ * chunk both take it: counted, the run's span, the packet clock (a time further back than
+ * flow_timeout_us starts a new one), and true when a clock for every worker is due (every
+ * clock_us of packet time). */
+static inline bool bw_split_step(struct bw_split_clock *c, uint64_t ts, uint64_t flow_timeout_us, uint64_t clock_us)
+{
+    c->packets++;
+    if (!c->earliest_us || ts < c->earliest_us) c->earliest_us = ts;
+    if (ts > c->latest_us) c->latest_us = ts;
+    if (ts > c->now_us || c->now_us - ts > flow_timeout_us) c->now_us = ts;
+    if (ts < c->next_clock_us && c->next_clock_us - ts <= clock_us * 2) return false;
+    c->next_clock_us = ts + clock_us;
+    return true;
+}
+
 /* For n workers over cap (bw_capture_records must be true); dlt: the capture's link type;
  * flow_timeout_us: when a time going back starts a new clock (as the reader's); stats_iv_us:
  * the stats interval (0: none). NULL: no memory. */

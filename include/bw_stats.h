@@ -3,6 +3,7 @@
 #ifndef BW_STATS_H
 #define BW_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "bw_capture.h"
@@ -95,5 +96,17 @@ size_t bw_stats_json(const struct bw_stats *s, const char *sensor, char *buf, si
 size_t bw_capacity_json(const struct bw_capacity_event *e, const char *sensor, char *buf, size_t cap);
 /* The same for a person, one line without newline: "capacity: probes refused 12 ...". */
 void bw_capacity_line(const struct bw_capacity_event *e, char *buf, size_t cap);
+
+/* Files: whether a stats record is due at packet time now, every iv_us of it; *due is when the
+ * next one is (0 at first: the first packet only sets it; a clock that went back, an older
+ * file, is followed). The read loop and the workers reading a file themselves both keep it. */
+static inline bool bw_stats_due(uint64_t *due, uint64_t now, uint64_t iv_us)
+{
+    if (*due > now + iv_us) *due = now + iv_us;
+    if (now < *due) return false;
+    bool first = *due == 0;
+    *due = now + iv_us;
+    return !first;
+}
 
 #endif

@@ -42,7 +42,6 @@ struct bw_capture {
     bool eof;
     bool filtered;                 /* prog holds the BPF filter */
     struct bpf_program prog;
-    struct pcap_pkthdr h;          /* for the filter */
     volatile sig_atomic_t brk;     /* bw_capture_break */
 };
 
@@ -136,11 +135,7 @@ static int own_next(struct bw_capture *c, const uint8_t **data, size_t *caplen, 
             return BW_EIO;
         }
         c->off += rec.size;
-        if (c->filtered) {
-            c->h.caplen = rec.caplen;
-            c->h.len = rec.len;
-            if (!pcap_offline_filter(&c->prog, &c->h, rec.data)) continue;
-        }
+        if (!bw_capture_keeps(c, &rec)) continue;
         *data = rec.data;
         *caplen = rec.caplen;
         *sec = rec.ts_sec;

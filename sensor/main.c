@@ -309,11 +309,7 @@ static void stats_by_packet_time(struct run *r)
     uint32_t iv = r->cfg->stats_interval_s;
     if (!iv) return;
     uint64_t now = bw_workers_now(r->ws);
-    if (!now) return;                  /* no packet yet (workers reading a file themselves) */
-    if (r->next_stats > now + (uint64_t)iv * 1000000u) r->next_stats = now + (uint64_t)iv * 1000000u;
-    if (now < r->next_stats) return;   /* (above: an older file's clock went back; follow it) */
-    if (r->next_stats) push_stats(r);
-    r->next_stats = now + (uint64_t)iv * 1000000u;
+    if (now && bw_stats_due(&r->next_stats, now, (uint64_t)iv * 1000000u)) push_stats(r);
 }
 
 /* --pace: hold each packet until its recorded offset, scaled, has passed on the wall clock.

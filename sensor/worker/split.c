@@ -12,18 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 #include "bw_pcapfile.h"
+#include "bw_stats.h"
 #include "bw_workers.h"
 
 #define CHUNK     (512u * 1024u)          /* larger than the largest record (16 + 262144 bytes) */
 #define AHEAD     6                       /* chunks a worker reads beyond the one it works on */
 #define CLOCK_US  10000u                  /* every worker's clock, 100 times a second of packets */
-/* Buffers: the chunks a worker may be ahead of the slowest, and one per worker besides. */
+/* Buffers: a chunk may be read while no worker is more than AHEAD + N chunks behind it (each
+ * reads at most AHEAD beyond its own work, and the walks take turns), and one more. */
 #define BUFS(n)   ((n) + AHEAD + 2)
 #define MAX_ENTRIES (CHUNK / BW_PCAPFILE_RECHDR + 1)
 
 /* An entry of a worker's list of a chunk: the record's offset in the buffer, whether it is a
- * clock (for every worker: the record's time) rather than the worker's packet, and the record's
- * number in the whole run (the writer's order, bw_split_item.seq). */
+ * clock (for every worker: the record's time) or a stats point rather than the worker's packet,
+ * and the record's number in the whole run (the writer's order, bw_split_item.seq). */
 #define E_OFF       0x000fffffu
 #define E_CLOCK     (1u << 20)
 #define E_STATS     (1u << 21)
@@ -50,7 +52,8 @@ struct bw_split {
     _Atomic int64_t nchunks;              /* how many chunks there are (end, error or stop); -1 */
     _Atomic int stop;
     _Atomic int64_t done[BW_WORKERS_MAX]; /* chunks below it each worker is done with */
-    /* the reader's state, written by the walker at hand (see above), read by anyone */
+    struct bw_split_clock rd;             /* the reader's state: the walker at hand's (see above) */
+    /* what anyone may read of it meanwhile: as of the last chunk walked */
     _Atomic uint64_t packets, earliest_us, latest_us, now_us, next_clock_us, next_stats_us, offset;
     uint64_t first_seq;                   /* the first record's number */
     char err[512];
@@ -80,6 +83,7 @@ struct bw_split *bw_split_new(struct bw_capture *cap, int dlt, unsigned n, uint6
     atomic_init(&sp->nchunks, -1);
     atomic_init(&sp->stop, 0);
     for (unsigned i = 0; i < BW_WORKERS_MAX; i++) atomic_init(&sp->done[i], 0);
+    sp->rd = *from;
     atomic_init(&sp->packets, from->packets);
     atomic_init(&sp->earliest_us, from->earliest_us);
     atomic_init(&sp->latest_us, from->latest_us);
@@ -111,35 +115,18 @@ struct bw_split_pos bw_split_start(const struct bw_split *sp, unsigned id)
 #define LOAD(x)     atomic_load_explicit(&(x), memory_order_relaxed)
 #define STORE(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
-/* The walk of one record: the reader's counters and clocks (as bw_workers' reader keeps them),
- * then the entry of the worker it belongs to. */
+/* The walk of one record: the reader's step (as bw_workers' reader takes it), then the entries:
+ * a clock for every worker when one is due, the record for its worker, and a stats point for
+ * every worker after it when one is due (as the read loop has them). */
 static void walk_record(struct bw_split *sp, struct slot *s, size_t off, const struct bw_pcaprec *rec)
 {
-    uint64_t ts = bw_capture_ts(rec->ts_sec, rec->ts_usec);
-    uint64_t seq = LOAD(sp->packets);
-    STORE(sp->packets, seq + 1);
-    uint64_t e = LOAD(sp->earliest_us), now = LOAD(sp->now_us), next = LOAD(sp->next_clock_us);
-    if (!e || ts < e) STORE(sp->earliest_us, ts);
-    if (ts > LOAD(sp->latest_us)) STORE(sp->latest_us, ts);
-    if (ts > now || now - ts > sp->flow_timeout_us) STORE(sp->now_us, ts);
-    if (sp->n > 1 && (ts >= next || next - ts > CLOCK_US * 2)) {
-        STORE(sp->next_clock_us, ts + CLOCK_US);
+    uint64_t ts = bw_capture_ts(rec->ts_sec, rec->ts_usec), seq = sp->rd.packets;
+    if (bw_split_step(&sp->rd, ts, sp->flow_timeout_us, CLOCK_US) && sp->n > 1)
         for (unsigned i = 0; i < sp->n; i++) s->ent[i][s->nent[i]++] = ENTRY(seq, E_CLOCK, off);
-    }
     unsigned w = sp->n > 1 ? bw_workers_pick_frame(sp->dlt, rec->data, rec->caplen, ts, sp->n) : 0;
     s->ent[w][s->nent[w]++] = ENTRY(seq, 0u, off);
-    /* a stats record every interval of packet time, after the packet that passed it (as the
-     * read loop has them) */
-    if (sp->stats_iv_us) {
-        uint64_t t = LOAD(sp->now_us), due = LOAD(sp->next_stats_us);
-        if (due > t + sp->stats_iv_us) due = t + sp->stats_iv_us;   /* an older file: follow it */
-        if (t >= due) {
-            if (due)
-                for (unsigned i = 0; i < sp->n; i++) s->ent[i][s->nent[i]++] = ENTRY(seq, E_STATS, off);
-            due = t + sp->stats_iv_us;
-        }
-        STORE(sp->next_stats_us, due);
-    }
+    if (sp->stats_iv_us && bw_stats_due(&sp->rd.next_stats_us, sp->rd.now_us, sp->stats_iv_us))
+        for (unsigned i = 0; i < sp->n; i++) s->ent[i][s->nent[i]++] = ENTRY(seq, E_STATS, off);
 }
 
 /* Read chunk c from `start` into its slot and walk it; then publish it. */
@@ -179,7 +166,13 @@ static void read_walk(struct bw_split *sp, int64_t c, uint64_t start)
     }
     s->have = n;
     s->end = start + off;
-    s->end_seq = LOAD(sp->packets);
+    s->end_seq = sp->rd.packets;
+    STORE(sp->packets, sp->rd.packets);
+    STORE(sp->earliest_us, sp->rd.earliest_us);
+    STORE(sp->latest_us, sp->rd.latest_us);
+    STORE(sp->now_us, sp->rd.now_us);
+    STORE(sp->next_clock_us, sp->rd.next_clock_us);
+    STORE(sp->next_stats_us, sp->rd.next_stats_us);
     STORE(sp->offset, start + off);
     if (eof || failed || atomic_load_explicit(&sp->stop, memory_order_relaxed))
         atomic_store_explicit(&sp->nchunks, c + 1, memory_order_release);

@@ -80,9 +80,10 @@ struct bw_workers {
     void (*notice)(void *ctx, const char *line);
     void *notice_ctx;
     uint32_t req;                      /* the last control request sent */
-    uint64_t packets, alerts, sink_errors, since_deliver;
-    uint64_t earliest_us, latest_us, now_us;
-    uint64_t next_clock_us;            /* packet time of the next clock sent to every worker */
+    uint64_t alerts, sink_errors, since_deliver;
+    /* the reader's: packets handed on, the run's span, the packet clock (for the caller's
+     * packet-time timers: stats records), and when the next clock to every worker is due */
+    struct bw_split_clock rd;
     struct bw_report *report;          /* merged at finish */
     uint64_t refused;
     /* stats points of a file the workers read themselves: every worker's part, then the hook */
@@ -222,8 +223,9 @@ static void queue_capacity(struct bw_workers *ws)
 }
 
 /* The workers' records, merged by the packet time they were decided at (each ring is in that
- * order; reading a file themselves, by the number of the record at hand in the run instead, and
- * each worker's clock is the number of its next), ties by worker: the oldest head of all rings goes first, once no other worker can still
+ * order; reading a file themselves, by the number of the record at hand in the run instead,
+ * each worker's clock being the number of its next), ties by worker: the oldest head of all
+ * rings goes first, once no other worker can still
  * write one that sorts before it (its clock has passed that time, or it has handled every packet
  * handed to it). So the order is the same from run to run, whatever the threads' timing, and
  * each ring is taken in its order: one session's records never reorder. `all`: no waiting (the
@@ -235,12 +237,11 @@ static size_t merge_out(struct bw_workers *ws, bool all)
     size_t n = 0;
     /* clocks and idleness first, then the rings: what the clocks promise is in the rings */
     for (unsigned i = 0; i < ws->n; i++) {
-        /* With sockets of their own (fanout), workers are never waited for: their in rings
-         * hold control requests only, so they look idle here, and what one wrote leaves as soon
-         * as the writer sees it (waiting for the other sockets' clocks would add the time their
-         * kernel blocks take to fill; one session's records still keep their order). */
-        /* reading a file themselves, a worker is idle once its part of the file is done; before,
-         * its clock says which records it may still write */
+        /* Idle: nothing handed to it is left. With sockets of their own (fanout) workers are
+         * never waited for (their in rings carry control requests only): what one wrote leaves
+         * as soon as the writer sees it, rather than after the other sockets' kernel blocks
+         * filled. Reading a file themselves, a worker is idle once its part is done; before, its
+         * clock says which records it may still write. */
         idle[i] = all || (bw_ring_drained(&ws->w[i].in) &&
                           (!ws->splitting ||
                            atomic_load_explicit(&ws->w[i].split_done, memory_order_acquire) == ws->split_req));
@@ -682,17 +683,12 @@ unsigned bw_workers_pick(uint8_t ip_ver, const uint8_t *a, const uint8_t *b, uns
 /* The reader's part for every frame: counters, clocks, and the worker that takes it. */
 static unsigned take(struct bw_workers *ws, int dlt, const uint8_t *data, size_t caplen, uint64_t ts)
 {
-    ws->packets++;
-    if (!ws->earliest_us || ts < ws->earliest_us) ws->earliest_us = ts;
-    if (ts > ws->latest_us) ws->latest_us = ts;
-    /* the pipeline's packet clock, for packet-time timers of the caller (stats records) */
-    if (ts > ws->now_us || ws->now_us - ts > (uint64_t)ws->cfg->flow_timeout_s * 1000000u) ws->now_us = ts;
+    bool clock_due = bw_split_step(&ws->rd, ts, (uint64_t)ws->cfg->flow_timeout_s * 1000000u, BW_WORKERS_CLOCK_US);
     if (!ws->threaded) return 0;
     /* Packet time is the whole capture's, not each worker's share of it: every hundredth of a
      * second of it reaches every worker, so idle timeouts end flows when they would with one
      * worker (whose clock every packet moves), not at the end of the capture. */
-    if (ts >= ws->next_clock_us || ws->next_clock_us - ts > BW_WORKERS_CLOCK_US * 2) {
-        ws->next_clock_us = ts + BW_WORKERS_CLOCK_US;
+    if (clock_due) {
         for (unsigned k = 0; k < ws->n; k++) {
             struct bw_ring_msg *c = in_reserve(ws, k, 0);
             c->type = MSG_CLOCK;
@@ -756,23 +752,13 @@ void bw_workers_packet_kept(struct bw_workers *ws, int dlt, const uint8_t *data,
     handed(ws, w, m);
 }
 
-static void split_clock(struct bw_workers *ws, const struct bw_split *sp)
-{
-    struct bw_split_clock c;
-    bw_split_clock_get(sp, &c);
-    ws->packets = c.packets;
-    ws->earliest_us = c.earliest_us;
-    ws->latest_us = c.latest_us;
-    ws->now_us = c.now_us;
-    ws->next_clock_us = c.next_clock_us;
-}
 
 int bw_workers_read_file(struct bw_workers *ws, struct bw_capture *cap, bool (*tick)(void *ctx, uint64_t offset),
                          void *ctx, uint64_t stats_iv_us, uint64_t *next_stats_us, char *err, size_t errlen)
 {
     if (!ws->threaded || ws->live || ws->finished) return BW_EINVAL;
-    struct bw_split_clock from = { ws->packets, ws->earliest_us, ws->latest_us, ws->now_us, ws->next_clock_us,
-                                   *next_stats_us };
+    struct bw_split_clock from = ws->rd;
+    from.next_stats_us = *next_stats_us;
     struct split_msg sm = { bw_split_new(cap, bw_capture_dlt(cap), ws->n, (uint64_t)ws->cfg->flow_timeout_s * 1000000u,
                                          stats_iv_us, &from), bw_capture_dlt(cap) };
     if (!sm.sp) return BW_ENOMEM;
@@ -798,7 +784,7 @@ int bw_workers_read_file(struct bw_workers *ws, struct bw_capture *cap, bool (*t
         unsigned spins = 0;
         while ((uint16_t)atomic_load_explicit(&ws->w[i].split_done, memory_order_acquire) != (uint16_t)req) {
             bw_workers_deliver(ws, false);
-            split_clock(ws, sm.sp);
+            bw_split_clock_get(sm.sp, &ws->rd);       /* for progress and mid-run reports */
             if (!stopped && tick && !tick(ctx, bw_split_offset(sm.sp))) {
                 bw_split_stop(sm.sp);
                 stopped = true;
@@ -808,10 +794,8 @@ int bw_workers_read_file(struct bw_workers *ws, struct bw_capture *cap, bool (*t
     }
     while (merge_out(ws, false)) {}           /* numbered records before the clocks go back to time */
     ws->splitting = false;
-    split_clock(ws, sm.sp);
-    struct bw_split_clock end;
-    bw_split_clock_get(sm.sp, &end);
-    *next_stats_us = end.next_stats_us;
+    bw_split_clock_get(sm.sp, &ws->rd);
+    *next_stats_us = ws->rd.next_stats_us;
     bw_capture_consumed(cap, bw_split_offset(sm.sp));
     int rc = 0;
     if (bw_split_error(sm.sp)[0]) {
@@ -953,7 +937,7 @@ const struct bw_report *bw_workers_report(struct bw_workers *ws) { return ws->re
 /* With sockets of their own, what the reader would count is the workers' (their last values) */
 uint64_t bw_workers_earliest(const struct bw_workers *ws)
 {
-    if (!ws->fanout) return ws->earliest_us;
+    if (!ws->fanout) return ws->rd.earliest_us;
     uint64_t t = 0;
     for (unsigned i = 0; i < ws->n; i++) {
         uint64_t f = atomic_load_explicit(&ws->w[i].cap_first, memory_order_relaxed);
@@ -964,7 +948,7 @@ uint64_t bw_workers_earliest(const struct bw_workers *ws)
 
 uint64_t bw_workers_latest(const struct bw_workers *ws)
 {
-    if (!ws->fanout) return ws->latest_us;
+    if (!ws->fanout) return ws->rd.latest_us;
     uint64_t t = 0;
     for (unsigned i = 0; i < ws->n; i++) {
         uint64_t l = atomic_load_explicit(&ws->w[i].cap_last, memory_order_relaxed);
@@ -973,11 +957,11 @@ uint64_t bw_workers_latest(const struct bw_workers *ws)
     return t;
 }
 
-uint64_t bw_workers_now(const struct bw_workers *ws) { return ws->fanout ? bw_workers_latest(ws) : ws->now_us; }
+uint64_t bw_workers_now(const struct bw_workers *ws) { return ws->fanout ? bw_workers_latest(ws) : ws->rd.now_us; }
 
 uint64_t bw_workers_packets(const struct bw_workers *ws)
 {
-    if (!ws->fanout) return ws->packets;
+    if (!ws->fanout) return ws->rd.packets;
     uint64_t n = 0;
     for (unsigned i = 0; i < ws->n; i++) n += atomic_load_explicit(&ws->w[i].cap_packets, memory_order_relaxed);
     return n;

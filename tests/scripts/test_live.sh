@@ -99,7 +99,12 @@ for _ in $(seq 40); do [[ $(nq) -ge 5 ]] && break; sleep 0.1; done
 kill -TERM "$pid"; wait "$pid"; pid=
 
 # ---- workers with a socket each, in one PACKET_FANOUT group (a namespace of its own) -------------
-fanline=$(bash "$src/tests/scripts/live_fanout.sh" "$bin" "$src" -Z nobody) || { echo "$fanline"; fail=1; }
+fanline=$(bash "$src/tests/scripts/live_fanout.sh" "$bin" "$src" -Z nobody)
+case $? in
+0) ;;
+77) fanline="live fanout: skipped (${fanline#SKIP: })" ;;   # what this test needs, it has: unlikely
+*) echo "$fanline"; fail=1 ;;
+esac
 
 # ---- the Redis writer thread under the sandbox ---------------------------------------------------
 if command -v redis-server >/dev/null; then

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "pcap_compare.h"
+#include "slurp.h"
 
 #ifndef BW_SOURCE_DIR
 #define BW_SOURCE_DIR "."
@@ -40,19 +41,6 @@ static void same(const char *path, const char *bpf, bool own)
 {
     same_as(path, bpf, own, false);
     same_as(path, bpf, own, true);
-}
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    *n = b ? fread(b, 1, (size_t)len, f) : 0;
-    fclose(f);
-    return b;
 }
 
 static const char *put(const char *name, const uint8_t *b, size_t n)
